@@ -1,0 +1,60 @@
+//! The application: one value holding everything a request may need.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use crate::auth::{JwtKeys, PasswordHasher};
+use crate::config::Config;
+use crate::db::Db;
+use crate::policy::{self, Catalogue, Policy};
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub policy: Policy,
+    /// Read from the schema once it is built (see [`crate::Castellan::start`]).
+    pub(crate) catalogue: OnceLock<Catalogue>,
+}
+
+/// The one handle that handlers, resolvers and services receive.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    /// Opens the database, applies migrations, seeds the default roles and loads the policy.
+    pub async fn start(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&config.database_url, config.database_pool_size)?;
+        db.migrate().await?;
+        policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
+        let policy = Policy::load(&db).await.map_err(into_anyhow)?;
+        Ok(AppState(Arc::new(App {
+            jwt: JwtKeys::new(&config.jwt_secret, config.jwt_expires_in),
+            passwords: PasswordHasher::new(config.bcrypt_cost, config.max_concurrent_hashes),
+            db,
+            policy,
+            config,
+            catalogue: OnceLock::new(),
+        })))
+    }
+
+    /// The action catalogue of the running schema.
+    pub fn catalogue(&self) -> Option<&Catalogue> {
+        self.catalogue.get()
+    }
+}
+
+fn into_anyhow(error: crate::error::AppError) -> anyhow::Error {
+    match error {
+        crate::error::AppError::Internal(inner) => inner,
+        other => anyhow::anyhow!("{other}"),
+    }
+}

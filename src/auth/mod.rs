@@ -1,0 +1,9 @@
+//! Credentials: password hashing, JWTs, and the principal behind each request.
+
+pub mod jwt;
+pub mod password;
+pub mod principal;
+
+pub use jwt::{Claims, JwtKeys};
+pub use password::PasswordHasher;
+pub use principal::{Principal, SignedInUser, authenticate};

@@ -1,0 +1,66 @@
+//! Who is asking: the `Authorization` header of a request turned into a [`Principal`].
+
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+
+use crate::app::App;
+use crate::db::models::{Role, User};
+use crate::error::{AppError, AppResult};
+
+/// The message of a 401 for a token that is malformed, wrongly signed or expired.
+pub const INVALID_TOKEN: &str = "Missing or invalid credentials";
+/// The message of a 401 for a valid token whose user is gone, blocked, or signed out.
+pub const INVALID_USER: &str = "Invalid credentials";
+
+/// The one who makes a request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// No credentials: the `public` role.
+    Public,
+    /// A user signed in with a JWT.
+    User(Arc<SignedInUser>),
+}
+
+/// A signed-in user with their role, loaded once per request.
+#[derive(Debug)]
+pub struct SignedInUser {
+    pub user: User,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn user(&self) -> Option<&SignedInUser> {
+        match self {
+            Self::User(user) => Some(user),
+            Self::Public => None,
+        }
+    }
+}
+
+/// Resolves the principal of a request from its `Authorization` header: none → public;
+/// `Bearer <valid JWT>` of an active user → that user; anything else → 401.
+pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> AppResult<Principal> {
+    let Some(header) = authorization else {
+        return Ok(Principal::Public);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|token| !token.is_empty())
+        .ok_or(AppError::Unauthorized(INVALID_TOKEN))?;
+    let claims = app.jwt.verify(token).map_err(|_| AppError::Unauthorized(INVALID_TOKEN))?;
+
+    let mut conn = app.db.conn().await?;
+    let (user, role) = User::find_with_role(&mut conn, claims.id)
+        .await?
+        .ok_or(AppError::Unauthorized(INVALID_USER))?;
+    if user.blocked || claims.iat < user.tokens_valid_after {
+        return Err(AppError::Unauthorized(INVALID_USER));
+    }
+    Ok(Principal::User(Arc::new(SignedInUser { user, role })))
+}

@@ -1,0 +1,57 @@
+//! The `castellan` command line: `serve` (the default), `migrate`, `schema`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Sources;
+
+#[derive(Debug, Parser)]
+#[command(name = "castellan", version, about = "A GraphQL users-and-permissions server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, seed the default roles and serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) to stdout.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Configuration file (default: ./castellan.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Interface to listen on [default: 0.0.0.0].
+    #[arg(long, env = "HOST", global = true)]
+    pub host: Option<String>,
+    /// Port to listen on [default: 1337].
+    #[arg(long, env = "PORT", global = true)]
+    pub port: Option<u16>,
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: sqlite://./data/castellan.db].
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl Options {
+    /// The configuration sources; `JWT_SECRET` and `CASTELLAN_ENV` come from the environment
+    /// only, so a secret never shows in a process list.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            config_file: self.config.clone(),
+            environment: std::env::var("CASTELLAN_ENV").ok().filter(|v| !v.is_empty()),
+            host: self.host.clone(),
+            port: self.port,
+            database_url: self.database_url.clone(),
+            jwt_secret: std::env::var("JWT_SECRET").ok(),
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Settings: built-in defaults, then `castellan.toml`, then the environment and the command line.
+//! Each setting is read and checked here, once; a bad value stops start-up with a message that
+//! names the setting and the form it expects.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// `development` (the default) or `production`, from `CASTELLAN_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+impl std::str::FromStr for Environment {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            other => bail!("CASTELLAN_ENV must be `development` or `production`, got `{other}`"),
+        }
+    }
+}
+
+/// A secret value: it never prints, not even in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(**redacted**)")
+    }
+}
+
+/// Everything Castellan needs to run. Tests build one directly; the binary loads it with
+/// [`Config::load`]. Nothing reads settings from globals.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    /// Interface to listen on (`--host`, `HOST`, `server.host`). Default `0.0.0.0`.
+    pub host: String,
+    /// Port to listen on (`--port`, `PORT`, `server.port`). Default `1337`.
+    pub port: u16,
+    /// `sqlite://PATH` (the embedded default, `sqlite://./data/castellan.db`) or
+    /// `postgres://USER@HOST:PORT/DB` (`--database-url`, `DATABASE_URL`, `database.url`).
+    pub database_url: String,
+    /// Largest number of pooled database connections (`database.poolSize`).
+    /// Default 4 on SQLite, 16 on PostgreSQL.
+    pub database_pool_size: Option<usize>,
+    /// Where the SQLite file and the generated development secrets live (`server.dataDir`).
+    pub data_dir: PathBuf,
+    /// The HS256 key of the JWTs (`JWT_SECRET`).
+    pub jwt_secret: Secret,
+    /// Lifetime of an issued JWT (`jwt.expiresIn`). Default 30 days.
+    pub jwt_expires_in: Duration,
+    /// bcrypt cost of new password hashes (`password.bcryptCost`, 4–31). Default 10.
+    pub bcrypt_cost: u32,
+    /// How many password hashes may be computed at once (`password.maxConcurrentHashes`).
+    /// Default: the number of CPU cores.
+    pub max_concurrent_hashes: usize,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
+const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Config {
+    /// A configuration with every default, for the given database and JWT secret.
+    pub fn new(database_url: impl Into<String>, jwt_secret: Secret) -> Self {
+        Self {
+            environment: Environment::Development,
+            host: "0.0.0.0".into(),
+            port: 1337,
+            database_url: database_url.into(),
+            database_pool_size: None,
+            data_dir: PathBuf::from("./data"),
+            jwt_secret,
+            jwt_expires_in: THIRTY_DAYS,
+            bcrypt_cost: bcrypt::DEFAULT_COST,
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Loads the configuration: defaults < `castellan.toml` (or `sources.config_file`) <
+    /// environment and command line (`sources`).
+    pub fn load(sources: Sources) -> anyhow::Result<Self> {
+        let file = match &sources.config_file {
+            Some(path) => FileConfig::read(path)?,
+            None if Path::new("castellan.toml").exists() => FileConfig::read(Path::new("castellan.toml"))?,
+            None => FileConfig::default(),
+        };
+        let environment = match sources.environment.as_deref() {
+            Some(value) => value.parse()?,
+            None => Environment::Development,
+        };
+        let data_dir = file.server.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
+        let jwt_expires_in = match &file.jwt.expires_in {
+            Some(value) => value.to_duration().context("jwt.expiresIn")?,
+            None => THIRTY_DAYS,
+        };
+        if jwt_expires_in > THIRTY_DAYS {
+            tracing::warn!(
+                "jwt.expiresIn is longer than 30 days: a stolen token stays usable that long"
+            );
+        }
+        let bcrypt_cost = file.password.bcrypt_cost.unwrap_or(bcrypt::DEFAULT_COST);
+        if !(4..=31).contains(&bcrypt_cost) {
+            bail!("password.bcryptCost must be between 4 and 31, got {bcrypt_cost}");
+        }
+        let jwt_secret = resolve_jwt_secret(environment, sources.jwt_secret, &data_dir)?;
+
+        let mut config = Self::new(
+            sources
+                .database_url
+                .or(file.database.url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            jwt_secret,
+        );
+        config.environment = environment;
+        config.host = sources.host.or(file.server.host).unwrap_or(config.host);
+        config.port = sources.port.or(file.server.port).unwrap_or(config.port);
+        config.database_pool_size = file.database.pool_size;
+        config.data_dir = data_dir;
+        config.jwt_expires_in = jwt_expires_in;
+        config.bcrypt_cost = bcrypt_cost;
+        if let Some(n) = file.password.max_concurrent_hashes {
+            if n == 0 {
+                bail!("password.maxConcurrentHashes must be at least 1");
+            }
+            config.max_concurrent_hashes = n;
+        }
+        Ok(config)
+    }
+}
+
+/// Values that come from the command line or the environment (clap reads both).
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    pub config_file: Option<PathBuf>,
+    pub environment: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database_url: Option<String>,
+    pub jwt_secret: Option<String>,
+}
+
+/// `JWT_SECRET` when set. Otherwise, in development, a random secret generated once and kept
+/// in `DATA_DIR/jwt-secret`; in production, an error naming `JWT_SECRET`.
+fn resolve_jwt_secret(
+    environment: Environment,
+    explicit: Option<String>,
+    data_dir: &Path,
+) -> anyhow::Result<Secret> {
+    if let Some(secret) = explicit.filter(|s| !s.is_empty()) {
+        if secret.len() < 32 {
+            tracing::warn!("JWT_SECRET is shorter than 32 characters: use a long random value");
+        }
+        return Ok(Secret::new(secret));
+    }
+    if environment == Environment::Production {
+        bail!(
+            "JWT_SECRET is not set. In production Castellan needs a long random JWT_SECRET \
+             (for example the output of `openssl rand -base64 48`)"
+        );
+    }
+    let path = data_dir.join("jwt-secret");
+    let secret = crate::util::read_or_create_secret(&path)
+        .with_context(|| format!("keeping the development JWT secret in {}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "JWT_SECRET is not set: using a development secret kept on disk; set JWT_SECRET in production"
+    );
+    Ok(secret)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    server: ServerSection,
+    database: DatabaseSection,
+    jwt: JwtSection,
+    password: PasswordSection,
+}
+
+impl FileConfig {
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in the configuration file {}", path.display()))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct ServerSection {
+    host: Option<String>,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct DatabaseSection {
+    url: Option<String>,
+    pool_size: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct JwtSection {
+    expires_in: Option<ExpiresIn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct PasswordSection {
+    bcrypt_cost: Option<u32>,
+    max_concurrent_hashes: Option<usize>,
+}
+
+/// `jwt.expiresIn` as Strapi documents it: a number is seconds, a string is a duration in the
+/// `ms` package's words (`"7d"`, `"10h"`, `"2 days"`), and a string without unit is milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExpiresIn {
+    Seconds(u64),
+    Text(String),
+}
+
+impl ExpiresIn {
+    pub fn to_duration(&self) -> anyhow::Result<Duration> {
+        let duration = match self {
+            Self::Seconds(seconds) => Duration::from_secs(*seconds),
+            Self::Text(text) => parse_ms_duration(text)?,
+        };
+        if duration < Duration::from_secs(1) {
+            bail!("a token must live at least one second");
+        }
+        Ok(duration)
+    }
+}
+
+/// Parses a duration the way the `ms` package does: a number, optional spaces, an optional unit.
+pub fn parse_ms_duration(text: &str) -> anyhow::Result<Duration> {
+    let expected = || {
+        anyhow::anyhow!(
+            "expected a number of seconds or a duration such as \"7d\", \"10h\", \"45m\" or \"2 days\", got {text:?}"
+        )
+    };
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| expected())?;
+    let millis_per_unit = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1e3,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60e3,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600e3,
+        "d" | "day" | "days" => 86_400e3,
+        "w" | "week" | "weeks" => 604_800e3,
+        "y" | "yr" | "yrs" | "year" | "years" => 31_557_600e3,
+        _ => return Err(expected()),
+    };
+    let millis = number * millis_per_unit;
+    if !millis.is_finite() || millis > 1e15 {
+        return Err(expected());
+    }
+    Ok(Duration::from_millis(millis.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_follows_the_documented_semantics() {
+        let secs = |e: ExpiresIn| e.to_duration().unwrap().as_secs();
+        assert_eq!(secs(ExpiresIn::Seconds(3600)), 3600);
+        assert_eq!(secs(ExpiresIn::Text("7d".into())), 7 * 86_400);
+        assert_eq!(secs(ExpiresIn::Text("10h".into())), 36_000);
+        assert_eq!(secs(ExpiresIn::Text("45m".into())), 2_700);
+        assert_eq!(secs(ExpiresIn::Text("2 days".into())), 2 * 86_400);
+        assert_eq!(secs(ExpiresIn::Text("1.5h".into())), 5_400);
+        // A string without unit is milliseconds.
+        assert_eq!(secs(ExpiresIn::Text("120000".into())), 120);
+    }
+
+    #[test]
+    fn expires_in_refuses_nonsense() {
+        for bad in ["", "soon", "7 fortnights", "-5d", "d7", "1e400"] {
+            assert!(ExpiresIn::Text(bad.into()).to_duration().is_err(), "{bad:?} was accepted");
+        }
+        assert!(ExpiresIn::Text("500".into()).to_duration().is_err(), "half a second is too short");
+    }
+
+    #[test]
+    fn production_without_jwt_secret_names_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = resolve_jwt_secret(Environment::Production, None, dir.path()).unwrap_err();
+        assert!(error.to_string().contains("JWT_SECRET"), "{error}");
+    }
+
+    #[test]
+    fn development_secret_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = resolve_jwt_secret(Environment::Development, None, dir.path()).unwrap();
+        let second = resolve_jwt_secret(Environment::Development, None, dir.path()).unwrap();
+        assert_eq!(first, second);
+        assert!(first.expose().len() >= 32);
+        assert_eq!(format!("{first:?}"), "Secret(**redacted**)");
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_refused() {
+        let error = toml::from_str::<FileConfig>("[jwt]\nexpiresin = 3\n").unwrap_err();
+        assert!(error.to_string().contains("expiresin"), "{error}");
+    }
+
+    #[test]
+    fn environment_names_the_variable_on_bad_values() {
+        let error = "staging".parse::<Environment>().unwrap_err();
+        assert!(error.to_string().contains("CASTELLAN_ENV"));
+    }
+}

@@ -1,0 +1,167 @@
+//! One pool over SQLite (the embedded default) or PostgreSQL, chosen at run time from the URL.
+//! Queries are written once: [`on_conn!`] type-checks a query body for each backend.
+
+pub mod models;
+pub mod schema;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::{AppError, AppResult};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool.
+#[derive(Clone)]
+pub enum Db {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// A pooled connection to either backend.
+pub enum Conn {
+    Postgres(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of `$conn` (a `&mut Conn`).
+/// The body is compiled once per backend, so one query text serves both.
+#[macro_export]
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Postgres(pooled) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut *pooled;
+                $body
+            }
+            $crate::db::Conn::Sqlite(pooled) => {
+                let $c: &mut $crate::db::SqliteConn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Opens a pool for `url`: `sqlite://PATH` (or `sqlite::memory:`) or `postgres://…`.
+    /// Connections are opened lazily; nothing touches the database before the first query.
+    pub fn connect(url: &str, pool_size: Option<usize>) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let pool = Pool::builder(manager).max_size(pool_size.unwrap_or(16)).build()?;
+            return Ok(Self::Postgres(pool));
+        }
+        let path = sqlite_path(url)?;
+        if !path.starts_with("file:") {
+            if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the directory of the SQLite file {path}"))?;
+            }
+        }
+        let mut config = ManagerConfig::<SqliteConn>::default();
+        config.custom_setup = Box::new(|url| {
+            Box::pin(async move {
+                let mut conn = SqliteConn::establish(url).await?;
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        });
+        let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
+        let pool = Pool::builder(manager).max_size(pool_size.unwrap_or(4)).build()?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the migrations this build carries that the database lacks.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let pending = match self {
+            Self::Postgres(pool) => {
+                let conn = pool.get().await.context("connecting to PostgreSQL")?;
+                let mut harness = AsyncMigrationHarness::new(conn);
+                harness.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len())
+            }
+            Self::Sqlite(pool) => {
+                let conn = pool.get().await.context("opening the SQLite database")?;
+                let mut harness = AsyncMigrationHarness::new(conn);
+                harness.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len())
+            }
+        };
+        let applied = pending.map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// A connection from the pool.
+    pub async fn conn(&self) -> AppResult<Conn> {
+        match self {
+            Self::Postgres(pool) => pool.get().await.map(Conn::Postgres),
+            Self::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
+        }
+        .map_err(|e| AppError::internal(anyhow::anyhow!("database unavailable: {e}")))
+    }
+}
+
+/// The file path (or SQLite URI) inside a `sqlite:` URL.
+fn sqlite_path(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .with_context(|| {
+            format!(
+                "DATABASE_URL must start with sqlite:// or postgres://, got `{url}` \
+                 (for example sqlite://./data/castellan.db)"
+            )
+        })?;
+    if rest == ":memory:" {
+        // One shared in-memory database for the whole pool (a plain :memory: is one per connection).
+        return Ok(format!("file:castellan-{}?mode=memory&cache=shared", crate::util::random_alphanumeric(12)));
+    }
+    if rest.is_empty() {
+        anyhow::bail!("DATABASE_URL `{url}` names no file (for example sqlite://./data/castellan.db)");
+    }
+    Ok(rest.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_files() {
+        assert_eq!(sqlite_path("sqlite://./data/castellan.db").unwrap(), "./data/castellan.db");
+        assert_eq!(sqlite_path("sqlite:///var/lib/c.db").unwrap(), "/var/lib/c.db");
+        assert!(sqlite_path("sqlite::memory:").unwrap().starts_with("file:castellan-"));
+        let error = sqlite_path("mysql://x").unwrap_err().to_string();
+        assert!(error.contains("DATABASE_URL"), "{error}");
+    }
+}

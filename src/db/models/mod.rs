@@ -1,0 +1,15 @@
+//! Rows and the queries that read and write them. Every function returns `QueryResult`;
+//! "maybe" is `Option` through `.optional()`.
+
+mod permission;
+mod role;
+mod user;
+
+pub use permission::{NewPermission, Permission};
+pub use role::{NewRole, Role};
+pub use user::{NewUser, User};
+
+/// The current time as stored: UTC without zone.
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

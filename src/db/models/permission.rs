@@ -1,0 +1,57 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::Conn;
+use crate::db::schema::up_permissions;
+use crate::on_conn;
+
+/// A grant: the role may perform `action`, under any one of `conditions` (a JSON array of
+/// condition names; empty = always) and, when `fields` (a JSON array) is set, on those fields only.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = up_permissions)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Permission {
+    pub id: i32,
+    pub role_id: i32,
+    pub action: String,
+    pub conditions: String,
+    pub fields: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = up_permissions)]
+pub struct NewPermission<'a> {
+    pub role_id: i32,
+    pub action: &'a str,
+    pub conditions: &'a str,
+    pub fields: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Permission {
+    pub async fn all(conn: &mut Conn) -> QueryResult<Vec<Permission>> {
+        on_conn!(conn, |c| up_permissions::table
+            .order(up_permissions::id)
+            .select(Permission::as_select())
+            .load(c)
+            .await)
+    }
+}
+
+impl NewPermission<'_> {
+    /// Inserts the rows one statement each (SQLite has no multi-row insert with NULLs in diesel).
+    pub async fn insert_many(rows: &[NewPermission<'_>], conn: &mut Conn) -> QueryResult<usize> {
+        let mut inserted = 0;
+        for row in rows {
+            inserted += on_conn!(conn, |c| diesel::insert_into(up_permissions::table)
+                .values(row)
+                .execute(c)
+                .await)?;
+        }
+        Ok(inserted)
+    }
+}

@@ -1,0 +1,81 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::Conn;
+use crate::db::schema::up_roles;
+use crate::on_conn;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = up_roles)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Role {
+    pub id: i32,
+    pub document_id: String,
+    pub name: String,
+    pub description: String,
+    pub role_type: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = up_roles)]
+pub struct NewRole<'a> {
+    pub document_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub role_type: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Role {
+    pub async fn find(conn: &mut Conn, id: i32) -> QueryResult<Option<Role>> {
+        on_conn!(conn, |c| up_roles::table
+            .find(id)
+            .select(Role::as_select())
+            .first(c)
+            .await
+            .optional())
+    }
+
+    pub async fn find_by_type(conn: &mut Conn, role_type: &str) -> QueryResult<Option<Role>> {
+        on_conn!(conn, |c| up_roles::table
+            .filter(up_roles::role_type.eq(role_type))
+            .select(Role::as_select())
+            .first(c)
+            .await
+            .optional())
+    }
+
+    pub async fn all(conn: &mut Conn) -> QueryResult<Vec<Role>> {
+        on_conn!(conn, |c| up_roles::table
+            .order(up_roles::id)
+            .select(Role::as_select())
+            .load(c)
+            .await)
+    }
+}
+
+impl NewRole<'_> {
+    pub async fn insert(&self, conn: &mut Conn) -> QueryResult<Role> {
+        on_conn!(conn, |c| diesel::insert_into(up_roles::table)
+            .values(self)
+            .returning(Role::as_returning())
+            .get_result(c)
+            .await)
+    }
+
+    /// Inserts the role unless one with the same name, type or document id exists.
+    /// `None` when it existed already.
+    pub async fn insert_if_absent(&self, conn: &mut Conn) -> QueryResult<Option<Role>> {
+        on_conn!(conn, |c| diesel::insert_into(up_roles::table)
+            .values(self)
+            .on_conflict_do_nothing()
+            .returning(Role::as_returning())
+            .get_result(c)
+            .await
+            .optional())
+    }
+}

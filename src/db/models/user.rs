@@ -1,0 +1,116 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::Conn;
+use crate::db::models::Role;
+use crate::db::schema::{up_roles, up_users};
+use crate::on_conn;
+
+/// A user row. It holds secrets (the password hash, token hashes): it is never a GraphQL type.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = up_users)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct User {
+    pub id: i32,
+    pub document_id: String,
+    pub username: String,
+    pub email: String,
+    pub unique_email: Option<String>,
+    pub provider: String,
+    pub password: Option<String>,
+    pub reset_password_token: Option<String>,
+    pub reset_password_expires_at: Option<NaiveDateTime>,
+    pub confirmation_token: Option<String>,
+    pub confirmed: bool,
+    pub blocked: bool,
+    pub role_id: i32,
+    pub attributes: String,
+    /// JWTs of this user issued (`iat`) before this Unix time are refused.
+    pub tokens_valid_after: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = up_users)]
+pub struct NewUser<'a> {
+    pub document_id: &'a str,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub unique_email: Option<&'a str>,
+    pub provider: &'a str,
+    pub password: Option<&'a str>,
+    pub confirmation_token: Option<&'a str>,
+    pub confirmed: bool,
+    pub blocked: bool,
+    pub role_id: i32,
+    pub attributes: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl User {
+    /// The user and their role, in one query.
+    pub async fn find_with_role(conn: &mut Conn, id: i32) -> QueryResult<Option<(User, Role)>> {
+        on_conn!(conn, |c| up_users::table
+            .inner_join(up_roles::table)
+            .filter(up_users::id.eq(id))
+            .select((User::as_select(), Role::as_select()))
+            .first(c)
+            .await
+            .optional())
+    }
+
+    /// Local accounts whose email (compared lower-case) or username is `identifier`,
+    /// the email match first.
+    pub async fn find_local_by_identifier(
+        conn: &mut Conn,
+        identifier: &str,
+    ) -> QueryResult<Vec<(User, Role)>> {
+        let email = identifier.to_lowercase();
+        let mut found: Vec<(User, Role)> = on_conn!(conn, |c| up_users::table
+            .inner_join(up_roles::table)
+            .filter(up_users::provider.eq("local"))
+            .filter(up_users::email.eq(&email).or(up_users::username.eq(identifier)))
+            .select((User::as_select(), Role::as_select()))
+            .limit(2)
+            .load(c)
+            .await)?;
+        found.sort_by_key(|(user, _)| user.email != email);
+        Ok(found)
+    }
+
+    pub async fn delete(conn: &mut Conn, id: i32) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::delete(up_users::table.find(id))
+            .execute(c)
+            .await
+            .map(|n| n > 0))
+    }
+
+    pub async fn set_blocked(conn: &mut Conn, id: i32, blocked: bool) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::update(up_users::table.find(id))
+            .set((up_users::blocked.eq(blocked), up_users::updated_at.eq(super::now())))
+            .execute(c)
+            .await
+            .map(|n| n > 0))
+    }
+
+    pub async fn set_role(conn: &mut Conn, id: i32, role_id: i32) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::update(up_users::table.find(id))
+            .set((up_users::role_id.eq(role_id), up_users::updated_at.eq(super::now())))
+            .execute(c)
+            .await
+            .map(|n| n > 0))
+    }
+}
+
+impl NewUser<'_> {
+    pub async fn insert(&self, conn: &mut Conn) -> QueryResult<User> {
+        on_conn!(conn, |c| diesel::insert_into(up_users::table)
+            .values(self)
+            .returning(User::as_returning())
+            .get_result(c)
+            .await)
+    }
+}

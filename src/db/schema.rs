@@ -1,0 +1,53 @@
+//! The tables, written once for both backends: only types SQLite and PostgreSQL share.
+//! JSON documents are kept as text; timestamps are UTC without zone.
+
+diesel::table! {
+    up_roles (id) {
+        id -> Integer,
+        document_id -> Text,
+        name -> Text,
+        description -> Text,
+        #[sql_name = "type"]
+        role_type -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    up_users (id) {
+        id -> Integer,
+        document_id -> Text,
+        username -> Text,
+        email -> Text,
+        unique_email -> Nullable<Text>,
+        provider -> Text,
+        password -> Nullable<Text>,
+        reset_password_token -> Nullable<Text>,
+        reset_password_expires_at -> Nullable<Timestamp>,
+        confirmation_token -> Nullable<Text>,
+        confirmed -> Bool,
+        blocked -> Bool,
+        role_id -> Integer,
+        attributes -> Text,
+        tokens_valid_after -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    up_permissions (id) {
+        id -> Integer,
+        role_id -> Integer,
+        action -> Text,
+        conditions -> Text,
+        fields -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(up_users -> up_roles (role_id));
+diesel::joinable!(up_permissions -> up_roles (role_id));
+diesel::allow_tables_to_appear_in_same_query!(up_roles, up_users, up_permissions);

@@ -1,0 +1,81 @@
+//! Enforcement of the field requirements: before any field resolves, the policy is asked
+//! whether the principal meets the requirement the field declares. A root field that declares
+//! nothing is refused: access is never granted by omission.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
+use async_graphql::{PathSegment, QueryPathSegment, ServerError, ServerResult, Value};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult};
+
+/// The schema extension that guards every field.
+pub struct PolicyGuard;
+
+impl ExtensionFactory for PolicyGuard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PolicyGuard)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for PolicyGuard {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if !info.is_for_introspection {
+            if let Err(error) = check(ctx, &info) {
+                let mut error = ServerError::new(error.to_string(), None).with_source(error);
+                let nodes: Vec<_> = std::iter::once(info.path_node).chain(info.path_node.parents()).collect();
+                error.path = nodes
+                    .into_iter()
+                    .rev()
+                    .map(|node| match node.segment {
+                        QueryPathSegment::Name(name) => PathSegment::Field(name.to_string()),
+                        QueryPathSegment::Index(i) => PathSegment::Index(i),
+                    })
+                    .collect();
+                return Err(error);
+            }
+        }
+        next.run(ctx, info).await
+    }
+}
+
+fn check(ctx: &ExtensionContext<'_>, info: &ResolveInfo<'_>) -> AppResult<()> {
+    let app = ctx
+        .data::<AppState>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the app is not in the schema data")))?;
+    let principal = ctx
+        .data::<Principal>()
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the request carries no principal")))?;
+    let Some(catalogue) = app.catalogue() else {
+        return Err(AppError::Forbidden { details: json!({ "reason": "the action catalogue is not loaded" }) });
+    };
+    match catalogue.requirement(info.parent_type, info.name) {
+        Some(requirement) => app.policy.authorize(principal, requirement).map(|_| ()),
+        None if catalogue.is_root(info.parent_type) => Err(AppError::Forbidden {
+            details: json!({
+                "reason": format!("{}.{} declares no action", info.parent_type, info.name)
+            }),
+        }),
+        None => Ok(()),
+    }
+}
+
+trait WithSource {
+    fn with_source(self, source: AppError) -> Self;
+}
+
+impl WithSource for ServerError {
+    fn with_source(mut self, source: AppError) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+}

@@ -1,0 +1,100 @@
+//! The actions of Castellan's own GraphQL fields and routes, with Strapi's names, and the
+//! grants a new installation starts with.
+
+pub const AUTH_CALLBACK: &str = "plugin::users-permissions.auth.callback";
+pub const AUTH_REGISTER: &str = "plugin::users-permissions.auth.register";
+pub const AUTH_FORGOT_PASSWORD: &str = "plugin::users-permissions.auth.forgotPassword";
+pub const AUTH_RESET_PASSWORD: &str = "plugin::users-permissions.auth.resetPassword";
+pub const AUTH_EMAIL_CONFIRMATION: &str = "plugin::users-permissions.auth.emailConfirmation";
+pub const AUTH_SEND_EMAIL_CONFIRMATION: &str = "plugin::users-permissions.auth.sendEmailConfirmation";
+pub const AUTH_CONNECT: &str = "plugin::users-permissions.auth.connect";
+pub const AUTH_CHANGE_PASSWORD: &str = "plugin::users-permissions.auth.changePassword";
+pub const USER_ME: &str = "plugin::users-permissions.user.me";
+
+/// What the public role may do on a new installation: everything needed to sign in or up.
+pub const PUBLIC_DEFAULTS: &[&str] = &[
+    AUTH_CALLBACK,
+    AUTH_REGISTER,
+    AUTH_FORGOT_PASSWORD,
+    AUTH_RESET_PASSWORD,
+    AUTH_EMAIL_CONFIRMATION,
+    AUTH_SEND_EMAIL_CONFIRMATION,
+    AUTH_CONNECT,
+];
+
+/// What the authenticated role may do on a new installation: as public (a signed-in client
+/// may still log in or register, as in Strapi), plus reading itself and changing its password.
+pub const AUTHENTICATED_DEFAULTS: &[&str] = &[
+    AUTH_CALLBACK,
+    AUTH_REGISTER,
+    AUTH_FORGOT_PASSWORD,
+    AUTH_RESET_PASSWORD,
+    AUTH_EMAIL_CONFIRMATION,
+    AUTH_SEND_EMAIL_CONFIRMATION,
+    AUTH_CONNECT,
+    USER_ME,
+    AUTH_CHANGE_PASSWORD,
+];
+
+/// The parts of an action name: `plugin::users-permissions.user.me` is namespace
+/// `plugin::users-permissions`, controller `user`, name `me`; `api::member-progress.get` is
+/// namespace `api::member-progress`, controller `member-progress`, name `get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionName<'a> {
+    pub namespace: &'a str,
+    pub controller: &'a str,
+    pub name: &'a str,
+}
+
+/// Splits and checks an action name: `plugin|api|admin::<api>[.<controller>].<name>`, each part
+/// made of letters, digits and `-`.
+pub fn parse_action(action: &str) -> Result<ActionName<'_>, String> {
+    let bad = || {
+        format!(
+            "`{action}` is not an action name: expected `api::<name>.<action>`, \
+             `api::<name>.<controller>.<action>` or the same under `plugin::` or `admin::`"
+        )
+    };
+    let (kind, rest) = action.split_once("::").ok_or_else(bad)?;
+    if !matches!(kind, "plugin" | "api" | "admin") {
+        return Err(bad());
+    }
+    let parts: Vec<&str> = rest.split('.').collect();
+    let valid_part = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !parts.iter().all(valid_part) {
+        return Err(bad());
+    }
+    let namespace = &action[..kind.len() + 2 + parts[0].len()];
+    match parts.as_slice() {
+        [api, name] => Ok(ActionName { namespace, controller: api, name }),
+        [_, controller, name] => Ok(ActionName { namespace, controller, name }),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_split_into_namespace_controller_and_name() {
+        assert_eq!(
+            parse_action(USER_ME).unwrap(),
+            ActionName { namespace: "plugin::users-permissions", controller: "user", name: "me" }
+        );
+        assert_eq!(
+            parse_action("api::member-progress.get").unwrap(),
+            ActionName { namespace: "api::member-progress", controller: "member-progress", name: "get" }
+        );
+        for bad in ["me", "plugin::", "foo::a.b", "api::a", "api::a.b.c.d", "api::a..b", "api::a b.c"] {
+            assert!(parse_action(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn default_grants_are_valid_action_names() {
+        for action in AUTHENTICATED_DEFAULTS.iter().chain(PUBLIC_DEFAULTS) {
+            parse_action(action).unwrap();
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Business rules. Services know nothing of GraphQL or HTTP: they take plain values and
+//! return plain values or an [`AppError`](crate::error::AppError).
+
+pub mod account;
+pub mod validate;
