@@ -29,7 +29,8 @@ impl Extension for PolicyGuard {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if !info.is_for_introspection {
+        // Introspection (`__schema`, `__type` and everything below them) is open to all.
+        if !info.is_for_introspection && !info.name.starts_with("__") {
             if let Err(error) = check(ctx, &info) {
                 let mut error = ServerError::new(error.to_string(), None).with_source(error);
                 let nodes: Vec<_> = std::iter::once(info.path_node).chain(info.path_node.parents()).collect();

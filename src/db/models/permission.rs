@@ -55,3 +55,17 @@ impl NewPermission<'_> {
         Ok(inserted)
     }
 }
+
+impl Permission {
+    /// Removes `role_id`'s grant of `action`; whether there was one.
+    pub async fn revoke(conn: &mut Conn, role_id: i32, action: &str) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::delete(
+            up_permissions::table
+                .filter(up_permissions::role_id.eq(role_id))
+                .filter(up_permissions::action.eq(action))
+        )
+        .execute(c)
+        .await
+        .map(|n| n > 0))
+    }
+}

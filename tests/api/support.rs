@@ -1,0 +1,265 @@
+//! The test harness: a real Castellan on 127.0.0.1:0 per test, over a fresh database
+//! (a SQLite file in a temporary directory, or a new PostgreSQL database), spoken to over HTTP.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use castellan::config::Secret;
+use castellan::db::models::{NewRole, Permission, Role, User, now};
+use castellan::{AppState, Castellan, Config};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const TEST_JWT_SECRET: &str = "castellan-test-secret-0123456789abcdef";
+
+/// Where the PostgreSQL tests create their databases; override with `CASTELLAN_TEST_POSTGRES`.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CASTELLAN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Emits one test per backend: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::support::Backend::Postgres).await
+            }
+            async fn run($backend: $crate::support::Backend) $body
+        }
+    )*};
+}
+
+/// A fresh database that disappears with the value.
+pub enum TestDb {
+    /// Holds the directory of the SQLite file until the test ends.
+    Sqlite(#[expect(dead_code, reason = "kept for its Drop")] tempfile::TempDir),
+    Postgres { name: String },
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> (Self, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("castellan.db").display());
+                (Self::Sqlite(dir), url)
+            }
+            Backend::Postgres => {
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "castellan_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    castellan::util::random_alphanumeric(6)
+                );
+                let admin = postgres_admin_url();
+                let mut conn = AsyncPgConnection::establish(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is not reachable at {admin} ({e}). The PostgreSQL tests need it: start it with \
+                         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or point \
+                         CASTELLAN_TEST_POSTGRES at a server where this user may create databases."
+                    )
+                });
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut conn)
+                    .await
+                    .expect("CREATE DATABASE");
+                let url = match admin.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => panic!("CASTELLAN_TEST_POSTGRES must end with /DATABASE"),
+                };
+                (Self::Postgres { name }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Self::Postgres { name } = self else { return };
+        let name = name.clone();
+        // Drop runs inside the test's runtime: clean up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&postgres_admin_url()).await {
+                    let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running server and an HTTP client for it.
+pub struct TestServer {
+    pub url: String,
+    pub app: AppState,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _data_dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server whose configuration `adjust` may change first. bcrypt runs at its
+    /// lowest cost to keep the suite fast; tests of timing raise it.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let (db, url) = TestDb::create(backend).await;
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = Config::new(url, Secret::new(TEST_JWT_SECRET));
+        config.bcrypt_cost = 4;
+        config.data_dir = data_dir.path().to_path_buf();
+        adjust(&mut config);
+        let castellan = Castellan::start(config).await.expect("Castellan starts");
+        let app = castellan.app.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("local address");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(castellan.serve(listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            url: format!("http://{address}"),
+            app,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            shutdown: Some(tx),
+            _data_dir: data_dir,
+            _db: db,
+        }
+    }
+
+    /// POST /graphql with an optional bearer token; the status and the JSON body.
+    pub async fn post(&self, bearer: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}/graphql", self.url)).json(body);
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, json)
+    }
+
+    /// A GraphQL request as the public; fails the test unless the status is 200.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_with(None, query, variables).await
+    }
+
+    /// A GraphQL request with a bearer token; fails the test unless the status is 200.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql_with(Some(token), query, variables).await
+    }
+
+    async fn gql_with(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(bearer, &json!({ "query": query, "variables": variables })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Registers a user; their JWT and user object.
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> (String, Value) {
+        let body = self
+            .gql(
+                "mutation($input: UsersPermissionsRegisterInput!) { register(input: $input) { jwt user { id documentId username email confirmed blocked role { id name type } } } }",
+                json!({ "input": { "username": username, "email": email, "password": password } }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "register failed: {body}");
+        let payload = &body["data"]["register"];
+        (payload["jwt"].as_str().expect("jwt").to_string(), payload["user"].clone())
+    }
+
+    pub async fn login(&self, identifier: &str, password: &str) -> Value {
+        self.gql(
+            "mutation($input: UsersPermissionsLoginInput!) { login(input: $input) { jwt user { id username email role { type } } } }",
+            json!({ "input": { "identifier": identifier, "password": password } }),
+        )
+        .await
+    }
+
+    pub async fn conn(&self) -> castellan::db::Conn {
+        self.app.db.conn().await.expect("database connection")
+    }
+
+    /// Runs SQL directly against the test database.
+    pub async fn sql(&self, statements: &str) {
+        let mut conn = self.conn().await;
+        castellan::on_conn!(&mut conn, |c| c.batch_execute(statements).await).expect("SQL");
+    }
+
+    /// Creates a role without any grant.
+    pub async fn create_role(&self, role_type: &str) -> Role {
+        let mut conn = self.conn().await;
+        let document_id = castellan::util::new_document_id();
+        let role = NewRole {
+            document_id: &document_id,
+            name: role_type,
+            description: "",
+            role_type,
+            created_at: now(),
+            updated_at: now(),
+        }
+        .insert(&mut conn)
+        .await
+        .expect("insert role");
+        self.app.policy.reload(&self.app.db).await.expect("reload policy");
+        role
+    }
+
+    pub async fn set_role(&self, user_id: i32, role_id: i32) {
+        let mut conn = self.conn().await;
+        assert!(User::set_role(&mut conn, user_id, role_id).await.expect("set role"));
+    }
+
+    /// Takes `action` away from the role of type `role_type`.
+    pub async fn revoke(&self, role_type: &str, action: &str) {
+        let mut conn = self.conn().await;
+        let role = Role::find_by_type(&mut conn, role_type).await.expect("query").expect("role exists");
+        assert!(Permission::revoke(&mut conn, role.id, action).await.expect("revoke"), "{role_type} had no {action}");
+        self.app.policy.reload(&self.app.db).await.expect("reload policy");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// The message of the first error of a response.
+pub fn error_message(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("no error in {body}"))
+}
+
+/// The numeric id of a user object from a response.
+pub fn user_id(user: &Value) -> i32 {
+    user["id"].as_str().and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("no id in {user}"))
+}

@@ -1,0 +1,105 @@
+//! The principal of a request: every unusable bearer token is a 401 in both envelopes.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::support::{TEST_JWT_SECRET, TestServer, user_id};
+
+fn sign(secret: &str, algorithm: Algorithm, claims: Value) -> String {
+    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Asserts the exact 401 body: Strapi's REST envelope and a GraphQL error list.
+async fn assert_unauthorized(server: &TestServer, authorization: &str, message: &str) {
+    let response = server
+        .client
+        .post(format!("{}/graphql", server.url))
+        .header("authorization", authorization)
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "data": null,
+            "error": { "status": 401, "name": "UnauthorizedError", "message": message, "details": {} },
+            "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }]
+        }),
+        "{authorization}"
+    );
+}
+
+both_backends! {
+    async fn malformed_forged_and_expired_tokens_are_refused_with_401(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (jwt, user) = server.register("tok", "tok@example.com", "password1").await;
+        let id = user_id(&user);
+        let claims = json!({ "id": id, "iat": now(), "exp": now() + 3600 });
+
+        let wrong_secret = sign("some-other-secret-some-other-secret", Algorithm::HS256, claims.clone());
+        let expired = sign(TEST_JWT_SECRET, Algorithm::HS256, json!({ "id": id, "iat": now() - 7200, "exp": now() - 3600 }));
+        let hs512 = sign(TEST_JWT_SECRET, Algorithm::HS512, claims.clone());
+        let unsigned = format!(
+            "{}.{}.",
+            base64url(br#"{"alg":"none","typ":"JWT"}"#),
+            base64url(claims.to_string().as_bytes())
+        );
+        let (header, rest) = jwt.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let tampered = format!(
+            "{header}.{}.{signature}",
+            base64url(json!({ "id": id + 1, "iat": now(), "exp": now() + 3600 }).to_string().as_bytes())
+        );
+
+        for token in ["garbage", "a.b.c", &wrong_secret, &expired, &hs512, &unsigned, &tampered] {
+            assert_unauthorized(&server, &format!("Bearer {token}"), "Missing or invalid credentials").await;
+        }
+        assert_unauthorized(&server, "Bearer ", "Missing or invalid credentials").await;
+        assert_unauthorized(&server, &format!("Basic {jwt}"), "Missing or invalid credentials").await;
+
+        // The genuine token still works, and the scheme is case-insensitive.
+        let me = server.gql_as(&jwt, "{ me { id } }", json!({})).await;
+        assert_eq!(me["data"]["me"]["id"], user["id"]);
+        let (status, _) = server.post(None, &json!({ "query": "{ __typename }" })).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    async fn a_valid_token_of_a_deleted_user_is_refused(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (jwt, user) = server.register("gone", "gone@example.com", "password1").await;
+        let mut conn = server.conn().await;
+        assert!(castellan::db::models::User::delete(&mut conn, user_id(&user)).await.unwrap());
+        assert_unauthorized(&server, &format!("Bearer {jwt}"), "Invalid credentials").await;
+    }
+
+    async fn a_valid_token_of_a_blocked_user_is_refused_on_the_next_request(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (jwt, user) = server.register("blocky", "blocky@example.com", "password1").await;
+        let me = server.gql_as(&jwt, "{ me { id } }", json!({})).await;
+        assert_eq!(me["data"]["me"]["id"], user["id"]);
+        let mut conn = server.conn().await;
+        castellan::db::models::User::set_blocked(&mut conn, user_id(&user), true).await.unwrap();
+        assert_unauthorized(&server, &format!("Bearer {jwt}"), "Invalid credentials").await;
+    }
+}
