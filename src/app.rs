@@ -4,9 +4,11 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use crate::auth::{JwtKeys, PasswordHasher};
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::db::Db;
+use crate::mail::Mailer;
 use crate::policy::{self, Catalogue, Policy};
+use crate::service::settings::{EmailTemplates, SettingsStore};
 
 pub struct App {
     pub config: Config,
@@ -14,6 +16,8 @@ pub struct App {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub policy: Policy,
+    pub settings: SettingsStore,
+    pub mailer: Arc<Mailer>,
     /// Read from the schema once it is built (see [`crate::Castellan::start`]).
     pub(crate) catalogue: OnceLock<Catalogue>,
 }
@@ -36,7 +40,14 @@ impl App {
         db.migrate().await?;
         policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
         let policy = Policy::load(&db).await.map_err(into_anyhow)?;
+        let templates = EmailTemplates::defaults(&config.shipper);
+        let settings = SettingsStore::load(&db, &config.advanced, &templates)
+            .await
+            .map_err(into_anyhow)?;
+        let mailer = Mailer::new(&config.mail, config.environment == Environment::Development)?;
         Ok(AppState(Arc::new(App {
+            settings,
+            mailer: Arc::new(mailer),
             jwt: JwtKeys::new(&config.jwt_secret, config.jwt_expires_in),
             passwords: PasswordHasher::new(config.bcrypt_cost, config.max_concurrent_hashes),
             db,

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Sources;
 
 #[derive(Debug, Parser)]
-#[command(name = "castellan", version, about = "A GraphQL users-and-permissions server")]
+#[command(
+    name = "castellan",
+    version,
+    about = "A GraphQL users-and-permissions server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -42,16 +46,21 @@ pub struct Options {
 }
 
 impl Options {
-    /// The configuration sources; `JWT_SECRET` and `CASTELLAN_ENV` come from the environment
-    /// only, so a secret never shows in a process list.
+    /// The configuration sources; `JWT_SECRET`, `SMTP_URL` (it may hold a password),
+    /// `SERVER_URL` and `CASTELLAN_ENV` come from the environment only, so a secret never
+    /// shows in a process list.
     pub fn sources(&self) -> Sources {
         Sources {
             config_file: self.config.clone(),
-            environment: std::env::var("CASTELLAN_ENV").ok().filter(|v| !v.is_empty()),
+            environment: std::env::var("CASTELLAN_ENV")
+                .ok()
+                .filter(|v| !v.is_empty()),
             host: self.host.clone(),
             port: self.port,
             database_url: self.database_url.clone(),
             jwt_secret: std::env::var("JWT_SECRET").ok(),
+            smtp_url: std::env::var("SMTP_URL").ok(),
+            server_url: std::env::var("SERVER_URL").ok().filter(|v| !v.is_empty()),
         }
     }
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::mail::MailTransport;
+use crate::service::settings::{AdvancedSettings, Shipper};
+
 /// `development` (the default) or `production`, from `CASTELLAN_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -72,6 +75,19 @@ pub struct Config {
     /// How many password hashes may be computed at once (`password.maxConcurrentHashes`).
     /// Default: the number of CPU cores.
     pub max_concurrent_hashes: usize,
+    /// How long a reset-password code stays usable (`password.resetCodeExpiresIn`). Default 1 hour.
+    pub reset_code_lifetime: Duration,
+    /// The public URL of this server (`SERVER_URL`, `server.url`), used in emails.
+    /// Default `http://localhost:PORT`.
+    pub server_url: Option<String>,
+    /// How email leaves (`SMTP_URL`); without it, the log.
+    pub mail: MailTransport,
+    /// Initial advanced settings (`[advanced]`), used when the database has none yet.
+    pub advanced: AdvancedSettings,
+    /// Initial sender of both email templates (`[email]`).
+    pub shipper: Shipper,
+    /// Extra user fields `register` accepts in `attributes` (`register.allowedFields`).
+    pub register_allowed_fields: Vec<String>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -91,6 +107,20 @@ impl Config {
             jwt_expires_in: THIRTY_DAYS,
             bcrypt_cost: bcrypt::DEFAULT_COST,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            reset_code_lifetime: Duration::from_secs(3600),
+            server_url: None,
+            mail: MailTransport::Log,
+            advanced: AdvancedSettings::default(),
+            shipper: Shipper::default(),
+            register_allowed_fields: Vec::new(),
+        }
+    }
+
+    /// The public URL of the server, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.server_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://localhost:{}", self.port),
         }
     }
 
@@ -99,14 +129,20 @@ impl Config {
     pub fn load(sources: Sources) -> anyhow::Result<Self> {
         let file = match &sources.config_file {
             Some(path) => FileConfig::read(path)?,
-            None if Path::new("castellan.toml").exists() => FileConfig::read(Path::new("castellan.toml"))?,
+            None if Path::new("castellan.toml").exists() => {
+                FileConfig::read(Path::new("castellan.toml"))?
+            }
             None => FileConfig::default(),
         };
         let environment = match sources.environment.as_deref() {
             Some(value) => value.parse()?,
             None => Environment::Development,
         };
-        let data_dir = file.server.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
+        let data_dir = file
+            .server
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data"));
         let jwt_expires_in = match &file.jwt.expires_in {
             Some(value) => value.to_duration().context("jwt.expiresIn")?,
             None => THIRTY_DAYS,
@@ -142,6 +178,33 @@ impl Config {
             }
             config.max_concurrent_hashes = n;
         }
+        if let Some(value) = &file.password.reset_code_expires_in {
+            config.reset_code_lifetime =
+                value.to_duration().context("password.resetCodeExpiresIn")?;
+        }
+        config.server_url = sources.server_url.or(file.server.url);
+        if let Some(url) = &config.server_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("SERVER_URL (server.url) must be an absolute http(s) URL, got `{url}`");
+        }
+        config.mail = match sources.smtp_url.filter(|u| !u.is_empty()) {
+            Some(url) => {
+                crate::mail::Mailer::new(&MailTransport::Smtp(url.clone()), false)
+                    .context("SMTP_URL")?;
+                MailTransport::Smtp(url)
+            }
+            None => MailTransport::Log,
+        };
+        config.advanced = file.advanced;
+        let default_shipper = Shipper::default();
+        config.shipper = Shipper {
+            name: file.email.shipper_name.unwrap_or(default_shipper.name),
+            email: file.email.shipper_email.unwrap_or(default_shipper.email),
+            response_email: file.email.response_email,
+        };
+        check_allowed_fields(&file.register.allowed_fields)?;
+        config.register_allowed_fields = file.register.allowed_fields;
         Ok(config)
     }
 }
@@ -155,6 +218,46 @@ pub struct Sources {
     pub port: Option<u16>,
     pub database_url: Option<String>,
     pub jwt_secret: Option<String>,
+    pub smtp_url: Option<String>,
+    pub server_url: Option<String>,
+}
+
+/// Fields of the user that registration must never set, whatever `register.allowedFields` says.
+const PROTECTED_FIELDS: &[&str] = &[
+    "id",
+    "documentId",
+    "username",
+    "email",
+    "password",
+    "provider",
+    "role",
+    "confirmed",
+    "blocked",
+    "resetPasswordToken",
+    "confirmationToken",
+    "attributes",
+    "createdAt",
+    "updatedAt",
+];
+
+fn check_allowed_fields(fields: &[String]) -> anyhow::Result<()> {
+    for field in fields {
+        let valid_name = field
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            bail!("register.allowedFields: `{field}` is not a field name");
+        }
+        if PROTECTED_FIELDS
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(field))
+        {
+            bail!("register.allowedFields: `{field}` can never be set by registration");
+        }
+    }
+    Ok(())
 }
 
 /// `JWT_SECRET` when set. Otherwise, in development, a random secret generated once and kept
@@ -193,19 +296,38 @@ struct FileConfig {
     database: DatabaseSection,
     jwt: JwtSection,
     password: PasswordSection,
+    advanced: AdvancedSettings,
+    email: EmailSection,
+    register: RegisterSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct EmailSection {
+    shipper_name: Option<String>,
+    shipper_email: Option<String>,
+    response_email: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct RegisterSection {
+    allowed_fields: Vec<String>,
 }
 
 impl FileConfig {
     fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("in the configuration file {}", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))
     }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct ServerSection {
+    url: Option<String>,
     host: Option<String>,
     port: Option<u16>,
     data_dir: Option<PathBuf>,
@@ -229,6 +351,7 @@ struct JwtSection {
 struct PasswordSection {
     bcrypt_cost: Option<u32>,
     max_concurrent_hashes: Option<usize>,
+    reset_code_expires_in: Option<ExpiresIn>,
 }
 
 /// `jwt.expiresIn` as Strapi documents it: a number is seconds, a string is a duration in the
@@ -303,9 +426,15 @@ mod tests {
     #[test]
     fn expires_in_refuses_nonsense() {
         for bad in ["", "soon", "7 fortnights", "-5d", "d7", "1e400"] {
-            assert!(ExpiresIn::Text(bad.into()).to_duration().is_err(), "{bad:?} was accepted");
+            assert!(
+                ExpiresIn::Text(bad.into()).to_duration().is_err(),
+                "{bad:?} was accepted"
+            );
         }
-        assert!(ExpiresIn::Text("500".into()).to_duration().is_err(), "half a second is too short");
+        assert!(
+            ExpiresIn::Text("500".into()).to_duration().is_err(),
+            "half a second is too short"
+        );
     }
 
     #[test]
@@ -329,6 +458,28 @@ mod tests {
     fn unknown_settings_in_the_file_are_refused() {
         let error = toml::from_str::<FileConfig>("[jwt]\nexpiresin = 3\n").unwrap_err();
         assert!(error.to_string().contains("expiresin"), "{error}");
+    }
+
+    #[test]
+    fn registration_can_never_be_allowed_protected_fields() {
+        assert!(check_allowed_fields(&["nickname".into(), "team".into()]).is_ok());
+        for bad in ["role", "Confirmed", "password", "nick name", ""] {
+            assert!(
+                check_allowed_fields(&[bad.into()]).is_err(),
+                "{bad} allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn the_file_sets_initial_advanced_settings() {
+        let file: FileConfig = toml::from_str("[advanced]\nemailConfirmation = true\nemailResetPassword = \"https://app.example.com/reset\"\n").unwrap();
+        assert!(file.advanced.email_confirmation);
+        assert!(file.advanced.unique_email, "unset keys keep their defaults");
+        assert_eq!(
+            file.advanced.email_reset_password.as_deref(),
+            Some("https://app.example.com/reset")
+        );
     }
 
     #[test]

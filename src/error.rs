@@ -43,7 +43,10 @@ pub struct FieldError {
 
 impl AppError {
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::Validation { message: message.into(), details: json!({}) }
+        Self::Validation {
+            message: message.into(),
+            details: json!({}),
+        }
     }
 
     /// Several failed checks of one input: one message for one failure, `N errors occurred`
@@ -64,16 +67,24 @@ impl AppError {
                 })
             })
             .collect();
-        Self::Validation { message, details: json!({ "errors": errors }) }
+        Self::Validation {
+            message,
+            details: json!({ "errors": errors }),
+        }
     }
 
     pub fn application(message: impl Into<String>) -> Self {
-        Self::Application { message: message.into(), details: json!({}) }
+        Self::Application {
+            message: message.into(),
+            details: json!({}),
+        }
     }
 
     /// Refused because `action` is not granted to the principal's role.
     pub fn missing_action(action: &str, role: &str) -> Self {
-        Self::Forbidden { details: json!({ "action": action, "role": role }) }
+        Self::Forbidden {
+            details: json!({ "action": action, "role": role }),
+        }
     }
 
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {

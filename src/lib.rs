@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod mail;
 pub mod policy;
 pub mod router;
 pub mod service;
@@ -32,8 +33,14 @@ impl Castellan {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let app = App::start(config).await?;
         let schema = graphql::build_schema(app.clone());
-        let catalogue = policy::Catalogue::from_sdl(&schema.sdl()).context("reading the action catalogue")?;
-        app.catalogue.set(catalogue).map_err(|_| anyhow::anyhow!("the catalogue was already set"))?;
+        let mut catalogue =
+            policy::Catalogue::from_sdl(&schema.sdl()).context("reading the action catalogue")?;
+        for (route, action) in router::REST_ROUTES {
+            catalogue.bind_route(action, (*route).to_string())?;
+        }
+        app.catalogue
+            .set(catalogue)
+            .map_err(|_| anyhow::anyhow!("the catalogue was already set"))?;
         Ok(Self { app, schema })
     }
 
@@ -43,7 +50,13 @@ impl Castellan {
     }
 
     /// Serves on `listener` until `shutdown` completes; in-flight requests finish first.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }

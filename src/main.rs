@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
 
@@ -35,9 +37,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {address}"))?;
     let local = listener.local_addr()?;
-    let shown_host = if local.ip().is_unspecified() { "localhost".to_string() } else { local.ip().to_string() };
+    let shown_host = if local.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        local.ip().to_string()
+    };
     println!("Castellan is listening on {local}");
-    println!("GraphQL API and GraphiQL: http://{shown_host}:{}/graphql", local.port());
+    println!(
+        "GraphQL API and GraphiQL: http://{shown_host}:{}/graphql",
+        local.port()
+    );
     castellan.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -11,7 +11,10 @@ const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The OS generator failing is not something a server can work around.
-    #[expect(clippy::expect_used, reason = "no randomness means no secure tokens at all")]
+    #[expect(
+        clippy::expect_used,
+        reason = "no randomness means no secure tokens at all"
+    )]
     getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
     bytes
 }
@@ -38,10 +41,12 @@ pub fn new_document_id() -> String {
 /// Hex encoding, lower case.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Reads a secret kept in `path`, or creates it (256 random bits, readable by the owner only).
@@ -82,7 +87,11 @@ mod tests {
         let a = new_document_id();
         let b = new_document_id();
         assert_eq!(a.len(), 24);
-        assert!(a.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{a}");
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{a}"
+        );
         assert_ne!(a, b);
     }
 

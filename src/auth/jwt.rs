@@ -41,16 +41,24 @@ impl JwtKeys {
     /// `tokens_valid_after`), so a token issued in the very second of a password change is valid.
     pub fn issue(&self, user_id: i32, not_before: i64) -> String {
         let iat = chrono::Utc::now().timestamp().max(not_before);
-        let claims = Claims { id: user_id, iat, exp: iat + self.lifetime.as_secs() as i64 };
+        let claims = Claims {
+            id: user_id,
+            iat,
+            exp: iat + self.lifetime.as_secs() as i64,
+        };
         // HS256 over a serializable struct cannot fail.
-        #[expect(clippy::expect_used, reason = "encoding these claims with HS256 is infallible")]
+        #[expect(
+            clippy::expect_used,
+            reason = "encoding these claims with HS256 is infallible"
+        )]
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of JWT claims")
     }
 
     /// The claims of a valid token: right algorithm, right signature, not expired.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
     }
 }
 
@@ -62,10 +70,14 @@ mod tests {
     /// Base64url without padding, enough to forge test tokens by hand.
     mod base64_free {
         pub fn encode_segment(bytes: &[u8]) -> String {
-            const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in bytes.chunks(3) {
-                let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
                 for i in 0..=chunk.len() {
                     out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
                 }
@@ -75,7 +87,10 @@ mod tests {
     }
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(&Secret::new("test-secret-test-secret-test-secret"), Duration::from_secs(60))
+        JwtKeys::new(
+            &Secret::new("test-secret-test-secret-test-secret"),
+            Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -96,17 +111,31 @@ mod tests {
     #[test]
     fn other_secrets_algorithms_and_unsigned_tokens_fail() {
         let keys = keys();
-        let other = JwtKeys::new(&Secret::new("another-secret-another-secret-xx"), Duration::from_secs(60));
-        assert!(keys.verify(&other.issue(1, 0)).is_err(), "wrong secret accepted");
+        let other = JwtKeys::new(
+            &Secret::new("another-secret-another-secret-xx"),
+            Duration::from_secs(60),
+        );
+        assert!(
+            keys.verify(&other.issue(1, 0)).is_err(),
+            "wrong secret accepted"
+        );
 
         let now = chrono::Utc::now().timestamp();
-        let payload = encode_segment(format!(r#"{{"id":1,"iat":{now},"exp":{}}}"#, now + 60).as_bytes());
-        let none = format!("{}.{payload}.", encode_segment(br#"{"alg":"none","typ":"JWT"}"#));
+        let payload =
+            encode_segment(format!(r#"{{"id":1,"iat":{now},"exp":{}}}"#, now + 60).as_bytes());
+        let none = format!(
+            "{}.{payload}.",
+            encode_segment(br#"{"alg":"none","typ":"JWT"}"#)
+        );
         assert!(keys.verify(&none).is_err(), "alg none accepted");
 
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
-            &Claims { id: 1, iat: now, exp: now + 60 },
+            &Claims {
+                id: 1,
+                iat: now,
+                exp: now + 60,
+            },
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )
         .unwrap();
@@ -119,7 +148,11 @@ mod tests {
         let now = chrono::Utc::now().timestamp();
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &Claims { id: 1, iat: now - 120, exp: now - 60 },
+            &Claims {
+                id: 1,
+                iat: now - 120,
+                exp: now - 60,
+            },
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )
         .unwrap();

@@ -20,13 +20,18 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(cost: u32, max_concurrent: usize) -> Self {
-        Self { cost, permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy: OnceCell::new() }
+        Self {
+            cost,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy: OnceCell::new(),
+        }
     }
 
     pub async fn hash(&self, password: &str) -> AppResult<String> {
         let password = password.to_owned();
         let cost = self.cost;
-        self.blocking(move || bcrypt::hash(password, cost).map_err(AppError::internal)).await
+        self.blocking(move || bcrypt::hash(password, cost).map_err(AppError::internal))
+            .await
     }
 
     /// Whether `password` matches `hash`. With no hash (no such account, or an account without
@@ -59,7 +64,9 @@ impl PasswordHasher {
         work: impl FnOnce() -> AppResult<T> + Send + 'static,
     ) -> AppResult<T> {
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
-        tokio::task::spawn_blocking(work).await.map_err(AppError::internal)?
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(AppError::internal)?
     }
 }
 
@@ -76,6 +83,9 @@ mod tests {
         assert!(!hasher.verify("correct horse", None).await.unwrap());
         let long = "x".repeat(80);
         let long_hash = hasher.hash(&long[..72]).await.unwrap();
-        assert!(!hasher.verify(&long, Some(&long_hash)).await.unwrap(), "over 72 bytes must not match");
+        assert!(
+            !hasher.verify(&long, Some(&long_hash)).await.unwrap(),
+            "over 72 bytes must not match"
+        );
     }
 }

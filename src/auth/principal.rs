@@ -53,7 +53,10 @@ pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> App
         })
         .filter(|token| !token.is_empty())
         .ok_or(AppError::Unauthorized(INVALID_TOKEN))?;
-    let claims = app.jwt.verify(token).map_err(|_| AppError::Unauthorized(INVALID_TOKEN))?;
+    let claims = app
+        .jwt
+        .verify(token)
+        .map_err(|_| AppError::Unauthorized(INVALID_TOKEN))?;
 
     let mut conn = app.db.conn().await?;
     let (user, role) = User::find_with_role(&mut conn, claims.id)

@@ -11,7 +11,9 @@ use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::{AppError, AppResult};
@@ -36,6 +38,10 @@ pub enum Db {
 }
 
 /// A pooled connection to either backend.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one lives per request; boxing would cost an allocation each"
+)]
 pub enum Conn {
     Postgres(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),
@@ -65,15 +71,19 @@ impl Db {
     pub fn connect(url: &str, pool_size: Option<usize>) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
-            let pool = Pool::builder(manager).max_size(pool_size.unwrap_or(16)).build()?;
+            let pool = Pool::builder(manager)
+                .max_size(pool_size.unwrap_or(16))
+                .build()?;
             return Ok(Self::Postgres(pool));
         }
         let path = sqlite_path(url)?;
-        if !path.starts_with("file:") {
-            if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the directory of the SQLite file {path}"))?;
-            }
+        if !path.starts_with("file:")
+            && let Some(dir) = Path::new(&path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the directory of the SQLite file {path}"))?;
         }
         let mut config = ManagerConfig::<SqliteConn>::default();
         config.custom_setup = Box::new(|url| {
@@ -89,7 +99,9 @@ impl Db {
             })
         });
         let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, config);
-        let pool = Pool::builder(manager).max_size(pool_size.unwrap_or(4)).build()?;
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.unwrap_or(4))
+            .build()?;
         Ok(Self::Sqlite(pool))
     }
 
@@ -106,12 +118,16 @@ impl Db {
             Self::Postgres(pool) => {
                 let conn = pool.get().await.context("connecting to PostgreSQL")?;
                 let mut harness = AsyncMigrationHarness::new(conn);
-                harness.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len())
+                harness
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len())
             }
             Self::Sqlite(pool) => {
                 let conn = pool.get().await.context("opening the SQLite database")?;
                 let mut harness = AsyncMigrationHarness::new(conn);
-                harness.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len())
+                harness
+                    .run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.len())
             }
         };
         let applied = pending.map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
@@ -144,10 +160,15 @@ fn sqlite_path(url: &str) -> anyhow::Result<String> {
         })?;
     if rest == ":memory:" {
         // One shared in-memory database for the whole pool (a plain :memory: is one per connection).
-        return Ok(format!("file:castellan-{}?mode=memory&cache=shared", crate::util::random_alphanumeric(12)));
+        return Ok(format!(
+            "file:castellan-{}?mode=memory&cache=shared",
+            crate::util::random_alphanumeric(12)
+        ));
     }
     if rest.is_empty() {
-        anyhow::bail!("DATABASE_URL `{url}` names no file (for example sqlite://./data/castellan.db)");
+        anyhow::bail!(
+            "DATABASE_URL `{url}` names no file (for example sqlite://./data/castellan.db)"
+        );
     }
     Ok(rest.to_string())
 }
@@ -158,9 +179,19 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_files() {
-        assert_eq!(sqlite_path("sqlite://./data/castellan.db").unwrap(), "./data/castellan.db");
-        assert_eq!(sqlite_path("sqlite:///var/lib/c.db").unwrap(), "/var/lib/c.db");
-        assert!(sqlite_path("sqlite::memory:").unwrap().starts_with("file:castellan-"));
+        assert_eq!(
+            sqlite_path("sqlite://./data/castellan.db").unwrap(),
+            "./data/castellan.db"
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/c.db").unwrap(),
+            "/var/lib/c.db"
+        );
+        assert!(
+            sqlite_path("sqlite::memory:")
+                .unwrap()
+                .starts_with("file:castellan-")
+        );
         let error = sqlite_path("mysql://x").unwrap_err().to_string();
         assert!(error.contains("DATABASE_URL"), "{error}");
     }

@@ -50,4 +50,12 @@ diesel::table! {
 
 diesel::joinable!(up_users -> up_roles (role_id));
 diesel::joinable!(up_permissions -> up_roles (role_id));
-diesel::allow_tables_to_appear_in_same_query!(up_roles, up_users, up_permissions);
+diesel::allow_tables_to_appear_in_same_query!(up_roles, up_users, up_permissions, up_settings);
+
+diesel::table! {
+    up_settings (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}

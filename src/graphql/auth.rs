@@ -1,9 +1,12 @@
-//! Sign-up, sign-in and `me`.
+//! Sign-up, sign-in, `me`, email confirmation and passwords.
 
 use async_graphql::{Context, Object, Result};
 
 use super::directives::action;
-use super::types::{UsersPermissionsLoginInput, UsersPermissionsLoginPayload, UsersPermissionsMe, UsersPermissionsRegisterInput};
+use super::types::{
+    UsersPermissionsLoginInput, UsersPermissionsLoginPayload, UsersPermissionsMe,
+    UsersPermissionsPasswordPayload, UsersPermissionsRegisterInput,
+};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
@@ -12,8 +15,12 @@ use crate::service::account::{self, Registration};
 
 /// The app and the principal of the request, from the GraphQL context.
 pub(crate) fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)> {
-    let missing = |what: &str| AppError::internal(anyhow::anyhow!("{what} missing from the GraphQL context"));
-    Ok((ctx.data::<AppState>().map_err(|_| missing("app"))?, ctx.data::<Principal>().map_err(|_| missing("principal"))?))
+    let missing =
+        |what: &str| AppError::internal(anyhow::anyhow!("{what} missing from the GraphQL context"));
+    Ok((
+        ctx.data::<AppState>().map_err(|_| missing("app"))?,
+        ctx.data::<Principal>().map_err(|_| missing("principal"))?,
+    ))
 }
 
 #[derive(Default)]
@@ -25,7 +32,9 @@ impl AuthQuery {
     #[graphql(directive = action::apply(actions::USER_ME.into()))]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UsersPermissionsMe>> {
         let (_, principal) = request(ctx)?;
-        Ok(principal.user().map(|signed_in| UsersPermissionsMe::new(&signed_in.user, &signed_in.role)))
+        Ok(principal
+            .user()
+            .map(|signed_in| UsersPermissionsMe::new(&signed_in.user, &signed_in.role)))
     }
 }
 
@@ -37,17 +46,109 @@ impl AuthMutation {
     /// Signs in with an email or username and a password; returns a JWT for the
     /// `Authorization: Bearer` header.
     #[graphql(directive = action::apply(actions::AUTH_CALLBACK.into()))]
-    async fn login(&self, ctx: &Context<'_>, input: UsersPermissionsLoginInput) -> Result<UsersPermissionsLoginPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: UsersPermissionsLoginInput,
+    ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
-        let session = account::login(app, &input.identifier, &input.password, &input.provider).await?;
+        let session =
+            account::login(app, &input.identifier, &input.password, &input.provider).await?;
         Ok(session.into())
     }
 
-    /// Creates an account in the default role and signs it in.
+    /// Creates an account in the default role and signs it in; with email confirmation on,
+    /// sends the confirmation email and returns no JWT.
     #[graphql(directive = action::apply(actions::AUTH_REGISTER.into()))]
-    async fn register(&self, ctx: &Context<'_>, input: UsersPermissionsRegisterInput) -> Result<UsersPermissionsLoginPayload> {
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: UsersPermissionsRegisterInput,
+    ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
-        let registration = Registration { username: &input.username, email: &input.email, password: &input.password };
+        let registration = Registration {
+            username: &input.username,
+            email: &input.email,
+            password: &input.password,
+            attributes: input.attributes.as_ref().map(|json| &json.0),
+        };
         Ok(account::register(app, registration).await?.into())
+    }
+
+    /// Emails a reset-password link to the account with this email, if there is one. The
+    /// answer is `{ok: true}` either way.
+    #[graphql(directive = action::apply(actions::AUTH_FORGOT_PASSWORD.into()))]
+    async fn forgot_password(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+    ) -> Result<Option<UsersPermissionsPasswordPayload>> {
+        let (app, _) = request(ctx)?;
+        account::forgot_password(app, &email).await?;
+        Ok(Some(UsersPermissionsPasswordPayload { ok: true }))
+    }
+
+    /// Sets a new password with the code of a reset email (once, before it expires) and signs
+    /// in. JWTs issued before stop working.
+    #[graphql(directive = action::apply(actions::AUTH_RESET_PASSWORD.into()))]
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        password: String,
+        password_confirmation: String,
+        code: String,
+    ) -> Result<Option<UsersPermissionsLoginPayload>> {
+        let (app, _) = request(ctx)?;
+        let session =
+            account::reset_password(app, &password, &password_confirmation, &code).await?;
+        Ok(Some(session.into()))
+    }
+
+    /// Changes the signed-in user's password. JWTs issued before stop working; the returned
+    /// one works.
+    #[graphql(directive = action::apply(actions::AUTH_CHANGE_PASSWORD.into()))]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        password: String,
+        password_confirmation: String,
+    ) -> Result<Option<UsersPermissionsLoginPayload>> {
+        let (app, principal) = request(ctx)?;
+        let session = account::change_password(
+            app,
+            principal.user(),
+            &current_password,
+            &password,
+            &password_confirmation,
+        )
+        .await?;
+        Ok(Some(session.into()))
+    }
+
+    /// Confirms an email with the code of the confirmation email, and signs in.
+    #[graphql(directive = action::apply(actions::AUTH_EMAIL_CONFIRMATION.into()))]
+    async fn email_confirmation(
+        &self,
+        ctx: &Context<'_>,
+        confirmation: String,
+    ) -> Result<Option<UsersPermissionsLoginPayload>> {
+        let (app, _) = request(ctx)?;
+        Ok(Some(
+            account::confirm_email(app, &confirmation).await?.into(),
+        ))
+    }
+
+    /// Sends the confirmation email again to an unconfirmed account with this email. The
+    /// answer is `{ok: true}` for any address.
+    #[graphql(directive = action::apply(actions::AUTH_SEND_EMAIL_CONFIRMATION.into()))]
+    async fn send_email_confirmation(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+    ) -> Result<UsersPermissionsPasswordPayload> {
+        let (app, _) = request(ctx)?;
+        account::resend_confirmation(app, &email).await?;
+        Ok(UsersPermissionsPasswordPayload { ok: true })
     }
 }

@@ -12,8 +12,12 @@ pub(super) fn finish(response: &mut Response, catalogue: Option<&Catalogue>) {
         describe(error);
     }
     if let Some(catalogue) = catalogue {
-        let paths: Vec<Vec<PathSegment>> =
-            response.errors.iter().filter(|e| !e.path.is_empty()).map(|e| e.path.clone()).collect();
+        let paths: Vec<Vec<PathSegment>> = response
+            .errors
+            .iter()
+            .filter(|e| !e.path.is_empty())
+            .map(|e| e.path.clone())
+            .collect();
         for path in paths {
             null_out(&mut response.data, &path, catalogue);
         }
@@ -22,12 +26,17 @@ pub(super) fn finish(response: &mut Response, catalogue: Option<&Catalogue>) {
 
 fn describe(error: &mut ServerError) {
     let source = error.source.clone();
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
     if let Some(app_error) = source.as_deref().and_then(|s| s.downcast_ref::<AppError>()) {
         app_error.log_if_internal();
         error.message = app_error.to_string();
         extensions.set("code", app_error.code());
-        extensions.set("error", Value::from_json(app_error.strapi_error()).unwrap_or(Value::Null));
+        extensions.set(
+            "error",
+            Value::from_json(app_error.strapi_error()).unwrap_or(Value::Null),
+        );
         return;
     }
     if extensions.get("code").is_some() {
@@ -35,8 +44,16 @@ fn describe(error: &mut ServerError) {
     }
     // Errors raised by the GraphQL engine itself: before execution (syntax, validation, limits)
     // they concern the whole document; during execution, the coercion of an input value.
-    let code = if error.path.is_empty() { "GRAPHQL_VALIDATION_FAILED" } else { "BAD_USER_INPUT" };
-    let name = if error.path.is_empty() { "GraphQLError" } else { "ValidationError" };
+    let code = if error.path.is_empty() {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else {
+        "BAD_USER_INPUT"
+    };
+    let name = if error.path.is_empty() {
+        "GraphQLError"
+    } else {
+        "ValidationError"
+    };
     extensions.set("code", code);
     let details = serde_json::json!({ "name": name, "message": error.message, "details": {} });
     extensions.set("error", Value::from_json(details).unwrap_or(Value::Null));
@@ -51,7 +68,9 @@ fn null_out(data: &mut Value, path: &[PathSegment], catalogue: &Catalogue) {
     }
     // The nullability of each field along the path.
     let mut nullable = Vec::with_capacity(path.len());
-    let Some(PathSegment::Field(first)) = path.first() else { return };
+    let Some(PathSegment::Field(first)) = path.first() else {
+        return;
+    };
     let Some(mut type_name) = catalogue
         .roots()
         .iter()
@@ -63,7 +82,9 @@ fn null_out(data: &mut Value, path: &[PathSegment], catalogue: &Catalogue) {
     for segment in path {
         match segment {
             PathSegment::Field(field) => {
-                let Some(shape) = catalogue.shape(&type_name, field) else { return };
+                let Some(shape) = catalogue.shape(&type_name, field) else {
+                    return;
+                };
                 nullable.push(shape.nullable);
                 type_name = shape.type_name.clone();
             }
@@ -79,7 +100,9 @@ fn null_out(data: &mut Value, path: &[PathSegment], catalogue: &Catalogue) {
 
 /// Sets `null` at `path` inside `data` where nothing is (or, with `replace`, over what is).
 fn set_null(data: &mut Value, path: &[PathSegment], replace: bool) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut current = data;
     for segment in parents {
         current = match (segment, current) {

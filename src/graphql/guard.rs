@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
 use async_graphql::{PathSegment, QueryPathSegment, ServerError, ServerResult, Value};
 use serde_json::json;
 
@@ -30,20 +32,23 @@ impl Extension for PolicyGuard {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         // Introspection (`__schema`, `__type` and everything below them) is open to all.
-        if !info.is_for_introspection && !info.name.starts_with("__") {
-            if let Err(error) = check(ctx, &info) {
-                let mut error = ServerError::new(error.to_string(), None).with_source(error);
-                let nodes: Vec<_> = std::iter::once(info.path_node).chain(info.path_node.parents()).collect();
-                error.path = nodes
-                    .into_iter()
-                    .rev()
-                    .map(|node| match node.segment {
-                        QueryPathSegment::Name(name) => PathSegment::Field(name.to_string()),
-                        QueryPathSegment::Index(i) => PathSegment::Index(i),
-                    })
-                    .collect();
-                return Err(error);
-            }
+        if !info.is_for_introspection
+            && !info.name.starts_with("__")
+            && let Err(error) = check(ctx, &info)
+        {
+            let mut error = ServerError::new(error.to_string(), None).with_source(error);
+            let nodes: Vec<_> = std::iter::once(info.path_node)
+                .chain(info.path_node.parents())
+                .collect();
+            error.path = nodes
+                .into_iter()
+                .rev()
+                .map(|node| match node.segment {
+                    QueryPathSegment::Name(name) => PathSegment::Field(name.to_string()),
+                    QueryPathSegment::Index(i) => PathSegment::Index(i),
+                })
+                .collect();
+            return Err(error);
         }
         next.run(ctx, info).await
     }
@@ -57,7 +62,9 @@ fn check(ctx: &ExtensionContext<'_>, info: &ResolveInfo<'_>) -> AppResult<()> {
         .data::<Principal>()
         .map_err(|_| AppError::internal(anyhow::anyhow!("the request carries no principal")))?;
     let Some(catalogue) = app.catalogue() else {
-        return Err(AppError::Forbidden { details: json!({ "reason": "the action catalogue is not loaded" }) });
+        return Err(AppError::Forbidden {
+            details: json!({ "reason": "the action catalogue is not loaded" }),
+        });
     };
     match catalogue.requirement(info.parent_type, info.name) {
         Some(requirement) => app.policy.authorize(principal, requirement).map(|_| ()),

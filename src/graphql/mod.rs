@@ -5,6 +5,7 @@ pub mod auth;
 pub mod directives;
 mod errors;
 pub mod guard;
+pub mod settings;
 pub mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
@@ -15,12 +16,12 @@ use crate::auth::Principal;
 /// The root query type: one member per area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(auth::AuthQuery);
+pub struct Query(auth::AuthQuery, settings::SettingsQuery);
 
 /// The root mutation type: one member per area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(auth::AuthMutation);
+pub struct Mutation(auth::AuthMutation, settings::SettingsMutation);
 
 pub type CastellanSchema = Schema<Query, Mutation, EmptySubscription>;
 

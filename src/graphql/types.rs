@@ -1,7 +1,7 @@
 //! GraphQL types with Strapi's names. They are built from rows by hand, field by field, so a
 //! secret column can never reach a response by accident.
 
-use async_graphql::{ID, InputObject, SimpleObject};
+use async_graphql::{ID, InputObject, Json, SimpleObject};
 
 use crate::db::models::{Role, User};
 use crate::service::account::Session;
@@ -17,6 +17,8 @@ pub struct UsersPermissionsMe {
     pub blocked: Option<bool>,
     /// Always present, including in the `login` and `register` payloads.
     pub role: Option<UsersPermissionsMeRole>,
+    /// The extra fields accepted at registration (`register.allowedFields`).
+    pub attributes: Option<Json<serde_json::Value>>,
 }
 
 /// The role of the signed-in user.
@@ -53,6 +55,14 @@ pub struct UsersPermissionsRegisterInput {
     pub email: String,
     /// 6 characters to 72 bytes.
     pub password: String,
+    /// Extra fields, only those listed in `register.allowedFields`.
+    pub attributes: Option<Json<serde_json::Value>>,
+}
+
+/// The answer of operations that reveal nothing else.
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsPasswordPayload {
+    pub ok: bool,
 }
 
 impl UsersPermissionsMe {
@@ -65,6 +75,7 @@ impl UsersPermissionsMe {
             confirmed: Some(user.confirmed),
             blocked: Some(user.blocked),
             role: Some(UsersPermissionsMeRole::new(role)),
+            attributes: serde_json::from_str(&user.attributes).ok().map(Json),
         }
     }
 }
@@ -82,6 +93,9 @@ impl UsersPermissionsMeRole {
 
 impl From<Session> for UsersPermissionsLoginPayload {
     fn from(session: Session) -> Self {
-        Self { jwt: session.jwt, user: UsersPermissionsMe::new(&session.user, &session.role) }
+        Self {
+            jwt: session.jwt,
+            user: UsersPermissionsMe::new(&session.user, &session.role),
+        }
     }
 }

@@ -6,10 +6,15 @@ pub const AUTH_REGISTER: &str = "plugin::users-permissions.auth.register";
 pub const AUTH_FORGOT_PASSWORD: &str = "plugin::users-permissions.auth.forgotPassword";
 pub const AUTH_RESET_PASSWORD: &str = "plugin::users-permissions.auth.resetPassword";
 pub const AUTH_EMAIL_CONFIRMATION: &str = "plugin::users-permissions.auth.emailConfirmation";
-pub const AUTH_SEND_EMAIL_CONFIRMATION: &str = "plugin::users-permissions.auth.sendEmailConfirmation";
+pub const AUTH_SEND_EMAIL_CONFIRMATION: &str =
+    "plugin::users-permissions.auth.sendEmailConfirmation";
 pub const AUTH_CONNECT: &str = "plugin::users-permissions.auth.connect";
 pub const AUTH_CHANGE_PASSWORD: &str = "plugin::users-permissions.auth.changePassword";
 pub const USER_ME: &str = "plugin::users-permissions.user.me";
+pub const ADVANCED_SETTINGS_READ: &str = "plugin::users-permissions.advanced-settings.read";
+pub const ADVANCED_SETTINGS_UPDATE: &str = "plugin::users-permissions.advanced-settings.update";
+pub const EMAIL_TEMPLATES_READ: &str = "plugin::users-permissions.email-templates.read";
+pub const EMAIL_TEMPLATES_UPDATE: &str = "plugin::users-permissions.email-templates.update";
 
 /// What the public role may do on a new installation: everything needed to sign in or up.
 pub const PUBLIC_DEFAULTS: &[&str] = &[
@@ -60,14 +65,26 @@ pub fn parse_action(action: &str) -> Result<ActionName<'_>, String> {
         return Err(bad());
     }
     let parts: Vec<&str> = rest.split('.').collect();
-    let valid_part = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let valid_part = |p: &&str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
     if !parts.iter().all(valid_part) {
         return Err(bad());
     }
     let namespace = &action[..kind.len() + 2 + parts[0].len()];
     match parts.as_slice() {
-        [api, name] => Ok(ActionName { namespace, controller: api, name }),
-        [_, controller, name] => Ok(ActionName { namespace, controller, name }),
+        [api, name] => Ok(ActionName {
+            namespace,
+            controller: api,
+            name,
+        }),
+        [_, controller, name] => Ok(ActionName {
+            namespace,
+            controller,
+            name,
+        }),
         _ => Err(bad()),
     }
 }
@@ -80,13 +97,29 @@ mod tests {
     fn action_names_split_into_namespace_controller_and_name() {
         assert_eq!(
             parse_action(USER_ME).unwrap(),
-            ActionName { namespace: "plugin::users-permissions", controller: "user", name: "me" }
+            ActionName {
+                namespace: "plugin::users-permissions",
+                controller: "user",
+                name: "me"
+            }
         );
         assert_eq!(
             parse_action("api::member-progress.get").unwrap(),
-            ActionName { namespace: "api::member-progress", controller: "member-progress", name: "get" }
+            ActionName {
+                namespace: "api::member-progress",
+                controller: "member-progress",
+                name: "get"
+            }
         );
-        for bad in ["me", "plugin::", "foo::a.b", "api::a", "api::a.b.c.d", "api::a..b", "api::a b.c"] {
+        for bad in [
+            "me",
+            "plugin::",
+            "foo::a.b",
+            "api::a",
+            "api::a.b.c.d",
+            "api::a..b",
+            "api::a b.c",
+        ] {
             assert!(parse_action(bad).is_err(), "{bad} accepted");
         }
     }

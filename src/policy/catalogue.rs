@@ -49,7 +49,11 @@ impl Catalogue {
     pub fn from_sdl(sdl: &str) -> anyhow::Result<Self> {
         let document = async_graphql::parser::parse_schema(sdl)?;
         let mut catalogue = Catalogue::default();
-        let mut roots = vec!["Query".to_string(), "Mutation".to_string(), "Subscription".to_string()];
+        let mut roots = vec![
+            "Query".to_string(),
+            "Mutation".to_string(),
+            "Subscription".to_string(),
+        ];
         for definition in &document.definitions {
             match definition {
                 TypeSystemDefinition::Schema(schema) => {
@@ -61,7 +65,9 @@ impl Catalogue {
                         .collect();
                 }
                 TypeSystemDefinition::Type(ty) => {
-                    let TypeKind::Object(object) = &ty.node.kind else { continue };
+                    let TypeKind::Object(object) = &ty.node.kind else {
+                        continue;
+                    };
                     let type_name = ty.node.name.node.as_str();
                     for field in &object.fields {
                         let field_name = field.node.name.node.as_str();
@@ -70,11 +76,20 @@ impl Catalogue {
                         while let async_graphql::parser::types::BaseType::List(inner) = base {
                             base = &inner.base;
                         }
-                        let async_graphql::parser::types::BaseType::Named(named) = base else { continue };
-                        catalogue.shapes.entry(type_name.to_string()).or_default().insert(
-                            field_name.to_string(),
-                            FieldShape { type_name: named.to_string(), nullable: ty.nullable },
-                        );
+                        let async_graphql::parser::types::BaseType::Named(named) = base else {
+                            continue;
+                        };
+                        catalogue
+                            .shapes
+                            .entry(type_name.to_string())
+                            .or_default()
+                            .insert(
+                                field_name.to_string(),
+                                FieldShape {
+                                    type_name: named.to_string(),
+                                    nullable: ty.nullable,
+                                },
+                            );
                         let found: Vec<Requirement> = field
                             .node
                             .directives
@@ -84,10 +99,13 @@ impl Catalogue {
                         let requirement = match found.as_slice() {
                             [] => continue,
                             [one] => one.clone(),
-                            _ => bail!("{type_name}.{field_name} declares more than one requirement"),
+                            _ => {
+                                bail!("{type_name}.{field_name} declares more than one requirement")
+                            }
                         };
                         if let Requirement::Action(action) = &requirement {
-                            parse_action(action).map_err(|e| anyhow::anyhow!("{type_name}.{field_name}: {e}"))?;
+                            parse_action(action)
+                                .map_err(|e| anyhow::anyhow!("{type_name}.{field_name}: {e}"))?;
                             catalogue
                                 .actions
                                 .entry(action.clone())
@@ -131,7 +149,10 @@ impl Catalogue {
     /// Binds an action to a REST route (`GET /api/progress`), so the catalogue shows it.
     pub fn bind_route(&mut self, action: &str, route: String) -> anyhow::Result<()> {
         parse_action(action).map_err(anyhow::Error::msg)?;
-        self.actions.entry(action.to_string()).or_default().push(route);
+        self.actions
+            .entry(action.to_string())
+            .or_default()
+            .push(route);
         Ok(())
     }
 
@@ -143,7 +164,10 @@ impl Catalogue {
     pub fn entries(&self) -> impl Iterator<Item = CatalogueEntry> + '_ {
         self.actions
             .iter()
-            .map(|(action, bound_to)| CatalogueEntry { action: action.clone(), bound_to: bound_to.clone() })
+            .map(|(action, bound_to)| CatalogueEntry {
+                action: action.clone(),
+                bound_to: bound_to.clone(),
+            })
     }
 }
 
@@ -184,18 +208,27 @@ mod tests {
         let catalogue = Catalogue::from_sdl(SDL).unwrap();
         assert_eq!(
             catalogue.requirement("Query", "me"),
-            Some(&Requirement::Action("plugin::users-permissions.user.me".into()))
+            Some(&Requirement::Action(
+                "plugin::users-permissions.user.me".into()
+            ))
         );
-        assert_eq!(catalogue.requirement("Query", "whoami"), Some(&Requirement::SignedIn));
+        assert_eq!(
+            catalogue.requirement("Query", "whoami"),
+            Some(&Requirement::SignedIn)
+        );
         assert_eq!(catalogue.requirement("Query", "open"), None);
         assert!(catalogue.is_root("Mutation") && !catalogue.is_root("Other"));
-        let progress: Vec<_> = catalogue.entries().filter(|e| e.action == "api::member-progress.get").collect();
+        let progress: Vec<_> = catalogue
+            .entries()
+            .filter(|e| e.action == "api::member-progress.get")
+            .collect();
         assert_eq!(progress[0].bound_to, vec!["Query.progress", "Other.secret"]);
     }
 
     #[test]
     fn malformed_action_names_stop_the_build() {
-        let error = Catalogue::from_sdl(r#"type Query { x: Int @action(name: "progress") }"#).unwrap_err();
+        let error =
+            Catalogue::from_sdl(r#"type Query { x: Int @action(name: "progress") }"#).unwrap_err();
         assert!(error.to_string().contains("Query.x"), "{error}");
     }
 }

@@ -61,18 +61,28 @@ impl Policy {
         let roles = Role::all(&mut conn).await?;
         let permissions = Permission::all(&mut conn).await?;
         let snapshot = Snapshot::build(&roles, &permissions)?;
-        *self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
         Ok(())
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        self.snapshot.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.snapshot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Decides whether `principal` meets `requirement`. On success, the grant that allowed it
     /// (`None` for a requirement that is not an action); otherwise a FORBIDDEN error whose
     /// details name what was missing.
-    pub fn authorize(&self, principal: &Principal, requirement: &Requirement) -> AppResult<Option<Arc<Grant>>> {
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        requirement: &Requirement,
+    ) -> AppResult<Option<Arc<Grant>>> {
         match requirement {
             Requirement::SignedIn => match principal {
                 Principal::User(_) => Ok(None),
@@ -106,9 +116,13 @@ impl Snapshot {
             if role.role_type == "public" {
                 snapshot.public_role = Some(role.id);
             }
-            snapshot
-                .roles
-                .insert(role.id, RoleGrants { role_type: role.role_type.clone(), grants: HashMap::new() });
+            snapshot.roles.insert(
+                role.id,
+                RoleGrants {
+                    role_type: role.role_type.clone(),
+                    grants: HashMap::new(),
+                },
+            );
         }
         for permission in permissions {
             let conditions: Vec<String> = serde_json::from_str(&permission.conditions)
@@ -122,7 +136,11 @@ impl Snapshot {
             if let Some(role) = snapshot.roles.get_mut(&permission.role_id) {
                 role.grants.insert(
                     permission.action.clone(),
-                    Arc::new(Grant { action: permission.action.clone(), conditions, fields }),
+                    Arc::new(Grant {
+                        action: permission.action.clone(),
+                        conditions,
+                        fields,
+                    }),
                 );
             }
         }
@@ -134,7 +152,12 @@ impl Snapshot {
 /// already is left as its administrator made it.
 pub async fn seed_default_roles(db: &Db) -> AppResult<()> {
     let defaults: [(&str, &str, &str, &[&str]); 2] = [
-        ("public", "Public", "Default role given to unauthenticated user.", actions::PUBLIC_DEFAULTS),
+        (
+            "public",
+            "Public",
+            "Default role given to unauthenticated user.",
+            actions::PUBLIC_DEFAULTS,
+        ),
         (
             "authenticated",
             "Authenticated",
@@ -153,7 +176,9 @@ pub async fn seed_default_roles(db: &Db) -> AppResult<()> {
             created_at: now(),
             updated_at: now(),
         };
-        let Some(role) = new_role.insert_if_absent(&mut conn).await? else { continue };
+        let Some(role) = new_role.insert_if_absent(&mut conn).await? else {
+            continue;
+        };
         let rows: Vec<NewPermission<'_>> = granted
             .iter()
             .map(|action| NewPermission {

@@ -1,14 +1,18 @@
-//! Accounts: sign-up and sign-in with a local password.
+//! Accounts: sign-up, sign-in, email confirmation, and password reset and change.
 
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tracing::instrument;
 
-use crate::app::App;
+use crate::app::{App, AppState};
+use crate::auth::SignedInUser;
 use crate::db::models::{NewUser, Role, User, now};
-use crate::error::{AppError, AppResult, OnUnique};
-use crate::service::validate::check_registration;
-
-/// The role type new users receive.
-pub const DEFAULT_ROLE: &str = "authenticated";
+use crate::error::{AppError, AppResult, FieldError, OnUnique};
+use crate::mail::{self, Mail};
+use crate::service::settings::TemplateKind;
+use crate::service::validate::{check_password, check_registration, is_valid_email};
 
 /// A signed-in user: their JWT (absent while the email awaits confirmation), row and role.
 #[derive(Debug)]
@@ -24,18 +28,56 @@ pub struct Registration<'a> {
     pub username: &'a str,
     pub email: &'a str,
     pub password: &'a str,
+    /// Extra fields, limited to `register.allowedFields`.
+    pub attributes: Option<&'a Value>,
 }
 
-/// Creates a local account in the default role and signs it in. Uniqueness of the username
-/// and the email is enforced by the database, so concurrent sign-ups cannot both succeed.
+/// A one-time code: the text sent to the user, and the SHA-256 kept in the database.
+struct OneTimeCode {
+    code: String,
+    hash: String,
+}
+
+impl OneTimeCode {
+    /// 256 random bits.
+    fn new() -> Self {
+        let code = crate::util::hex(&crate::util::random_bytes::<32>());
+        Self {
+            hash: hash_code(&code),
+            code,
+        }
+    }
+}
+
+/// The stored form of a one-time code.
+fn hash_code(code: &str) -> String {
+    crate::util::hex(&Sha256::digest(code.as_bytes()))
+}
+
+/// JWTs issued before this second are refused from now on; the ones issued next are not.
+fn next_token_epoch() -> i64 {
+    chrono::Utc::now().timestamp() + 1
+}
+
+/// Creates a local account in the default role. With email confirmation on, the account starts
+/// unconfirmed, the confirmation email goes out and no JWT is returned. Uniqueness of username
+/// and email is enforced by the database, so concurrent sign-ups cannot both succeed.
 #[instrument(skip_all)]
-pub async fn register(app: &App, input: Registration<'_>) -> AppResult<Session> {
+pub async fn register(app: &AppState, input: Registration<'_>) -> AppResult<Session> {
+    let settings = app.settings.advanced();
+    if !settings.allow_register {
+        return Err(AppError::application(
+            "Register action is currently disabled",
+        ));
+    }
     check_registration(input.username, input.email, input.password)?;
+    let attributes = check_attributes(input.attributes, &app.config.register_allowed_fields)?;
     let email = input.email.to_lowercase();
     let hash = app.passwords.hash(input.password).await?;
+    let confirmation = settings.email_confirmation.then(OneTimeCode::new);
 
     let mut conn = app.db.conn().await?;
-    let role = Role::find_by_type(&mut conn, DEFAULT_ROLE)
+    let role = Role::find_by_type(&mut conn, &settings.default_role)
         .await?
         .ok_or_else(|| AppError::application("Impossible to find the default role"))?;
     let document_id = crate::util::new_document_id();
@@ -43,14 +85,14 @@ pub async fn register(app: &App, input: Registration<'_>) -> AppResult<Session> 
         document_id: &document_id,
         username: input.username,
         email: &email,
-        unique_email: Some(&email),
+        unique_email: settings.unique_email.then_some(email.as_str()),
         provider: "local",
         password: Some(&hash),
-        confirmation_token: None,
-        confirmed: true,
+        confirmation_token: confirmation.as_ref().map(|c| c.hash.as_str()),
+        confirmed: confirmation.is_none(),
         blocked: false,
         role_id: role.id,
-        attributes: "{}",
+        attributes: &attributes,
         created_at: now(),
         updated_at: now(),
     }
@@ -58,22 +100,61 @@ pub async fn register(app: &App, input: Registration<'_>) -> AppResult<Session> 
     .await
     .on_unique(|| AppError::application("Email or Username are already taken"))?;
     tracing::info!(user = user.id, "user registered");
-    let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
-    Ok(Session { jwt: Some(jwt), user, role })
+
+    let jwt = match confirmation {
+        Some(code) => {
+            send_confirmation(app, &user, &code.code)?;
+            None
+        }
+        None => Some(app.jwt.issue(user.id, user.tokens_valid_after)),
+    };
+    Ok(Session { jwt, user, role })
+}
+
+/// `attributes` as stored: an object whose keys are all in `allowed`.
+fn check_attributes(attributes: Option<&Value>, allowed: &[String]) -> AppResult<String> {
+    let Some(value) = attributes.filter(|v| !v.is_null()) else {
+        return Ok("{}".into());
+    };
+    let Value::Object(map) = value else {
+        return Err(AppError::validation("attributes must be an object"));
+    };
+    let mut refused: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.iter().any(|a| a == k))
+        .collect();
+    if !refused.is_empty() {
+        refused.sort_unstable();
+        return Err(AppError::validation(format!(
+            "Invalid parameters: {}",
+            refused.join(", ")
+        )));
+    }
+    let text = value.to_string();
+    if text.len() > 16 * 1024 {
+        return Err(AppError::validation("attributes must be at most 16 KiB"));
+    }
+    Ok(text)
 }
 
 /// Signs in with an email (any case) or username and a password. Unknown accounts and wrong
 /// passwords fail alike and cost the same bcrypt verification; account states are told only
 /// to someone who knows the password.
 #[instrument(skip_all)]
-pub async fn login(app: &App, identifier: &str, password: &str, provider: &str) -> AppResult<Session> {
+pub async fn login(
+    app: &App,
+    identifier: &str,
+    password: &str,
+    provider: &str,
+) -> AppResult<Session> {
     if provider != "local" {
         return Err(AppError::application("This provider is disabled"));
     }
     let mut missing = Vec::new();
     for (path, value) in [("identifier", identifier), ("password", password)] {
         if value.is_empty() {
-            missing.push(crate::error::FieldError {
+            missing.push(FieldError {
                 path,
                 message: format!("{path} is a required field"),
                 value: None,
@@ -86,17 +167,287 @@ pub async fn login(app: &App, identifier: &str, password: &str, provider: &str) 
 
     let candidate = {
         let mut conn = app.db.conn().await?;
-        User::find_local_by_identifier(&mut conn, identifier).await?.into_iter().next()
+        User::find_local_by_identifier(&mut conn, identifier)
+            .await?
+            .into_iter()
+            .next()
     };
-    let hash = candidate.as_ref().and_then(|(user, _)| user.password.as_deref());
+    let hash = candidate
+        .as_ref()
+        .and_then(|(user, _)| user.password.as_deref());
     let matches = app.passwords.verify(password, hash).await?;
     let (user, role) = match candidate {
         Some(found) if matches => found,
         _ => return Err(AppError::validation("Invalid identifier or password")),
     };
+    if !user.confirmed && app.settings.advanced().email_confirmation {
+        return Err(AppError::application("Your account email is not confirmed"));
+    }
     if user.blocked {
-        return Err(AppError::application("Your account has been blocked by an administrator"));
+        return Err(AppError::application(
+            "Your account has been blocked by an administrator",
+        ));
     }
     let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
-    Ok(Session { jwt: Some(jwt), user, role })
+    Ok(Session {
+        jwt: Some(jwt),
+        user,
+        role,
+    })
+}
+
+/// Starts a password reset for `email`. The answer is the same whether or not an account has
+/// that email: the lookup and the email happen after the caller has its answer.
+#[instrument(skip_all)]
+pub async fn forgot_password(app: &AppState, email: &str) -> AppResult<()> {
+    let email = email.trim().to_lowercase();
+    if !is_valid_email(&email) {
+        return Err(AppError::validation("email must be a valid email"));
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(error) = send_reset_code(&app, &email).await {
+            error.log_if_internal();
+        }
+    });
+    Ok(())
+}
+
+async fn send_reset_code(app: &AppState, email: &str) -> AppResult<()> {
+    let mut conn = app.db.conn().await?;
+    let Some(user) = User::find_local_by_email(&mut conn, email).await? else {
+        return Ok(());
+    };
+    if user.blocked {
+        return Ok(());
+    }
+    let code = OneTimeCode::new();
+    let lifetime =
+        chrono::Duration::from_std(app.config.reset_code_lifetime).map_err(AppError::internal)?;
+    User::set_reset_code(&mut conn, user.id, &code.hash, now() + lifetime).await?;
+    let url = match app.settings.advanced().email_reset_password.clone() {
+        Some(url) => url,
+        None => {
+            tracing::warn!(
+                "the emailResetPassword setting is empty: the reset link points at this server"
+            );
+            format!("{}/reset-password", app.config.public_url())
+        }
+    };
+    let mail = render(
+        app,
+        TemplateKind::ResetPassword,
+        &user,
+        [("TOKEN", code.code), ("URL", url)],
+    )?;
+    mail::send_in_background(app.mailer.clone(), mail);
+    Ok(())
+}
+
+/// Sets a new password with the code of a reset email. The code works once and only before it
+/// expires; every JWT issued before the reset stops working.
+#[instrument(skip_all)]
+pub async fn reset_password(
+    app: &App,
+    password: &str,
+    confirmation: &str,
+    code: &str,
+) -> AppResult<Session> {
+    let mut errors = Vec::new();
+    check_password("password", password, &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    if password != confirmation {
+        return Err(AppError::validation("Passwords do not match"));
+    }
+    if code.is_empty() {
+        return Err(AppError::validation("Incorrect code provided"));
+    }
+    let hash = app.passwords.hash(password).await?;
+    let mut conn = app.db.conn().await?;
+    let user = User::reset_password_by_code(&mut conn, &hash_code(code), &hash, next_token_epoch())
+        .await?
+        .ok_or_else(|| AppError::validation("Incorrect code provided"))?;
+    tracing::info!(user = user.id, "password reset");
+    signed_in(app, &mut conn, user).await
+}
+
+/// Changes the signed-in user's password; every JWT issued before stops working and the
+/// returned one works.
+#[instrument(skip_all)]
+pub async fn change_password(
+    app: &App,
+    signed_in_user: Option<&SignedInUser>,
+    current: &str,
+    password: &str,
+    confirmation: &str,
+) -> AppResult<Session> {
+    let Some(SignedInUser { user, .. }) = signed_in_user else {
+        return Err(AppError::application(
+            "You must be authenticated to reset your password",
+        ));
+    };
+    let mut errors = Vec::new();
+    check_password("password", password, &mut errors);
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    if password != confirmation {
+        return Err(AppError::validation("Passwords do not match"));
+    }
+    if !app
+        .passwords
+        .verify(current, user.password.as_deref())
+        .await?
+    {
+        return Err(AppError::validation(
+            "The provided current password is invalid",
+        ));
+    }
+    if current == password {
+        return Err(AppError::validation(
+            "Your new password must be different than your current password",
+        ));
+    }
+    let hash = app.passwords.hash(password).await?;
+    let mut conn = app.db.conn().await?;
+    let user = User::set_password(&mut conn, user.id, &hash, next_token_epoch())
+        .await?
+        .ok_or(AppError::Unauthorized(crate::auth::principal::INVALID_USER))?;
+    tracing::info!(user = user.id, "password changed");
+    signed_in(app, &mut conn, user).await
+}
+
+/// Confirms an account with the code of its confirmation email (once).
+#[instrument(skip_all)]
+pub async fn confirm_email(app: &App, code: &str) -> AppResult<Session> {
+    if code.is_empty() {
+        return Err(AppError::validation("Invalid token"));
+    }
+    let mut conn = app.db.conn().await?;
+    let user = User::confirm_by_code(&mut conn, &hash_code(code))
+        .await?
+        .ok_or_else(|| AppError::validation("Invalid token"))?;
+    tracing::info!(user = user.id, "email confirmed");
+    signed_in(app, &mut conn, user).await
+}
+
+/// Sends a new confirmation email to an unconfirmed account. The answer is the same for every
+/// address, known or not, confirmed or not.
+#[instrument(skip_all)]
+pub async fn resend_confirmation(app: &AppState, email: &str) -> AppResult<()> {
+    let email = email.trim().to_lowercase();
+    if !is_valid_email(&email) {
+        return Err(AppError::validation("email must be a valid email"));
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let result: AppResult<()> = async {
+            let mut conn = app.db.conn().await?;
+            let Some(user) = User::find_local_by_email(&mut conn, &email).await? else {
+                return Ok(());
+            };
+            if user.confirmed || user.blocked {
+                return Ok(());
+            }
+            let code = OneTimeCode::new();
+            User::set_confirmation_code(&mut conn, user.id, &code.hash).await?;
+            send_confirmation(&app, &user, &code.code)
+        }
+        .await;
+        if let Err(error) = result {
+            error.log_if_internal();
+        }
+    });
+    Ok(())
+}
+
+/// A session for `user`, refused when the account is blocked.
+async fn signed_in(app: &App, conn: &mut crate::db::Conn, user: User) -> AppResult<Session> {
+    if user.blocked {
+        return Err(AppError::application(
+            "Your account has been blocked by an administrator",
+        ));
+    }
+    let role = Role::find(conn, user.role_id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has no role", user.id)))?;
+    let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
+    Ok(Session {
+        jwt: Some(jwt),
+        user,
+        role,
+    })
+}
+
+fn send_confirmation(app: &AppState, user: &User, code: &str) -> AppResult<()> {
+    let url = format!("{}/api/auth/email-confirmation", app.config.public_url());
+    let mail = render(
+        app,
+        TemplateKind::EmailConfirmation,
+        user,
+        [("CODE", code.to_string()), ("URL", url)],
+    )?;
+    mail::send_in_background(app.mailer.clone(), mail);
+    Ok(())
+}
+
+/// Fills a template for `user`.
+fn render<const N: usize>(
+    app: &App,
+    kind: TemplateKind,
+    user: &User,
+    extra: [(&'static str, String); N],
+) -> AppResult<Mail> {
+    let templates = app.settings.templates();
+    let template = templates.get(kind);
+    let (subject, message) = template.check(kind)?;
+    let mut values: HashMap<&str, String> = HashMap::from([
+        ("USER.id", user.id.to_string()),
+        ("USER.documentId", user.document_id.clone()),
+        ("USER.username", user.username.clone()),
+        ("USER.email", user.email.clone()),
+        ("SERVER_URL", app.config.public_url()),
+    ]);
+    values.extend(extra);
+    Ok(Mail {
+        to: user.email.clone(),
+        from_name: template.shipper_name.clone(),
+        from_email: template.shipper_email.clone(),
+        reply_to: template.response_email.clone(),
+        subject: subject.render(&values, false),
+        html: message.render(&values, true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_accept_only_allowed_keys() {
+        let allowed = vec!["nickname".to_string(), "team".to_string()];
+        assert_eq!(check_attributes(None, &allowed).unwrap(), "{}");
+        assert_eq!(
+            check_attributes(Some(&serde_json::json!({"team": "red"})), &allowed).unwrap(),
+            r#"{"team":"red"}"#
+        );
+        let error = check_attributes(
+            Some(&serde_json::json!({"role": 1, "blocked": false, "team": "x"})),
+            &allowed,
+        )
+        .unwrap_err();
+        assert_eq!(error.to_string(), "Invalid parameters: blocked, role");
+        assert!(check_attributes(Some(&serde_json::json!([1])), &allowed).is_err());
+    }
+
+    #[test]
+    fn one_time_codes_are_random_and_stored_hashed() {
+        let (a, b) = (OneTimeCode::new(), OneTimeCode::new());
+        assert_ne!(a.code, b.code);
+        assert_eq!(a.code.len(), 64, "256 bits");
+        assert_eq!(a.hash, hash_code(&a.code));
+        assert_ne!(a.hash, a.code);
+    }
 }

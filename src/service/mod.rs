@@ -2,4 +2,5 @@
 //! return plain values or an [`AppError`](crate::error::AppError).
 
 pub mod account;
+pub mod settings;
 pub mod validate;

@@ -7,13 +7,17 @@ use crate::error::{AppError, AppResult, FieldError};
 
 /// Whether `email` is a plausible address: `local@domain.tld`, no spaces, sane lengths.
 pub fn is_valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else { return false };
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && domain.len() <= 253
@@ -24,7 +28,9 @@ pub fn is_valid_email(email: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
     local_ok && domain_ok && email.len() <= 254
 }
 
@@ -40,7 +46,11 @@ pub fn check_password(path: &'static str, password: &str, errors: &mut Vec<Field
         return;
     };
     // The value of a password is never echoed back.
-    errors.push(FieldError { path, message, value: None });
+    errors.push(FieldError {
+        path,
+        message,
+        value: None,
+    });
 }
 
 /// The checks of `register`, all at once.
@@ -48,7 +58,11 @@ pub fn check_registration(username: &str, email: &str, password: &str) -> AppRes
     let mut errors = Vec::new();
     let echo = |s: &str| Some(Value::String(s.to_string()));
     if username.is_empty() {
-        errors.push(FieldError { path: "username", message: "username is a required field".into(), value: echo(username) });
+        errors.push(FieldError {
+            path: "username",
+            message: "username is a required field".into(),
+            value: echo(username),
+        });
     } else if username.chars().count() < 3 {
         errors.push(FieldError {
             path: "username",
@@ -63,12 +77,24 @@ pub fn check_registration(username: &str, email: &str, password: &str) -> AppRes
         });
     }
     if email.is_empty() {
-        errors.push(FieldError { path: "email", message: "email is a required field".into(), value: echo(email) });
+        errors.push(FieldError {
+            path: "email",
+            message: "email is a required field".into(),
+            value: echo(email),
+        });
     } else if !is_valid_email(email) {
-        errors.push(FieldError { path: "email", message: "email must be a valid email".into(), value: echo(email) });
+        errors.push(FieldError {
+            path: "email",
+            message: "email must be a valid email".into(),
+            value: echo(email),
+        });
     }
     check_password("password", password, &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(AppError::invalid_fields(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
 }
 
 #[cfg(test)]
@@ -80,7 +106,10 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@example.com", "X@Sub.Example.ORG"] {
             assert!(is_valid_email(good), "{good} refused");
         }
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..co", "a@-b.co", "a@b.c", ".a@b.co", "a@b.c0m1"] {
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..co", "a@-b.co", "a@b.c", ".a@b.co",
+            "a@b.c0m1",
+        ] {
             assert!(!is_valid_email(bad), "{bad} accepted");
         }
     }
@@ -91,18 +120,38 @@ mod tests {
 
     #[test]
     fn registration_messages_are_strapis() {
-        assert_eq!(message(check_registration("al", "a@b.co", "secret1")), "username must be at least 3 characters");
-        assert_eq!(message(check_registration("alice", "nope", "secret1")), "email must be a valid email");
-        assert_eq!(message(check_registration("alice", "a@b.co", "")), "password is a required field");
-        assert_eq!(message(check_registration("alice", "a@b.co", "12345")), "password must be at least 6 characters");
-        assert_eq!(message(check_registration("alice", "a@b.co", &"é".repeat(37))), "Password must be less than 73 bytes");
-        assert_eq!(message(check_registration("al", "nope", "1")), "3 errors occurred");
+        assert_eq!(
+            message(check_registration("al", "a@b.co", "secret1")),
+            "username must be at least 3 characters"
+        );
+        assert_eq!(
+            message(check_registration("alice", "nope", "secret1")),
+            "email must be a valid email"
+        );
+        assert_eq!(
+            message(check_registration("alice", "a@b.co", "")),
+            "password is a required field"
+        );
+        assert_eq!(
+            message(check_registration("alice", "a@b.co", "12345")),
+            "password must be at least 6 characters"
+        );
+        assert_eq!(
+            message(check_registration("alice", "a@b.co", &"é".repeat(37))),
+            "Password must be less than 73 bytes"
+        );
+        assert_eq!(
+            message(check_registration("al", "nope", "1")),
+            "3 errors occurred"
+        );
         assert!(check_registration("alice", "a@b.co", &"x".repeat(72)).is_ok());
     }
 
     #[test]
     fn several_failures_list_each_and_never_echo_passwords() {
-        let AppError::Validation { details, .. } = check_registration("al", "a@b.co", "123").unwrap_err() else {
+        let AppError::Validation { details, .. } =
+            check_registration("al", "a@b.co", "123").unwrap_err()
+        else {
             panic!("not a validation error")
         };
         let errors = details["errors"].as_array().unwrap();

@@ -6,7 +6,8 @@ use crate::both_backends;
 use crate::support::{TestServer, error_code, error_message, user_id};
 
 const REGISTER: &str = "mutation($input: UsersPermissionsRegisterInput!) { register(input: $input) { jwt user { id } } }";
-const ME: &str = "{ me { id documentId username email confirmed blocked role { id name description type } } }";
+const ME: &str =
+    "{ me { id documentId username email confirmed blocked role { id name description type } } }";
 
 fn registration(username: &str, email: &str, password: &str) -> Value {
     json!({ "input": { "username": username, "email": email, "password": password } })
@@ -204,8 +205,13 @@ both_backends! {
 /// median would be a small fraction of the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_users_and_wrong_passwords_take_about_the_same_time() {
-    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| config.bcrypt_cost = 8).await;
-    server.register("ivan", "ivan@example.com", "password1").await;
+    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+        config.bcrypt_cost = 8
+    })
+    .await;
+    server
+        .register("ivan", "ivan@example.com", "password1")
+        .await;
     server.login("warm-up", "x").await;
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     for _ in 0..9 {
@@ -219,5 +225,10 @@ async fn unknown_users_and_wrong_passwords_take_about_the_same_time() {
     known.sort();
     unknown.sort();
     let ratio = unknown[4].as_secs_f64() / known[4].as_secs_f64();
-    assert!((0.5..2.0).contains(&ratio), "median unknown/known = {ratio:.2} ({:?} vs {:?})", unknown[4], known[4]);
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "median unknown/known = {ratio:.2} ({:?} vs {:?})",
+        unknown[4],
+        known[4]
+    );
 }

@@ -93,14 +93,23 @@ fn declared_actions() -> HashMap<String, String> {
     let document = async_graphql::parser::parse_schema(&sdl).unwrap();
     let mut out = HashMap::new();
     for definition in document.definitions {
-        let async_graphql::parser::types::TypeSystemDefinition::Type(ty) = definition else { continue };
-        let async_graphql::parser::types::TypeKind::Object(object) = &ty.node.kind else { continue };
+        let async_graphql::parser::types::TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        let async_graphql::parser::types::TypeKind::Object(object) = &ty.node.kind else {
+            continue;
+        };
         for field in &object.fields {
             for directive in &field.node.directives {
                 if directive.node.name.node == "action" {
                     let value = directive.node.get_argument("name").unwrap();
-                    let async_graphql::Value::String(action) = &value.node else { panic!("not a string") };
-                    out.insert(format!("{}.{}", ty.node.name.node, field.node.name.node), action.clone());
+                    let async_graphql::Value::String(action) = &value.node else {
+                        panic!("not a string")
+                    };
+                    out.insert(
+                        format!("{}.{}", ty.node.name.node, field.node.name.node),
+                        action.clone(),
+                    );
                 }
             }
         }
@@ -121,11 +130,21 @@ async fn introspect(server: &TestServer) -> Value {
 }
 
 fn named<'a>(schema: &'a Value, name: &str) -> &'a Value {
-    schema.as_array().unwrap().iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("no type {name}"))
+    schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no type {name}"))
 }
 
 fn root_fields<'a>(schema: &'a Value, root: &str) -> Option<&'a Vec<Value>> {
-    schema.as_array().unwrap().iter().find(|t| t["name"] == root)?["fields"].as_array()
+    schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == root)?["fields"]
+        .as_array()
 }
 
 /// `name(arg: value, …) { __typename }` with a value for every required argument.
@@ -135,9 +154,19 @@ fn field_call(schema: &Value, field: &Value) -> String {
         .unwrap()
         .iter()
         .filter(|arg| arg["type"]["kind"] == "NON_NULL")
-        .map(|arg| format!("{}: {}", arg["name"].as_str().unwrap(), literal(schema, &arg["type"])))
+        .map(|arg| {
+            format!(
+                "{}: {}",
+                arg["name"].as_str().unwrap(),
+                literal(schema, &arg["type"])
+            )
+        })
         .collect();
-    let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!("({})", args.join(", "))
+    };
     let selection = match innermost(&field["type"])["kind"].as_str() {
         Some("OBJECT" | "INTERFACE" | "UNION") => " { __typename }",
         _ => "",
@@ -146,7 +175,11 @@ fn field_call(schema: &Value, field: &Value) -> String {
 }
 
 fn innermost(ty: &Value) -> &Value {
-    if ty["ofType"].is_object() { innermost(&ty["ofType"]) } else { ty }
+    if ty["ofType"].is_object() {
+        innermost(&ty["ofType"])
+    } else {
+        ty
+    }
 }
 
 /// A GraphQL literal of the given type, filling every required input field.
@@ -154,7 +187,10 @@ fn literal(schema: &Value, ty: &Value) -> String {
     match ty["kind"].as_str().unwrap() {
         "NON_NULL" => literal(schema, &ty["ofType"]),
         "LIST" => format!("[{}]", literal(schema, &ty["ofType"])),
-        "ENUM" => named(schema, ty["name"].as_str().unwrap())["enumValues"][0]["name"].as_str().unwrap().to_string(),
+        "ENUM" => named(schema, ty["name"].as_str().unwrap())["enumValues"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_string(),
         "INPUT_OBJECT" => {
             let input = named(schema, ty["name"].as_str().unwrap());
             let fields: Vec<String> = input["inputFields"]
@@ -162,7 +198,13 @@ fn literal(schema: &Value, ty: &Value) -> String {
                 .unwrap()
                 .iter()
                 .filter(|f| f["type"]["kind"] == "NON_NULL" && f["defaultValue"].is_null())
-                .map(|f| format!("{}: {}", f["name"].as_str().unwrap(), literal(schema, &f["type"])))
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        f["name"].as_str().unwrap(),
+                        literal(schema, &f["type"])
+                    )
+                })
                 .collect();
             format!("{{ {} }}", fields.join(", "))
         }

@@ -1,9 +1,16 @@
 //! Castellan's integration tests: one binary, a real server per test, every behaviour on
 //! SQLite and on PostgreSQL.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test"
+)]
 
 mod support;
 
 mod account;
 mod binary;
 mod guards;
+mod lifecycle;
+mod peers;
 mod tokens;

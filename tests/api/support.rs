@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use castellan::config::Secret;
-use castellan::db::models::{NewRole, Permission, Role, User, now};
+use castellan::db::models::{NewPermission, NewRole, Permission, Role, User, now};
+use castellan::mail::{Mail, MailTransport, Outbox};
 use castellan::{AppState, Castellan, Config};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use reqwest::StatusCode;
@@ -15,7 +16,8 @@ pub const TEST_JWT_SECRET: &str = "castellan-test-secret-0123456789abcdef";
 
 /// Where the PostgreSQL tests create their databases; override with `CASTELLAN_TEST_POSTGRES`.
 pub fn postgres_admin_url() -> String {
-    std::env::var("CASTELLAN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CASTELLAN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,9 @@ macro_rules! both_backends {
 pub enum TestDb {
     /// Holds the directory of the SQLite file until the test ends.
     Sqlite(#[expect(dead_code, reason = "kept for its Drop")] tempfile::TempDir),
-    Postgres { name: String },
+    Postgres {
+        name: String,
+    },
 }
 
 impl TestDb {
@@ -91,14 +95,21 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Self::Postgres { name } = self else { return };
+        let Self::Postgres { name } = self else {
+            return;
+        };
         let name = name.clone();
         // Drop runs inside the test's runtime: clean up on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&postgres_admin_url()).await {
-                    let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                    let _ = conn
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
                 }
             });
         })
@@ -111,6 +122,10 @@ pub struct TestServer {
     pub url: String,
     pub app: AppState,
     pub client: reqwest::Client,
+    /// The mails the server sent (unless a test chose another transport).
+    pub outbox: Outbox,
+    /// One-time codes seen by a test (in mails of a real SMTP server): no response may show them.
+    known_codes: std::sync::Mutex<Vec<String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
     _db: TestDb,
@@ -129,10 +144,14 @@ impl TestServer {
         let mut config = Config::new(url, Secret::new(TEST_JWT_SECRET));
         config.bcrypt_cost = 4;
         config.data_dir = data_dir.path().to_path_buf();
+        let outbox = Outbox::default();
+        config.mail = MailTransport::Memory(outbox.clone());
         adjust(&mut config);
         let castellan = Castellan::start(config).await.expect("Castellan starts");
         let app = castellan.app.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("local address");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(castellan.serve(listener, async {
@@ -141,7 +160,13 @@ impl TestServer {
         Self {
             url: format!("http://{address}"),
             app,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            outbox,
+            known_codes: Default::default(),
             shutdown: Some(tx),
             _data_dir: data_dir,
             _db: db,
@@ -157,8 +182,83 @@ impl TestServer {
         let response = request.send().await.expect("request");
         let status = response.status();
         let text = response.text().await.expect("body");
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        self.assert_no_secrets(&text).await;
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)
+    }
+
+    /// Fails the test if `response` shows a password hash, a stored token, or a one-time code
+    /// that went out by email. Every response of every test passes through here.
+    pub async fn assert_no_secrets(&self, response: &str) {
+        let mut secrets: Vec<String> = self.known_codes.lock().unwrap().clone();
+        for mail in self.outbox.mails() {
+            secrets.extend(hex_codes(&mail.html));
+        }
+        let mut conn = self.conn().await;
+        type Secrets = Vec<(Option<String>, Option<String>, Option<String>)>;
+        let stored: Result<Secrets, _> = castellan::on_conn!(&mut conn, |c| {
+            use castellan::db::schema::up_users::dsl::*;
+            use diesel::QueryDsl;
+            diesel_async::RunQueryDsl::load(
+                up_users.select((password, reset_password_token, confirmation_token)),
+                c,
+            )
+            .await
+        });
+        // A test that broke the table on purpose has nothing to compare with.
+        for (hash, reset, confirmation) in stored.unwrap_or_default() {
+            secrets.extend([hash, reset, confirmation].into_iter().flatten());
+        }
+        for secret in secrets.iter().filter(|s| s.len() >= 16) {
+            assert!(
+                !response.contains(secret.as_str()),
+                "a response shows a secret ({secret}): {response}"
+            );
+        }
+    }
+
+    /// Registers one-time codes a test read from a real SMTP server.
+    pub fn remember_codes_in(&self, text: &str) {
+        self.known_codes.lock().unwrap().extend(hex_codes(text));
+    }
+
+    /// The `n`-th mail (from 0) sent to `to`, waiting up to five seconds for it.
+    pub async fn mail_to(&self, to: &str, n: usize) -> Mail {
+        for _ in 0..500 {
+            if let Some(mail) = self
+                .outbox
+                .mails()
+                .into_iter()
+                .filter(|m| m.to == to)
+                .nth(n)
+            {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no mail #{n} to {to}; sent: {:?}", self.outbox.mails());
+    }
+
+    /// How many mails went to `to`, after letting background work finish.
+    pub async fn mails_to(&self, to: &str) -> usize {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.outbox.mails().iter().filter(|m| m.to == to).count()
+    }
+
+    /// A GET on a REST route; status, headers and body text.
+    pub async fn get(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        self.assert_no_secrets(&text).await;
+        (status, headers, text)
     }
 
     /// A GraphQL request as the public; fails the test unless the status is 200.
@@ -172,7 +272,9 @@ impl TestServer {
     }
 
     async fn gql_with(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
-        let (status, body) = self.post(bearer, &json!({ "query": query, "variables": variables })).await;
+        let (status, body) = self
+            .post(bearer, &json!({ "query": query, "variables": variables }))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -187,7 +289,10 @@ impl TestServer {
             .await;
         assert!(body.get("errors").is_none(), "register failed: {body}");
         let payload = &body["data"]["register"];
-        (payload["jwt"].as_str().expect("jwt").to_string(), payload["user"].clone())
+        (
+            payload["jwt"].as_str().expect("jwt").to_string(),
+            payload["user"].clone(),
+        )
     }
 
     pub async fn login(&self, identifier: &str, password: &str) -> Value {
@@ -223,21 +328,84 @@ impl TestServer {
         .insert(&mut conn)
         .await
         .expect("insert role");
-        self.app.policy.reload(&self.app.db).await.expect("reload policy");
+        self.app
+            .policy
+            .reload(&self.app.db)
+            .await
+            .expect("reload policy");
         role
     }
 
     pub async fn set_role(&self, user_id: i32, role_id: i32) {
         let mut conn = self.conn().await;
-        assert!(User::set_role(&mut conn, user_id, role_id).await.expect("set role"));
+        assert!(
+            User::set_role(&mut conn, user_id, role_id)
+                .await
+                .expect("set role")
+        );
+    }
+
+    /// Gives the role of type `role_type` unconditional grants of `actions`.
+    pub async fn grant(&self, role_type: &str, actions: &[&str]) {
+        let mut conn = self.conn().await;
+        let role = Role::find_by_type(&mut conn, role_type)
+            .await
+            .expect("query")
+            .expect("role exists");
+        let rows: Vec<NewPermission<'_>> = actions
+            .iter()
+            .map(|action| NewPermission {
+                role_id: role.id,
+                action,
+                conditions: "[]",
+                fields: None,
+                created_at: now(),
+                updated_at: now(),
+            })
+            .collect();
+        NewPermission::insert_many(&rows, &mut conn)
+            .await
+            .expect("grant");
+        self.app
+            .policy
+            .reload(&self.app.db)
+            .await
+            .expect("reload policy");
+    }
+
+    /// A signed-in user in a new role `role_type` holding `actions`; their JWT.
+    pub async fn user_with_grants(&self, role_type: &str, actions: &[&str]) -> String {
+        let (jwt, user) = self
+            .register(
+                role_type,
+                &format!("{role_type}@example.com"),
+                "admin-password",
+            )
+            .await;
+        let role = self.create_role(role_type).await;
+        self.grant(role_type, actions).await;
+        self.set_role(user_id(&user), role.id).await;
+        jwt
     }
 
     /// Takes `action` away from the role of type `role_type`.
     pub async fn revoke(&self, role_type: &str, action: &str) {
         let mut conn = self.conn().await;
-        let role = Role::find_by_type(&mut conn, role_type).await.expect("query").expect("role exists");
-        assert!(Permission::revoke(&mut conn, role.id, action).await.expect("revoke"), "{role_type} had no {action}");
-        self.app.policy.reload(&self.app.db).await.expect("reload policy");
+        let role = Role::find_by_type(&mut conn, role_type)
+            .await
+            .expect("query")
+            .expect("role exists");
+        assert!(
+            Permission::revoke(&mut conn, role.id, action)
+                .await
+                .expect("revoke"),
+            "{role_type} had no {action}"
+        );
+        self.app
+            .policy
+            .reload(&self.app.db)
+            .await
+            .expect("reload policy");
     }
 }
 
@@ -249,17 +417,54 @@ impl Drop for TestServer {
     }
 }
 
+/// Runs of 64 hexadecimal characters: the one-time codes Castellan sends.
+pub fn hex_codes(text: &str) -> Vec<String> {
+    let mut codes = Vec::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            if run.len() == 64 {
+                codes.push(run.clone());
+            }
+            run.clear();
+        }
+    }
+    codes
+}
+
+/// The value of `name` in the query of the first link in `html` that has it.
+pub fn query_param(html: &str, name: &str) -> String {
+    let needle = format!("{name}=");
+    let start = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {name}= in {html}"))
+        + needle.len();
+    html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
 /// The `extensions.code` of the first error of a response.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 /// The message of the first error of a response.
 pub fn error_message(body: &Value) -> &str {
-    body["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("no error in {body}"))
+    body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
 }
 
 /// The numeric id of a user object from a response.
 pub fn user_id(user: &Value) -> i32 {
-    user["id"].as_str().and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("no id in {user}"))
+    user["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {user}"))
 }

@@ -8,14 +8,22 @@ use crate::both_backends;
 use crate::support::{TEST_JWT_SECRET, TestServer, user_id};
 
 fn sign(secret: &str, algorithm: Algorithm, claims: Value) -> String {
-    jsonwebtoken::encode(&Header::new(algorithm), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -37,7 +45,11 @@ async fn assert_unauthorized(server: &TestServer, authorization: &str, message: 
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization}");
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "{authorization}"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,

@@ -10,8 +10,8 @@ CREATE TABLE up_roles (
 );
 
 -- Users. `email` is stored lower-case. `unique_email` holds the email while the
--- "one account per email" setting applies to the row, NULL otherwise, so the unique
--- index enforces the setting under concurrency without forbidding what it allows.
+-- "one account per email" setting is on when the row is written, NULL otherwise, so the
+-- unique index enforces the setting under concurrency without forbidding what it allows.
 CREATE TABLE up_users (
     id                        INTEGER PRIMARY KEY AUTOINCREMENT,
     document_id               TEXT    NOT NULL UNIQUE,
@@ -29,10 +29,10 @@ CREATE TABLE up_users (
     attributes                TEXT    NOT NULL DEFAULT '{}',
     tokens_valid_after        BIGINT  NOT NULL DEFAULT 0,
     created_at                TIMESTAMP NOT NULL,
-    updated_at                TIMESTAMP NOT NULL,
-    UNIQUE (email, provider)
+    updated_at                TIMESTAMP NOT NULL
 );
 CREATE INDEX up_users_role_id ON up_users (role_id);
+CREATE INDEX up_users_email ON up_users (email);
 
 -- Grants: a role may perform an action, under conditions (alternatives) and on fields.
 CREATE TABLE up_permissions (

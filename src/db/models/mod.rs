@@ -3,10 +3,12 @@
 
 mod permission;
 mod role;
+mod setting;
 mod user;
 
 pub use permission::{NewPermission, Permission};
 pub use role::{NewRole, Role};
+pub use setting::Setting;
 pub use user::{NewUser, User};
 
 /// The current time as stored: UTC without zone.

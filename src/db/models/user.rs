@@ -62,8 +62,8 @@ impl User {
             .optional())
     }
 
-    /// Local accounts whose email (compared lower-case) or username is `identifier`,
-    /// the email match first.
+    /// Local accounts whose email (compared lower-case) or username is `identifier`: email
+    /// matches first, oldest first, so nobody can shadow an email by choosing it as username.
     pub async fn find_local_by_identifier(
         conn: &mut Conn,
         identifier: &str,
@@ -72,9 +72,14 @@ impl User {
         let mut found: Vec<(User, Role)> = on_conn!(conn, |c| up_users::table
             .inner_join(up_roles::table)
             .filter(up_users::provider.eq("local"))
-            .filter(up_users::email.eq(&email).or(up_users::username.eq(identifier)))
+            .filter(
+                up_users::email
+                    .eq(&email)
+                    .or(up_users::username.eq(identifier))
+            )
+            .order(up_users::id)
             .select((User::as_select(), Role::as_select()))
-            .limit(2)
+            .limit(8)
             .load(c)
             .await)?;
         found.sort_by_key(|(user, _)| user.email != email);
@@ -90,7 +95,10 @@ impl User {
 
     pub async fn set_blocked(conn: &mut Conn, id: i32, blocked: bool) -> QueryResult<bool> {
         on_conn!(conn, |c| diesel::update(up_users::table.find(id))
-            .set((up_users::blocked.eq(blocked), up_users::updated_at.eq(super::now())))
+            .set((
+                up_users::blocked.eq(blocked),
+                up_users::updated_at.eq(super::now())
+            ))
             .execute(c)
             .await
             .map(|n| n > 0))
@@ -98,7 +106,10 @@ impl User {
 
     pub async fn set_role(conn: &mut Conn, id: i32, role_id: i32) -> QueryResult<bool> {
         on_conn!(conn, |c| diesel::update(up_users::table.find(id))
-            .set((up_users::role_id.eq(role_id), up_users::updated_at.eq(super::now())))
+            .set((
+                up_users::role_id.eq(role_id),
+                up_users::updated_at.eq(super::now())
+            ))
             .execute(c)
             .await
             .map(|n| n > 0))
@@ -112,5 +123,128 @@ impl NewUser<'_> {
             .returning(User::as_returning())
             .get_result(c)
             .await)
+    }
+}
+
+/// Credential changes, one statement each, so each is atomic and a one-time code can be used
+/// only once.
+impl User {
+    pub async fn find(conn: &mut Conn, id: i32) -> QueryResult<Option<User>> {
+        on_conn!(conn, |c| up_users::table
+            .find(id)
+            .select(User::as_select())
+            .first(c)
+            .await
+            .optional())
+    }
+
+    /// The oldest local account with this (lower-case) email.
+    pub async fn find_local_by_email(conn: &mut Conn, email: &str) -> QueryResult<Option<User>> {
+        on_conn!(conn, |c| up_users::table
+            .filter(up_users::provider.eq("local"))
+            .filter(up_users::email.eq(email))
+            .order(up_users::id)
+            .select(User::as_select())
+            .first(c)
+            .await
+            .optional())
+    }
+
+    /// Stores the hash of a new reset code and its expiry, replacing any earlier code.
+    pub async fn set_reset_code(
+        conn: &mut Conn,
+        id: i32,
+        code_hash: &str,
+        expires_at: NaiveDateTime,
+    ) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::update(up_users::table.find(id))
+            .set((
+                up_users::reset_password_token.eq(code_hash),
+                up_users::reset_password_expires_at.eq(expires_at),
+                up_users::updated_at.eq(super::now()),
+            ))
+            .execute(c)
+            .await
+            .map(|n| n > 0))
+    }
+
+    /// Sets the password of the account whose unexpired reset code hashes to `code_hash`,
+    /// consuming the code. `None` when no such code exists (unknown, used or expired).
+    pub async fn reset_password_by_code(
+        conn: &mut Conn,
+        code_hash: &str,
+        password_hash: &str,
+        tokens_valid_after: i64,
+    ) -> QueryResult<Option<User>> {
+        let now = super::now();
+        on_conn!(conn, |c| diesel::update(
+            up_users::table
+                .filter(up_users::reset_password_token.eq(code_hash))
+                .filter(up_users::reset_password_expires_at.gt(now))
+        )
+        .set((
+            up_users::password.eq(password_hash),
+            up_users::reset_password_token.eq(None::<String>),
+            up_users::reset_password_expires_at.eq(None::<NaiveDateTime>),
+            up_users::tokens_valid_after.eq(tokens_valid_after),
+            up_users::updated_at.eq(now),
+        ))
+        .returning(User::as_returning())
+        .get_result(c)
+        .await
+        .optional())
+    }
+
+    /// Sets a new password; JWTs issued before `tokens_valid_after` stop working.
+    pub async fn set_password(
+        conn: &mut Conn,
+        id: i32,
+        password_hash: &str,
+        tokens_valid_after: i64,
+    ) -> QueryResult<Option<User>> {
+        on_conn!(conn, |c| diesel::update(up_users::table.find(id))
+            .set((
+                up_users::password.eq(password_hash),
+                up_users::reset_password_token.eq(None::<String>),
+                up_users::reset_password_expires_at.eq(None::<NaiveDateTime>),
+                up_users::tokens_valid_after.eq(tokens_valid_after),
+                up_users::updated_at.eq(super::now()),
+            ))
+            .returning(User::as_returning())
+            .get_result(c)
+            .await
+            .optional())
+    }
+
+    /// Stores the hash of a new confirmation code, replacing any earlier one.
+    pub async fn set_confirmation_code(
+        conn: &mut Conn,
+        id: i32,
+        code_hash: &str,
+    ) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::update(up_users::table.find(id))
+            .set((
+                up_users::confirmation_token.eq(code_hash),
+                up_users::updated_at.eq(super::now())
+            ))
+            .execute(c)
+            .await
+            .map(|n| n > 0))
+    }
+
+    /// Confirms the account whose confirmation code hashes to `code_hash`, consuming the code.
+    pub async fn confirm_by_code(conn: &mut Conn, code_hash: &str) -> QueryResult<Option<User>> {
+        on_conn!(conn, |c| diesel::update(
+            up_users::table.filter(up_users::confirmation_token.eq(code_hash))
+        )
+        .set((
+            up_users::confirmed.eq(true),
+            up_users::confirmation_token.eq(None::<String>),
+            up_users::updated_at.eq(super::now()),
+        ))
+        .returning(User::as_returning())
+        .get_result(c)
+        .await
+        .optional())
     }
 }

@@ -1,0 +1,401 @@
+//! The settings an administrator changes at run time — advanced settings and email
+//! templates — stored as documents in the database and held in memory between changes.
+
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use crate::app::App;
+use crate::db::Db;
+use crate::db::models::{Role, Setting, now};
+use crate::error::{AppError, AppResult};
+use crate::mail::template::{Template, TemplateError};
+use crate::service::validate::is_valid_email;
+
+const ADVANCED: &str = "advanced";
+const EMAIL: &str = "email";
+
+/// The six advanced settings of Strapi's Users & Permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdvancedSettings {
+    /// The role type new users receive.
+    pub default_role: String,
+    /// One account per email address (across providers).
+    pub unique_email: bool,
+    /// Whether `register` is open.
+    pub allow_register: bool,
+    /// Whether new accounts must confirm their email before they can log in.
+    pub email_confirmation: bool,
+    /// The front end's reset-password page: the `URL` of the reset email.
+    pub email_reset_password: Option<String>,
+    /// Where the confirmation link redirects once the email is confirmed.
+    pub email_confirmation_redirection: Option<String>,
+}
+
+impl Default for AdvancedSettings {
+    fn default() -> Self {
+        Self {
+            default_role: "authenticated".into(),
+            unique_email: true,
+            allow_register: true,
+            email_confirmation: false,
+            email_reset_password: None,
+            email_confirmation_redirection: None,
+        }
+    }
+}
+
+/// A partial change of the advanced settings; `Some("")` clears a URL.
+#[derive(Debug, Default, Clone)]
+pub struct AdvancedSettingsChanges {
+    pub default_role: Option<String>,
+    pub unique_email: Option<bool>,
+    pub allow_register: Option<bool>,
+    pub email_confirmation: Option<bool>,
+    pub email_reset_password: Option<String>,
+    pub email_confirmation_redirection: Option<String>,
+}
+
+/// Which of the two emails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateKind {
+    EmailConfirmation,
+    ResetPassword,
+}
+
+impl TemplateKind {
+    /// The variables the template may use.
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            Self::EmailConfirmation => &[
+                "USER.id",
+                "USER.documentId",
+                "USER.username",
+                "USER.email",
+                "CODE",
+                "URL",
+                "SERVER_URL",
+            ],
+            Self::ResetPassword => &[
+                "USER.id",
+                "USER.documentId",
+                "USER.username",
+                "USER.email",
+                "TOKEN",
+                "URL",
+                "SERVER_URL",
+            ],
+        }
+    }
+}
+
+/// One email template, as Strapi's admin panel edits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailTemplate {
+    pub shipper_name: String,
+    pub shipper_email: String,
+    pub response_email: Option<String>,
+    pub subject: String,
+    pub message: String,
+}
+
+/// Both templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailTemplates {
+    pub email_confirmation: EmailTemplate,
+    pub reset_password: EmailTemplate,
+}
+
+/// The default sender of both templates, from `castellan.toml` (`[email]`).
+#[derive(Debug, Clone)]
+pub struct Shipper {
+    pub name: String,
+    pub email: String,
+    pub response_email: Option<String>,
+}
+
+impl Default for Shipper {
+    fn default() -> Self {
+        Self {
+            name: "Castellan".into(),
+            email: "no-reply@castellan.local".into(),
+            response_email: None,
+        }
+    }
+}
+
+impl EmailTemplates {
+    pub fn defaults(shipper: &Shipper) -> Self {
+        let template = |subject: &str, message: &str| EmailTemplate {
+            shipper_name: shipper.name.clone(),
+            shipper_email: shipper.email.clone(),
+            response_email: shipper.response_email.clone(),
+            subject: subject.into(),
+            message: message.into(),
+        };
+        Self {
+            email_confirmation: template(
+                "Confirm your email address",
+                "<p>Hello <%= USER.username %>,</p>\n\
+                 <p>Thank you for registering! Please confirm your email address by following this link:</p>\n\
+                 <p><a href=\"<%= URL %>?confirmation=<%= CODE %>\"><%= URL %>?confirmation=<%= CODE %></a></p>\n\
+                 <p>If you did not create an account, you can ignore this email.</p>",
+            ),
+            reset_password: template(
+                "Reset your password",
+                "<p>Hello <%= USER.username %>,</p>\n\
+                 <p>We heard that you lost your password. You can choose a new one by following this link:</p>\n\
+                 <p><a href=\"<%= URL %>?code=<%= TOKEN %>\"><%= URL %>?code=<%= TOKEN %></a></p>\n\
+                 <p>The link works once and expires soon. If you did not ask for it, you can ignore this email.</p>",
+            ),
+        }
+    }
+
+    pub fn get(&self, kind: TemplateKind) -> &EmailTemplate {
+        match kind {
+            TemplateKind::EmailConfirmation => &self.email_confirmation,
+            TemplateKind::ResetPassword => &self.reset_password,
+        }
+    }
+}
+
+impl EmailTemplate {
+    /// Checks the template: sender addresses, and subject and message against the variables
+    /// of `kind`. Returns the parsed subject and message.
+    pub fn check(&self, kind: TemplateKind) -> AppResult<(Template, Template)> {
+        let invalid =
+            |field: &str, error: TemplateError| AppError::validation(format!("{field}: {error}"));
+        if !is_valid_email(&self.shipper_email) {
+            return Err(AppError::validation("shipperEmail must be a valid email"));
+        }
+        if self
+            .response_email
+            .as_deref()
+            .is_some_and(|r| !r.is_empty() && !is_valid_email(r))
+        {
+            return Err(AppError::validation("responseEmail must be a valid email"));
+        }
+        if self.shipper_name.trim().is_empty()
+            || self.subject.trim().is_empty()
+            || self.message.trim().is_empty()
+        {
+            return Err(AppError::validation(
+                "shipperName, subject and message cannot be empty",
+            ));
+        }
+        let subject =
+            Template::parse(&self.subject, kind.variables()).map_err(|e| invalid("subject", e))?;
+        let message =
+            Template::parse(&self.message, kind.variables()).map_err(|e| invalid("message", e))?;
+        Ok((subject, message))
+    }
+}
+
+/// The settings in memory, replaced whole on each change.
+#[derive(Debug)]
+pub struct SettingsStore {
+    advanced: RwLock<Arc<AdvancedSettings>>,
+    templates: RwLock<Arc<EmailTemplates>>,
+}
+
+impl SettingsStore {
+    /// Stores the initial values where the database has none yet, then reads what it has.
+    pub async fn load(
+        db: &Db,
+        advanced: &AdvancedSettings,
+        templates: &EmailTemplates,
+    ) -> AppResult<Self> {
+        let mut conn = db.conn().await?;
+        for (key, value) in [(ADVANCED, to_json(advanced)?), (EMAIL, to_json(templates)?)] {
+            Setting {
+                key: key.into(),
+                value,
+                updated_at: now(),
+            }
+            .insert_if_absent(&mut conn)
+            .await?;
+        }
+        drop(conn);
+        let store = Self {
+            advanced: RwLock::new(Arc::new(advanced.clone())),
+            templates: RwLock::new(Arc::new(templates.clone())),
+        };
+        store.reload(db).await?;
+        Ok(store)
+    }
+
+    /// Reads the settings again from the database.
+    pub async fn reload(&self, db: &Db) -> AppResult<()> {
+        let mut conn = db.conn().await?;
+        if let Some(row) = Setting::find(&mut conn, ADVANCED).await? {
+            let value: AdvancedSettings = from_json(&row.value)?;
+            *self.advanced.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
+        }
+        if let Some(row) = Setting::find(&mut conn, EMAIL).await? {
+            let value: EmailTemplates = from_json(&row.value)?;
+            *self.templates.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
+        }
+        Ok(())
+    }
+
+    pub fn advanced(&self) -> Arc<AdvancedSettings> {
+        self.advanced
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn templates(&self) -> Arc<EmailTemplates> {
+        self.templates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+fn to_json(value: &impl Serialize) -> AppResult<String> {
+    serde_json::to_string(value).map_err(AppError::internal)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> AppResult<T> {
+    serde_json::from_str(text).map_err(AppError::internal)
+}
+
+/// An absolute http(s) URL, or `None` for an empty value.
+fn check_url(field: &str, value: String) -> AppResult<Option<String>> {
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let valid = (value.starts_with("http://") || value.starts_with("https://"))
+        && value
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(Some(value))
+    } else {
+        Err(AppError::validation(format!(
+            "{field} must be an absolute http(s) URL"
+        )))
+    }
+}
+
+/// Applies `changes` to the advanced settings, after checking them all.
+#[instrument(skip_all)]
+pub async fn update_advanced(
+    app: &App,
+    changes: AdvancedSettingsChanges,
+) -> AppResult<Arc<AdvancedSettings>> {
+    let mut settings = (*app.settings.advanced()).clone();
+    let mut conn = app.db.conn().await?;
+    if let Some(role_type) = changes.default_role {
+        if role_type == "public" || Role::find_by_type(&mut conn, &role_type).await?.is_none() {
+            return Err(AppError::validation(format!(
+                "defaultRole must be the type of an existing role other than public, got `{role_type}`"
+            )));
+        }
+        settings.default_role = role_type;
+    }
+    if let Some(value) = changes.unique_email {
+        settings.unique_email = value;
+    }
+    if let Some(value) = changes.allow_register {
+        settings.allow_register = value;
+    }
+    if let Some(value) = changes.email_confirmation {
+        settings.email_confirmation = value;
+    }
+    if let Some(url) = changes.email_reset_password {
+        settings.email_reset_password = check_url("emailResetPassword", url)?;
+    }
+    if let Some(url) = changes.email_confirmation_redirection {
+        settings.email_confirmation_redirection = check_url("emailConfirmationRedirection", url)?;
+    }
+    Setting {
+        key: ADVANCED.into(),
+        value: to_json(&settings)?,
+        updated_at: now(),
+    }
+    .upsert(&mut conn)
+    .await?;
+    app.settings.reload(&app.db).await?;
+    tracing::info!("advanced settings changed");
+    Ok(app.settings.advanced())
+}
+
+/// Replaces one email template after checking it; a refused template leaves the old one.
+#[instrument(skip_all)]
+pub async fn update_template(
+    app: &App,
+    kind: TemplateKind,
+    template: EmailTemplate,
+) -> AppResult<EmailTemplate> {
+    template.check(kind)?;
+    let mut templates = (*app.settings.templates()).clone();
+    match kind {
+        TemplateKind::EmailConfirmation => templates.email_confirmation = template,
+        TemplateKind::ResetPassword => templates.reset_password = template,
+    }
+    let mut conn = app.db.conn().await?;
+    Setting {
+        key: EMAIL.into(),
+        value: to_json(&templates)?,
+        updated_at: now(),
+    }
+    .upsert(&mut conn)
+    .await?;
+    app.settings.reload(&app.db).await?;
+    tracing::info!(template = ?kind, "email template changed");
+    Ok(app.settings.templates().get(kind).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_templates_are_valid() {
+        let templates = EmailTemplates::defaults(&Shipper::default());
+        templates
+            .email_confirmation
+            .check(TemplateKind::EmailConfirmation)
+            .unwrap();
+        templates
+            .reset_password
+            .check(TemplateKind::ResetPassword)
+            .unwrap();
+        // TOKEN belongs to the reset email only.
+        assert!(
+            templates
+                .reset_password
+                .check(TemplateKind::EmailConfirmation)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn urls_must_be_absolute() {
+        assert_eq!(
+            check_url("u", "https://app.example.com/reset".into())
+                .unwrap()
+                .as_deref(),
+            Some("https://app.example.com/reset")
+        );
+        assert_eq!(check_url("u", "  ".into()).unwrap(), None);
+        for bad in [
+            "javascript:alert(1)",
+            "/relative",
+            "https://",
+            "http:///x",
+            "https://a b",
+        ] {
+            assert!(check_url("u", bad.into()).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Real peer processes the tests talk to on loopback, installed from the npm registry into
+//! `tests/peers` (`npm ci`, once, on first use).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub fn peers_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"))
+}
+
+/// Installs the npm peers once (`npm ci`), across test threads and test processes.
+pub fn ensure_npm_peers() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let dir = peers_dir();
+        let ready = || {
+            dir.join("node_modules/.package-lock.json").exists()
+                && dir.join("node_modules/maildev").exists()
+        };
+        if ready() {
+            return;
+        }
+        let lock = dir.join(".installing");
+        let mut waited = 0;
+        while std::fs::create_dir(&lock).is_err() {
+            std::thread::sleep(Duration::from_millis(200));
+            waited += 1;
+            if ready() {
+                return;
+            }
+            assert!(
+                waited < 900,
+                "another process holds {} for three minutes; remove it if stale",
+                lock.display()
+            );
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status();
+        let _ = std::fs::remove_dir(&lock);
+        match status {
+            Ok(status) if status.success() => {}
+            Ok(status) => panic!("`npm ci` in tests/peers failed ({status})"),
+            Err(e) => {
+                panic!("the test peers need Node.js and npm (apt-get install nodejs npm): {e}")
+            }
+        }
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// A maildev SMTP server: mails sent to it can be read back over its HTTP API.
+pub struct MailDev {
+    pub smtp_port: u16,
+    web_port: u16,
+    child: Child,
+}
+
+impl MailDev {
+    pub async fn start() -> Self {
+        tokio::task::spawn_blocking(ensure_npm_peers)
+            .await
+            .expect("npm peers");
+        let (smtp_port, web_port) = (free_port(), free_port());
+        let child = Command::new("node")
+            .arg(peers_dir().join("node_modules/maildev/bin/maildev"))
+            .args([
+                "--smtp",
+                &smtp_port.to_string(),
+                "--web",
+                &web_port.to_string(),
+                "--ip",
+                "127.0.0.1",
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs maildev");
+        let maildev = Self {
+            smtp_port,
+            web_port,
+            child,
+        };
+        for _ in 0..200 {
+            let smtp_up = tokio::net::TcpStream::connect(("127.0.0.1", smtp_port))
+                .await
+                .is_ok();
+            if smtp_up && reqwest::get(maildev.api("/email")).await.is_ok() {
+                return maildev;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("maildev did not start on ports {smtp_port}/{web_port}");
+    }
+
+    pub fn smtp_url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.smtp_port)
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.web_port)
+    }
+
+    /// The `n`-th mail (from 0) received for `to`, waiting up to ten seconds.
+    pub async fn mail_to(&self, to: &str, n: usize) -> Value {
+        for _ in 0..200 {
+            let mails: Value = reqwest::get(self.api("/email"))
+                .await
+                .expect("maildev API")
+                .json()
+                .await
+                .expect("JSON");
+            let found = mails
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| {
+                    m["to"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r["address"] == to)
+                })
+                .nth(n)
+                .cloned();
+            if let Some(mail) = found {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("maildev received no mail #{n} for {to}");
+    }
+}
+
+impl Drop for MailDev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
