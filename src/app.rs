@@ -39,7 +39,9 @@ impl App {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
         db.migrate().await?;
         policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
-        let policy = Policy::load(&db).await.map_err(into_anyhow)?;
+        let policy = Policy::load(&db, policy::conditions::built_in())
+            .await
+            .map_err(into_anyhow)?;
         let templates = EmailTemplates::defaults(&config.shipper);
         let settings = SettingsStore::load(&db, &config.advanced, &templates)
             .await

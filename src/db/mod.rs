@@ -3,6 +3,7 @@
 
 pub mod models;
 pub mod schema;
+pub mod sql;
 
 use std::path::Path;
 

@@ -4,7 +4,10 @@
 pub mod auth;
 pub mod directives;
 mod errors;
+pub mod filters;
 pub mod guard;
+pub mod pagination;
+pub mod roles;
 pub mod settings;
 pub mod types;
 
@@ -16,12 +19,16 @@ use crate::auth::Principal;
 /// The root query type: one member per area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(auth::AuthQuery, settings::SettingsQuery);
+pub struct Query(auth::AuthQuery, roles::RolesQuery, settings::SettingsQuery);
 
 /// The root mutation type: one member per area.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(auth::AuthMutation, settings::SettingsMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    roles::RolesMutation,
+    settings::SettingsMutation,
+);
 
 pub type CastellanSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -5,13 +5,15 @@
 
 pub mod actions;
 pub mod catalogue;
+pub mod conditions;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 
 pub use catalogue::{Catalogue, CatalogueEntry, Requirement};
+pub use conditions::{Condition, ConditionOutcome, ConditionRule, ConditionSource};
 
 use crate::auth::Principal;
 use crate::db::Db;
@@ -34,33 +36,45 @@ struct RoleGrants {
     grants: HashMap<String, Arc<Grant>>,
 }
 
-/// All grants of all roles at one moment.
+/// All grants of all roles, and all conditions, at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     roles: HashMap<i32, RoleGrants>,
     public_role: Option<i32>,
+    conditions: BTreeMap<String, Arc<Condition>>,
 }
 
-/// The policy: the current snapshot, swapped whole when grants change.
+/// The policy: the current snapshot, swapped whole when grants or conditions change.
 #[derive(Debug, Default)]
 pub struct Policy {
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Conditions that do not live in the database: built in, from the configuration, from code.
+    fixed_conditions: Vec<Arc<Condition>>,
 }
 
 impl Policy {
-    /// Reads every role and grant from the database.
-    pub async fn load(db: &Db) -> AppResult<Self> {
-        let policy = Self::default();
+    /// Reads every role, grant and stored condition from the database; `fixed` are the
+    /// conditions from elsewhere (built in, configuration, code).
+    pub async fn load(db: &Db, fixed: Vec<Condition>) -> AppResult<Self> {
+        let policy = Self {
+            snapshot: RwLock::default(),
+            fixed_conditions: fixed.into_iter().map(Arc::new).collect(),
+        };
         policy.reload(db).await?;
         Ok(policy)
     }
 
-    /// Rebuilds the snapshot from the database; the next request sees the new grants.
+    /// Rebuilds the snapshot from the database; the next request sees the change.
     pub async fn reload(&self, db: &Db) -> AppResult<()> {
         let mut conn = db.conn().await?;
         let roles = Role::all(&mut conn).await?;
         let permissions = Permission::all(&mut conn).await?;
-        let snapshot = Snapshot::build(&roles, &permissions)?;
+        let mut snapshot = Snapshot::build(&roles, &permissions)?;
+        for condition in &self.fixed_conditions {
+            snapshot
+                .conditions
+                .insert(condition.name.clone(), condition.clone());
+        }
         *self
             .snapshot
             .write()
@@ -73,6 +87,28 @@ impl Policy {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Whether a condition of that name is registered.
+    pub fn has_condition(&self, name: &str) -> bool {
+        self.current().conditions.contains_key(name)
+    }
+
+    /// Every registered condition, by name.
+    pub fn conditions(&self) -> Vec<Arc<Condition>> {
+        self.current().conditions.values().cloned().collect()
+    }
+
+    /// The grants of a role, sorted by action.
+    pub fn grants_of(&self, role_id: i32) -> Vec<Arc<Grant>> {
+        let snapshot = self.current();
+        let mut grants: Vec<Arc<Grant>> = snapshot
+            .roles
+            .get(&role_id)
+            .map(|r| r.grants.values().cloned().collect())
+            .unwrap_or_default();
+        grants.sort_by(|a, b| a.action.cmp(&b.action));
+        grants
     }
 
     /// Decides whether `principal` meets `requirement`. On success, the grant that allowed it

@@ -50,7 +50,7 @@ impl OneTimeCode {
 }
 
 /// The stored form of a one-time code.
-fn hash_code(code: &str) -> String {
+pub fn hash_code(code: &str) -> String {
     crate::util::hex(&Sha256::digest(code.as_bytes()))
 }
 

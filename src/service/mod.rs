@@ -2,5 +2,8 @@
 //! return plain values or an [`AppError`](crate::error::AppError).
 
 pub mod account;
+pub mod listing;
+pub mod roles;
 pub mod settings;
+pub mod users;
 pub mod validate;

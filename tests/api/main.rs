@@ -13,4 +13,5 @@ mod binary;
 mod guards;
 mod lifecycle;
 mod peers;
+mod roles;
 mod tokens;

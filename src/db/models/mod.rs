@@ -6,10 +6,10 @@ mod role;
 mod setting;
 mod user;
 
-pub use permission::{NewPermission, Permission};
-pub use role::{NewRole, Role};
+pub use permission::{GrantRow, NewPermission, Permission};
+pub use role::{NewRole, Role, RoleChanges};
 pub use setting::Setting;
-pub use user::{NewUser, User};
+pub use user::{NewUser, User, UserChanges};
 
 /// The current time as stored: UTC without zone.
 pub fn now() -> chrono::NaiveDateTime {

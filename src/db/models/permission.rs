@@ -1,6 +1,6 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::db::Conn;
 use crate::db::schema::up_permissions;
@@ -67,5 +67,62 @@ impl Permission {
         .execute(c)
         .await
         .map(|n| n > 0))
+    }
+}
+
+/// A grant to store: conditions and fields as JSON texts.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    pub action: String,
+    pub conditions: String,
+    pub fields: Option<String>,
+}
+
+impl Permission {
+    /// Replaces every grant of `role_id` by `grants`, in one transaction.
+    pub async fn replace_for_role(
+        conn: &mut Conn,
+        role_id: i32,
+        grants: &[GrantRow],
+    ) -> QueryResult<()> {
+        let rows: Vec<NewPermission<'_>> = grants
+            .iter()
+            .map(|g| NewPermission {
+                role_id,
+                action: &g.action,
+                conditions: &g.conditions,
+                fields: g.fields.as_deref(),
+                created_at: super::now(),
+                updated_at: super::now(),
+            })
+            .collect();
+        on_conn!(conn, |c| {
+            let rows = &rows;
+            c.transaction::<_, diesel::result::Error, _>(async move |c| {
+                diesel::delete(up_permissions::table.filter(up_permissions::role_id.eq(role_id)))
+                    .execute(c)
+                    .await?;
+                for row in rows {
+                    diesel::insert_into(up_permissions::table)
+                        .values(row)
+                        .execute(c)
+                        .await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    /// How many grants name the condition `name` (conditions are a JSON array of names).
+    pub async fn count_using_condition(conn: &mut Conn, name: &str) -> QueryResult<usize> {
+        let all = Permission::all(conn).await?;
+        Ok(all
+            .iter()
+            .filter(|p| {
+                serde_json::from_str::<Vec<String>>(&p.conditions)
+                    .is_ok_and(|c| c.iter().any(|n| n == name))
+            })
+            .count())
     }
 }

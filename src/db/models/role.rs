@@ -3,7 +3,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
-use crate::db::schema::up_roles;
+use crate::db::schema::{up_roles, up_users};
+use crate::db::sql::SqlWhere;
 use crate::on_conn;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -77,5 +78,85 @@ impl NewRole<'_> {
             .get_result(c)
             .await
             .optional())
+    }
+}
+
+/// Changes to a role's own columns; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = up_roles)]
+pub struct RoleChanges<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub role_type: Option<&'a str>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+impl Role {
+    pub async fn find_by_document_id(
+        conn: &mut Conn,
+        document_id: &str,
+    ) -> QueryResult<Option<Role>> {
+        on_conn!(conn, |c| up_roles::table
+            .filter(up_roles::document_id.eq(document_id))
+            .select(Role::as_select())
+            .first(c)
+            .await
+            .optional())
+    }
+
+    /// Roles matching `filter`, in `order` (SQL from a whitelist), one page of them.
+    pub async fn page(
+        conn: &mut Conn,
+        filter: &SqlWhere,
+        order: &str,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<Role>> {
+        on_conn!(conn, |c| up_roles::table
+            .filter(filter.clone())
+            .order(diesel::dsl::sql::<diesel::sql_types::Text>(order))
+            .offset(offset)
+            .limit(limit)
+            .select(Role::as_select())
+            .load(c)
+            .await)
+    }
+
+    pub async fn count(conn: &mut Conn, filter: &SqlWhere) -> QueryResult<i64> {
+        on_conn!(conn, |c| up_roles::table
+            .filter(filter.clone())
+            .count()
+            .get_result(c)
+            .await)
+    }
+
+    /// How many users have this role.
+    pub async fn user_count(conn: &mut Conn, role_id: i32) -> QueryResult<i64> {
+        on_conn!(conn, |c| up_users::table
+            .filter(up_users::role_id.eq(role_id))
+            .count()
+            .get_result(c)
+            .await)
+    }
+
+    pub async fn update(
+        conn: &mut Conn,
+        id: i32,
+        changes: &RoleChanges<'_>,
+    ) -> QueryResult<Option<Role>> {
+        on_conn!(conn, |c| diesel::update(up_roles::table.find(id))
+            .set(changes)
+            .returning(Role::as_returning())
+            .get_result(c)
+            .await
+            .optional())
+    }
+
+    /// Deletes the role (its grants go with it). Fails on the foreign key while users have it.
+    pub async fn delete(conn: &mut Conn, id: i32) -> QueryResult<bool> {
+        on_conn!(conn, |c| diesel::delete(up_roles::table.find(id))
+            .execute(c)
+            .await
+            .map(|n| n > 0))
     }
 }

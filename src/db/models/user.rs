@@ -248,3 +248,79 @@ impl User {
         .optional())
     }
 }
+
+/// Changes to a user's columns; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = up_users)]
+pub struct UserChanges<'a> {
+    pub username: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub unique_email: Option<Option<&'a str>>,
+    pub provider: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub reset_password_token: Option<&'a str>,
+    pub reset_password_expires_at: Option<NaiveDateTime>,
+    pub confirmation_token: Option<&'a str>,
+    pub confirmed: Option<bool>,
+    pub blocked: Option<bool>,
+    pub role_id: Option<i32>,
+    pub attributes: Option<&'a str>,
+    pub tokens_valid_after: Option<i64>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+impl User {
+    pub async fn find_by_document_id(
+        conn: &mut Conn,
+        document_id: &str,
+    ) -> QueryResult<Option<(User, Role)>> {
+        on_conn!(conn, |c| up_users::table
+            .inner_join(up_roles::table)
+            .filter(up_users::document_id.eq(document_id))
+            .select((User::as_select(), Role::as_select()))
+            .first(c)
+            .await
+            .optional())
+    }
+
+    /// Users (with their role) matching `filter`, in `order` (SQL from a whitelist), one page.
+    pub async fn page(
+        conn: &mut Conn,
+        filter: &crate::db::sql::SqlWhere,
+        order: &str,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(User, Role)>> {
+        on_conn!(conn, |c| up_users::table
+            .inner_join(up_roles::table)
+            .filter(filter.clone())
+            .order(diesel::dsl::sql::<diesel::sql_types::Text>(order))
+            .offset(offset)
+            .limit(limit)
+            .select((User::as_select(), Role::as_select()))
+            .load(c)
+            .await)
+    }
+
+    pub async fn count(conn: &mut Conn, filter: &crate::db::sql::SqlWhere) -> QueryResult<i64> {
+        on_conn!(conn, |c| up_users::table
+            .inner_join(up_roles::table)
+            .filter(filter.clone())
+            .count()
+            .get_result(c)
+            .await)
+    }
+
+    pub async fn update(
+        conn: &mut Conn,
+        id: i32,
+        changes: &UserChanges<'_>,
+    ) -> QueryResult<Option<User>> {
+        on_conn!(conn, |c| diesel::update(up_users::table.find(id))
+            .set(changes)
+            .returning(User::as_returning())
+            .get_result(c)
+            .await
+            .optional())
+    }
+}

@@ -1,0 +1,161 @@
+//! A WHERE clause assembled at run time — SQL text from a fixed vocabulary plus bound values —
+//! that diesel accepts as a filter on either backend. Values are always bind parameters.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate,
+};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, Double, HasSqlType, Text, Timestamp};
+
+use super::Backend as Dialect;
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Timestamp(NaiveDateTime),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Sql(String),
+    Bind(SqlValue),
+}
+
+/// A boolean SQL expression built piece by piece.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlWhere {
+    pub dialect: Dialect,
+    pieces: Vec<Piece>,
+}
+
+impl SqlWhere {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            pieces: Vec::new(),
+        }
+    }
+
+    /// An expression that is always true.
+    pub fn always(dialect: Dialect) -> Self {
+        let mut w = Self::new(dialect);
+        w.sql("1 = 1");
+        w
+    }
+
+    /// Appends SQL text. Only ever called with text from Castellan's own vocabulary.
+    pub fn sql(&mut self, text: &str) -> &mut Self {
+        match self.pieces.last_mut() {
+            Some(Piece::Sql(last)) => last.push_str(text),
+            _ => self.pieces.push(Piece::Sql(text.to_string())),
+        }
+        self
+    }
+
+    /// Appends a bound value.
+    pub fn bind(&mut self, value: SqlValue) -> &mut Self {
+        self.pieces.push(Piece::Bind(value));
+        self
+    }
+
+    /// Appends another expression, in parentheses.
+    pub fn nested(&mut self, other: &SqlWhere) -> &mut Self {
+        self.sql("(");
+        for piece in &other.pieces {
+            match piece {
+                Piece::Sql(text) => {
+                    self.sql(text);
+                }
+                Piece::Bind(value) => {
+                    self.bind(value.clone());
+                }
+            }
+        }
+        self.sql(")")
+    }
+
+    /// `(a) AND (b) AND …`, or always-true for none.
+    pub fn all(dialect: Dialect, parts: &[SqlWhere]) -> SqlWhere {
+        Self::join(dialect, parts, " AND ", "1 = 1")
+    }
+
+    /// `(a) OR (b) OR …`, or always-false for none.
+    pub fn any(dialect: Dialect, parts: &[SqlWhere]) -> SqlWhere {
+        Self::join(dialect, parts, " OR ", "1 = 0")
+    }
+
+    fn join(dialect: Dialect, parts: &[SqlWhere], separator: &str, empty: &str) -> SqlWhere {
+        let mut w = SqlWhere::new(dialect);
+        if parts.is_empty() {
+            w.sql(empty);
+        }
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                w.sql(separator);
+            }
+            w.nested(part);
+        }
+        w
+    }
+
+    /// `NOT (a)`.
+    pub fn not(inner: &SqlWhere) -> SqlWhere {
+        let mut w = SqlWhere::new(inner.dialect);
+        w.sql("NOT ");
+        w.nested(inner);
+        w
+    }
+}
+
+impl Expression for SqlWhere {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for SqlWhere {}
+impl<QS> SelectableExpression<QS> for SqlWhere {}
+
+impl ValidGrouping<()> for SqlWhere {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for SqlWhere {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for SqlWhere
+where
+    DB: Backend
+        + HasSqlType<Text>
+        + HasSqlType<BigInt>
+        + HasSqlType<Double>
+        + HasSqlType<Bool>
+        + HasSqlType<Timestamp>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    f64: ToSql<Double, DB>,
+    bool: ToSql<Bool, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Sql(text) => out.push_sql(text),
+                Piece::Bind(SqlValue::Text(v)) => out.push_bind_param::<Text, _>(v)?,
+                Piece::Bind(SqlValue::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                Piece::Bind(SqlValue::Float(v)) => out.push_bind_param::<Double, _>(v)?,
+                Piece::Bind(SqlValue::Bool(v)) => out.push_bind_param::<Bool, _>(v)?,
+                Piece::Bind(SqlValue::Timestamp(v)) => out.push_bind_param::<Timestamp, _>(v)?,
+            }
+        }
+        Ok(())
+    }
+}

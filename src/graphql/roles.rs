@@ -1,0 +1,302 @@
+//! Roles, their grants, and the catalogue of actions that can be granted.
+
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::auth::request;
+use super::directives;
+use super::filters::UsersPermissionsRoleFiltersInput;
+use super::pagination::{Pagination, PaginationArg};
+use crate::db::models::Role;
+use crate::error::AppError;
+use crate::policy::{Grant, actions};
+use crate::service::listing::{PageRequest, order_by};
+use crate::service::roles::{self, GrantSpec, RoleData};
+
+/// A role: `public` (requests without a token), `authenticated` (the default of new users), or a
+/// custom one.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub struct UsersPermissionsRole {
+    pub id: ID,
+    pub document_id: ID,
+    pub name: String,
+    pub description: Option<String>,
+    #[graphql(name = "type")]
+    pub role_type: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub role_id: i32,
+}
+
+#[ComplexObject]
+impl UsersPermissionsRole {
+    /// How many users have this role.
+    async fn nb_users(&self, ctx: &Context<'_>) -> Result<i32> {
+        let (app, _) = request(ctx)?;
+        Ok(i32::try_from(roles::user_count(app, self.role_id).await?).unwrap_or(i32::MAX))
+    }
+
+    /// What the role may do.
+    async fn grants(&self, ctx: &Context<'_>) -> Result<Vec<UsersPermissionsGrant>> {
+        let (app, _) = request(ctx)?;
+        Ok(app
+            .policy
+            .grants_of(self.role_id)
+            .iter()
+            .map(|g| UsersPermissionsGrant::from(g.as_ref()))
+            .collect())
+    }
+}
+
+impl From<Role> for UsersPermissionsRole {
+    fn from(role: Role) -> Self {
+        Self {
+            id: ID(role.id.to_string()),
+            document_id: ID(role.document_id),
+            name: role.name,
+            description: Some(role.description),
+            role_type: Some(role.role_type),
+            created_at: Some(role.created_at.and_utc()),
+            updated_at: Some(role.updated_at.and_utc()),
+            role_id: role.id,
+        }
+    }
+}
+
+/// A grant: the role may perform `action` — on the entities any one of `conditions` allows
+/// (none: all of them) and, when `fields` is set, on those fields only.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct UsersPermissionsGrant {
+    pub action: String,
+    pub conditions: Vec<String>,
+    pub fields: Option<Vec<String>>,
+}
+
+impl From<&Grant> for UsersPermissionsGrant {
+    fn from(grant: &Grant) -> Self {
+        Self {
+            action: grant.action.clone(),
+            conditions: grant.conditions.clone(),
+            fields: grant.fields.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct UsersPermissionsGrantInput {
+    /// An action of `usersPermissionsActions`.
+    pub action: String,
+    /// Names of registered conditions; any one of them suffices. None: always.
+    #[graphql(default)]
+    pub conditions: Vec<String>,
+    /// The only fields the grant reaches; null: all.
+    pub fields: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, InputObject)]
+pub struct UsersPermissionsRoleInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Lower-case letters, digits, `-` and `_`; derived from the name when omitted.
+    #[graphql(name = "type")]
+    pub role_type: Option<String>,
+    /// Replaces every grant of the role.
+    pub grants: Option<Vec<UsersPermissionsGrantInput>>,
+}
+
+impl From<UsersPermissionsRoleInput> for RoleData {
+    fn from(input: UsersPermissionsRoleInput) -> Self {
+        RoleData {
+            name: input.name,
+            description: input.description,
+            role_type: input.role_type,
+            grants: input.grants.map(|grants| {
+                grants
+                    .into_iter()
+                    .map(|g| GrantSpec {
+                        action: g.action,
+                        conditions: g.conditions,
+                        fields: g.fields,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsCreateRolePayload {
+    pub ok: bool,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsUpdateRolePayload {
+    pub ok: bool,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsDeleteRolePayload {
+    pub ok: bool,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsRoleEntityResponseCollection {
+    pub nodes: Vec<UsersPermissionsRole>,
+    pub page_info: Pagination,
+}
+
+/// An action that can be granted, and what is bound to it.
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsAction {
+    /// The full name, e.g. `plugin::users-permissions.user.me`.
+    pub action: String,
+    /// e.g. `plugin::users-permissions` or `api::member-progress`.
+    pub namespace: String,
+    pub controller: String,
+    pub name: String,
+    /// The GraphQL fields (`Query.me`) and REST routes (`GET /api/progress`) that need it.
+    pub bound_to: Vec<String>,
+}
+
+const ROLE_SORT: &[(&str, &str)] = &[
+    ("id", "up_roles.id"),
+    ("documentId", "up_roles.document_id"),
+    ("name", "up_roles.name"),
+    ("description", "up_roles.description"),
+    ("type", "up_roles.type"),
+    ("createdAt", "up_roles.created_at"),
+    ("updatedAt", "up_roles.updated_at"),
+];
+
+#[derive(Default)]
+pub struct RolesQuery;
+
+impl RolesQuery {
+    async fn page(
+        ctx: &Context<'_>,
+        filters: Option<UsersPermissionsRoleFiltersInput>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<String>>,
+    ) -> Result<UsersPermissionsRoleEntityResponseCollection> {
+        let (app, _) = request(ctx)?;
+        let (pagination, sort) = (pagination.unwrap_or_default(), sort.unwrap_or_default());
+        let filter = filters.unwrap_or_default().compile(app.db.backend())?;
+        let order = order_by(&sort, ROLE_SORT, "up_roles.id")?;
+        let page = PageRequest::from(pagination).resolve()?;
+        let (found, info) = roles::list(app, &filter, &order, page).await?;
+        Ok(UsersPermissionsRoleEntityResponseCollection {
+            nodes: found.into_iter().map(Into::into).collect(),
+            page_info: info.into(),
+        })
+    }
+}
+
+#[Object]
+impl RolesQuery {
+    /// Roles, filtered, sorted (`["name:asc"]`) and paginated.
+    #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
+    async fn users_permissions_roles(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<UsersPermissionsRoleFiltersInput>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<String>>,
+    ) -> Result<Vec<UsersPermissionsRole>> {
+        Ok(Self::page(ctx, filters, pagination, sort).await?.nodes)
+    }
+
+    /// Roles with `pageInfo`.
+    #[graphql(name = "usersPermissionsRoles_connection", directive = directives::action::apply(actions::ROLE_FIND.into()))]
+    async fn users_permissions_roles_connection(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<UsersPermissionsRoleFiltersInput>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<String>>,
+    ) -> Result<UsersPermissionsRoleEntityResponseCollection> {
+        Self::page(ctx, filters, pagination, sort).await
+    }
+
+    /// A role by documentId (or numeric id).
+    #[graphql(directive = directives::action::apply(actions::ROLE_FIND_ONE.into()))]
+    async fn users_permissions_role(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+    ) -> Result<Option<UsersPermissionsRole>> {
+        let (app, _) = request(ctx)?;
+        Ok(roles::find(app, &document_id).await?.map(Into::into))
+    }
+
+    /// Every action the running server can grant, with the fields and routes bound to it.
+    #[graphql(directive = directives::action::apply(actions::PERMISSION_FIND.into()))]
+    async fn users_permissions_actions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<UsersPermissionsAction>> {
+        let (app, _) = request(ctx)?;
+        let catalogue = app
+            .catalogue()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no catalogue")))?;
+        Ok(catalogue
+            .entries()
+            .filter_map(|entry| {
+                let parts = crate::policy::actions::parse_action(&entry.action).ok()?;
+                Some(UsersPermissionsAction {
+                    namespace: parts.namespace.to_string(),
+                    controller: parts.controller.to_string(),
+                    name: parts.name.to_string(),
+                    action: entry.action.clone(),
+                    bound_to: entry.bound_to.clone(),
+                })
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct RolesMutation;
+
+#[Object]
+impl RolesMutation {
+    /// Creates a role with its grants.
+    #[graphql(directive = directives::action::apply(actions::ROLE_CREATE.into()))]
+    async fn create_users_permissions_role(
+        &self,
+        ctx: &Context<'_>,
+        data: UsersPermissionsRoleInput,
+    ) -> Result<Option<UsersPermissionsCreateRolePayload>> {
+        let (app, _) = request(ctx)?;
+        roles::create(app, data.into()).await?;
+        Ok(Some(UsersPermissionsCreateRolePayload { ok: true }))
+    }
+
+    /// Changes a role (numeric id or documentId); `grants` replaces all of its grants, from the
+    /// next request on.
+    #[graphql(directive = directives::action::apply(actions::ROLE_UPDATE.into()))]
+    async fn update_users_permissions_role(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        data: UsersPermissionsRoleInput,
+    ) -> Result<Option<UsersPermissionsUpdateRolePayload>> {
+        let (app, _) = request(ctx)?;
+        roles::update(app, &id, data.into()).await?;
+        Ok(Some(UsersPermissionsUpdateRolePayload { ok: true }))
+    }
+
+    /// Deletes a role (numeric id or documentId). The default roles and roles that users still
+    /// have cannot be deleted.
+    #[graphql(directive = directives::action::apply(actions::ROLE_DELETE.into()))]
+    async fn delete_users_permissions_role(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<UsersPermissionsDeleteRolePayload>> {
+        let (app, _) = request(ctx)?;
+        roles::delete(app, &id).await?;
+        Ok(Some(UsersPermissionsDeleteRolePayload { ok: true }))
+    }
+}

@@ -1,0 +1,338 @@
+//! User administration: what an administrator (or a grant's conditions) may do to accounts.
+
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use crate::app::App;
+use crate::db::models::{NewUser, Role, User, UserChanges, now};
+use crate::db::sql::SqlWhere;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::service::account::hash_code;
+use crate::service::listing::{Page, PageInfo};
+use crate::service::validate::{check_password, is_valid_email};
+
+/// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` receive.
+#[derive(Debug, Default, Clone)]
+pub struct UserData {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub provider: Option<String>,
+    pub password: Option<String>,
+    pub reset_password_token: Option<String>,
+    pub confirmation_token: Option<String>,
+    pub confirmed: Option<bool>,
+    pub blocked: Option<bool>,
+    /// The numeric id or the documentId of the role.
+    pub role: Option<String>,
+    pub attributes: Option<Value>,
+}
+
+impl UserData {
+    /// The names of the fields this change writes, as the GraphQL input names them.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        let mut add = |present: bool, name| {
+            if present {
+                fields.push(name);
+            }
+        };
+        add(self.username.is_some(), "username");
+        add(self.email.is_some(), "email");
+        add(self.provider.is_some(), "provider");
+        add(self.password.is_some(), "password");
+        add(self.reset_password_token.is_some(), "resetPasswordToken");
+        add(self.confirmation_token.is_some(), "confirmationToken");
+        add(self.confirmed.is_some(), "confirmed");
+        add(self.blocked.is_some(), "blocked");
+        add(self.role.is_some(), "role");
+        add(self.attributes.is_some(), "attributes");
+        fields
+    }
+}
+
+/// The user as conditions see it: `$user.…` paths and query objects refer to these names.
+pub fn document(user: &User, role: &Role) -> Value {
+    json!({
+        "id": user.id,
+        "documentId": user.document_id,
+        "username": user.username,
+        "email": user.email,
+        "provider": user.provider,
+        "confirmed": user.confirmed,
+        "blocked": user.blocked,
+        "createdAt": user.created_at.to_string(),
+        "updatedAt": user.updated_at.to_string(),
+        "role": { "id": role.id, "documentId": role.document_id, "name": role.name, "type": role.role_type },
+        "attributes": serde_json::from_str::<Value>(&user.attributes).unwrap_or(Value::Null),
+    })
+}
+
+/// One page of users (with their roles) matching `filter`, and the page's info.
+pub async fn list(
+    app: &App,
+    filter: &SqlWhere,
+    order: &str,
+    page: Page,
+) -> AppResult<(Vec<(User, Role)>, PageInfo)> {
+    let mut conn = app.db.conn().await?;
+    let users = User::page(&mut conn, filter, order, page.offset, page.limit).await?;
+    let total = User::count(&mut conn, filter).await?;
+    Ok((users, page.info(total)))
+}
+
+/// A user by numeric id or documentId.
+pub async fn find(app: &App, id: &str) -> AppResult<Option<(User, Role)>> {
+    let mut conn = app.db.conn().await?;
+    if let Ok(numeric) = id.parse::<i32>()
+        && let Some(found) = User::find_with_role(&mut conn, numeric).await?
+    {
+        return Ok(Some(found));
+    }
+    Ok(User::find_by_document_id(&mut conn, id).await?)
+}
+
+async fn resolve_role(app: &App, id: &str) -> AppResult<Role> {
+    crate::service::roles::find(app, id)
+        .await?
+        .ok_or_else(|| AppError::validation(format!("role `{id}` does not exist")))
+}
+
+/// The user a change would produce, before it is written: for checking conditions on it.
+pub async fn preview(
+    app: &App,
+    current: Option<(&User, &Role)>,
+    data: &UserData,
+) -> AppResult<Value> {
+    let mut doc = match current {
+        Some((user, role)) => document(user, role),
+        None => {
+            json!({ "id": null, "documentId": null, "provider": "local", "confirmed": false, "blocked": false, "attributes": {} })
+        }
+    };
+    let set = |doc: &mut Value, key: &str, value: Value| doc[key] = value;
+    if let Some(v) = &data.username {
+        set(&mut doc, "username", json!(v));
+    }
+    if let Some(v) = &data.email {
+        set(&mut doc, "email", json!(v.to_lowercase()));
+    }
+    if let Some(v) = &data.provider {
+        set(&mut doc, "provider", json!(v));
+    }
+    if let Some(v) = data.confirmed {
+        set(&mut doc, "confirmed", json!(v));
+    }
+    if let Some(v) = data.blocked {
+        set(&mut doc, "blocked", json!(v));
+    }
+    if let Some(v) = &data.attributes {
+        set(&mut doc, "attributes", v.clone());
+    }
+    if let Some(id) = &data.role {
+        let role = resolve_role(app, id).await?;
+        set(
+            &mut doc,
+            "role",
+            json!({ "id": role.id, "documentId": role.document_id, "name": role.name, "type": role.role_type }),
+        );
+    }
+    Ok(doc)
+}
+
+fn check(data: &UserData, creating: bool) -> AppResult<()> {
+    let mut errors = Vec::new();
+    let echo = |s: &str| Some(Value::String(s.to_string()));
+    match data.username.as_deref() {
+        None if creating => errors.push(FieldError {
+            path: "username",
+            message: "username is a required field".into(),
+            value: None,
+        }),
+        Some(u) if u.chars().count() < 3 => errors.push(FieldError {
+            path: "username",
+            message: "username must be at least 3 characters".into(),
+            value: echo(u),
+        }),
+        _ => {}
+    }
+    match data.email.as_deref() {
+        None if creating => errors.push(FieldError {
+            path: "email",
+            message: "email is a required field".into(),
+            value: None,
+        }),
+        Some(e) if !is_valid_email(e) => errors.push(FieldError {
+            path: "email",
+            message: "email must be a valid email".into(),
+            value: echo(e),
+        }),
+        _ => {}
+    }
+    match data.password.as_deref() {
+        None if creating => errors.push(FieldError {
+            path: "password",
+            message: "password is a required field".into(),
+            value: None,
+        }),
+        Some(p) => check_password("password", p, &mut errors),
+        None => {}
+    }
+    if creating && data.role.is_none() {
+        errors.push(FieldError {
+            path: "role",
+            message: "role is a required field".into(),
+            value: None,
+        });
+    }
+    if let Some(attributes) = &data.attributes
+        && !attributes.is_object()
+    {
+        errors.push(FieldError {
+            path: "attributes",
+            message: "attributes must be an object".into(),
+            value: None,
+        });
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
+}
+
+/// Which unique field a violation is about, from the constraint or the message.
+fn unique_error(error: diesel::result::Error) -> AppError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    if let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &error {
+        let place = format!(
+            "{} {}",
+            info.constraint_name().unwrap_or(""),
+            info.message()
+        );
+        if place.contains("username") {
+            return AppError::Validation {
+                message: "This attribute must be unique".into(),
+                details: json!({ "errors": [{ "path": ["username"], "message": "This attribute must be unique", "name": "ValidationError" }] }),
+            };
+        }
+        if place.contains("email") {
+            return AppError::application("Email already taken");
+        }
+    }
+    error.into()
+}
+
+/// Creates a user as an administrator: password hashed, tokens stored hashed.
+#[instrument(skip_all)]
+pub async fn create(app: &App, data: UserData) -> AppResult<(User, Role)> {
+    check(&data, true)?;
+    let role = resolve_role(app, data.role.as_deref().unwrap_or_default()).await?;
+    let email = data.email.as_deref().unwrap_or_default().to_lowercase();
+    let hash = app
+        .passwords
+        .hash(data.password.as_deref().unwrap_or_default())
+        .await?;
+    let attributes = data
+        .attributes
+        .as_ref()
+        .map_or_else(|| "{}".to_string(), Value::to_string);
+    let reset = data.reset_password_token.as_deref().map(hash_code);
+    let confirmation = data.confirmation_token.as_deref().map(hash_code);
+    let document_id = crate::util::new_document_id();
+    let mut conn = app.db.conn().await?;
+    let user = NewUser {
+        document_id: &document_id,
+        username: data.username.as_deref().unwrap_or_default(),
+        email: &email,
+        unique_email: app
+            .settings
+            .advanced()
+            .unique_email
+            .then_some(email.as_str()),
+        provider: data.provider.as_deref().unwrap_or("local"),
+        password: Some(&hash),
+        confirmation_token: confirmation.as_deref(),
+        confirmed: data.confirmed.unwrap_or(false),
+        blocked: data.blocked.unwrap_or(false),
+        role_id: role.id,
+        attributes: &attributes,
+        created_at: now(),
+        updated_at: now(),
+    }
+    .insert(&mut conn)
+    .await
+    .map_err(unique_error)?;
+    if let Some(reset) = reset {
+        let expires = now()
+            + chrono::Duration::from_std(app.config.reset_code_lifetime)
+                .map_err(AppError::internal)?;
+        User::set_reset_code(&mut conn, user.id, &reset, expires).await?;
+    }
+    tracing::info!(user = user.id, "user created by an administrator");
+    Ok((user, role))
+}
+
+/// Changes a user as an administrator. A new password ends the user's earlier sessions.
+#[instrument(skip_all)]
+pub async fn update(app: &App, user: &User, data: UserData) -> AppResult<(User, Role)> {
+    check(&data, false)?;
+    let role = match &data.role {
+        Some(id) => Some(resolve_role(app, id).await?),
+        None => None,
+    };
+    let email = data.email.as_deref().map(str::to_lowercase);
+    let hash = match data.password.as_deref() {
+        Some(password) => Some(app.passwords.hash(password).await?),
+        None => None,
+    };
+    let attributes = data.attributes.as_ref().map(Value::to_string);
+    let reset = data.reset_password_token.as_deref().map(hash_code);
+    let confirmation = data.confirmation_token.as_deref().map(hash_code);
+    let unique = app.settings.advanced().unique_email;
+    let changes = UserChanges {
+        username: data.username.as_deref(),
+        email: email.as_deref(),
+        unique_email: email.as_deref().map(|e| unique.then_some(e)),
+        provider: data.provider.as_deref(),
+        password: hash.as_deref(),
+        reset_password_token: reset.as_deref(),
+        reset_password_expires_at: match reset {
+            Some(_) => Some(
+                now()
+                    + chrono::Duration::from_std(app.config.reset_code_lifetime)
+                        .map_err(AppError::internal)?,
+            ),
+            None => None,
+        },
+        confirmation_token: confirmation.as_deref(),
+        confirmed: data.confirmed,
+        blocked: data.blocked,
+        role_id: role.as_ref().map(|r| r.id),
+        attributes: attributes.as_deref(),
+        tokens_valid_after: hash.as_ref().map(|_| chrono::Utc::now().timestamp() + 1),
+        updated_at: Some(now()),
+    };
+    let mut conn = app.db.conn().await?;
+    let updated = User::update(&mut conn, user.id, &changes)
+        .await
+        .map_err(unique_error)?
+        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+    let role = match role {
+        Some(role) => role,
+        None => Role::find(&mut conn, updated.role_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("user {} has no role", updated.id))
+            })?,
+    };
+    tracing::info!(user = updated.id, fields = ?data.fields(), "user updated by an administrator");
+    Ok((updated, role))
+}
+
+#[instrument(skip_all)]
+pub async fn delete(app: &App, user: &User) -> AppResult<()> {
+    let mut conn = app.db.conn().await?;
+    User::delete(&mut conn, user.id).await?;
+    tracing::info!(user = user.id, "user deleted by an administrator");
+    Ok(())
+}
