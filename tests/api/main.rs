@@ -10,6 +10,7 @@ mod support;
 
 mod account;
 mod binary;
+mod filter;
 mod guards;
 mod lifecycle;
 mod peers;

@@ -1,0 +1,569 @@
+//! Query objects: the sift.js-style conditions of grants ("may update users whose
+//! `attributes.team` is mine"), parsed once, bound to a user, then either evaluated in memory
+//! or compiled to a SQL `WHERE` fragment for SQLite or PostgreSQL.
+//!
+//! # The language
+//!
+//! A query object is JSON, as in sift.js 17 / MongoDB:
+//!
+//! - document level: keys are dotted field paths or `$and` / `$or` (non-empty arrays of query
+//!   objects); several keys mean AND; `{}` matches everything;
+//! - a path's value is an operator object (every key starts with `$`) or a scalar (implicit `$eq`);
+//! - operators: `$eq $ne` (scalar or null), `$eqi` (string; ASCII case-insensitive equality,
+//!   only strings match), `$in $nin` (array of scalars), `$lt $lte $gt $gte` (number or string),
+//!   `$exists` (boolean), `$elemMatch` (a document-level query or an operator object, applied
+//!   to each element).
+//!
+//! The semantics are sift.js 17.1.3's, including its walk through arrays: a path descends into
+//! every element of an array it meets (nested arrays too) and then also looks the key up on the
+//! array itself, which yields `undefined` — `$eq`-like operators ignore that value, `$ne`,
+//! `$in`, `$nin` and `$exists` see it. Each operator decides on the first value of the walk that
+//! settles it (e.g. `$exists: true` on `a.b` is false for `{"a": [null, {"b": 1}]}` but true for
+//! `{"a": [{"b": 1}, null]}`), and the SQL compilation reproduces that order.
+//!
+//! # Restrictions beyond sift (refused by [`Filter::parse`])
+//!
+//! - a scalar `$in`/`$nin` operand (sift wraps it in an array), except a `$user.` placeholder;
+//! - objects or arrays as values to compare with, and operators sift has but the reference
+//!   does not list (`$not`, `$regex`, `$size`, `$all`, `$where`, …);
+//! - `$and` / `$or` inside `$elemMatch`: when an element is itself an array, sift runs them
+//!   over the inner values with state carried from one value to the next (an `$or` branch that is
+//!   "true so far" wins), which has no reasonable SQL form. Several fields in one `$elemMatch`
+//!   query still mean AND;
+//! - path segments must start with a letter or `_` and continue with letters, digits, `_` or `-`
+//!   (so never a number: sift indexes arrays with numeric segments), and must not name a member of
+//!   JavaScript's `Object`, `Array`, `String`, `Number` or `Boolean` prototypes, nor `Infinity`
+//!   (sift would read `"abc".link` as a function, `[1].length` as 1). At the top level of a query
+//!   the first segment is looked up on the document object, so only the `Object` names are
+//!   refused there (`{"keys": 1}` is fine, `{"attributes.keys": 1}` is not).
+//!
+//! # Placeholders
+//!
+//! A string operand starting with `$user.` refers to the requesting user; [`Filter::bind`]
+//! replaces it by the value at that dotted path of the user (missing → `null`). Where the bound
+//! value does not fit the operator (an object or array for `$eq`/`$ne`/an `$in` element, a
+//! non-string for `$eqi`, neither number nor string for `$lt`…) that operator matches nothing.
+//! A placeholder may also be the whole operand of `$in`/`$nin` (`{"team": {"$in":
+//! "$user.attributes.teams"}}`): it must resolve to an array of scalars, else the operator
+//! matches nothing. An unbound placeholder is a plain string.
+
+mod eval;
+mod parse;
+mod sql;
+
+use std::fmt;
+
+pub use sql::SqlFilter;
+
+/// A parsed query object. Build it with [`Filter::parse`] or [`Filter::any_of`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// The conditions, all of which must hold.
+    root: Vec<Node>,
+}
+
+/// A condition of a query object.
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    /// A dotted path and the operators its values must satisfy (all of them).
+    Field { path: Vec<String>, ops: Vec<Op> },
+    /// Every query holds (each query is itself an AND of nodes).
+    And(Vec<Vec<Node>>),
+    /// At least one query holds.
+    Or(Vec<Vec<Node>>),
+}
+
+/// One operator applied to the values a path reaches.
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Eq(Scalar),
+    Ne(Scalar),
+    /// Equal to the string, ignoring ASCII case.
+    Eqi(String),
+    In(ScalarList),
+    Nin(ScalarList),
+    Cmp(CmpOp, Scalar),
+    Exists(bool),
+    ElemMatch(ElemQuery),
+    /// What a placeholder bound to an unusable value becomes: matches nothing.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct ScalarList {
+    values: Vec<Scalar>,
+    /// The operand was a single `$user.` string standing for the whole list.
+    placeholder: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CmpOp {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+/// The operand of `$elemMatch`.
+#[derive(Debug, Clone, PartialEq)]
+enum ElemQuery {
+    /// A document-level query (fields only) applied to each element.
+    Query(Vec<Node>),
+    /// Operators applied to each element's value.
+    Ops(Vec<Op>),
+}
+
+/// A JSON scalar, numbers as JavaScript sees them.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+}
+
+/// Why a query object was refused, or could not be compiled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FilterError {
+    #[error("{at}: expected a query object (field paths, $and, $or), found {found}")]
+    NotAQuery { at: String, found: String },
+    #[error(
+        "{at}: unknown operator `{operator}`; the operators are $eq $eqi $ne $in $nin $lt $lte $gt $gte $exists $elemMatch, and $and/$or at document level"
+    )]
+    UnknownOperator { at: String, operator: String },
+    #[error("{at}: `{operator}` expects {expected}, found {found}")]
+    BadOperand {
+        at: String,
+        operator: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error(
+        "{at}: {found} is not a value to compare with; write a scalar, or an operator object such as {{\"$eq\": …}} (every key starting with `$`)"
+    )]
+    CompositeValue { at: String, found: String },
+    #[error(
+        "{at}: an operator object mixes operators ({operators}) with field keys ({fields}); keys must all start with `$`, or none"
+    )]
+    MixedKeys {
+        at: String,
+        operators: String,
+        fields: String,
+    },
+    #[error("{at}: `{operator}` expects a non-empty array of query objects, found {found}")]
+    BadGroup {
+        at: String,
+        operator: String,
+        found: String,
+    },
+    #[error("{at}: `{operator}` is not allowed here: {reason}")]
+    Misplaced {
+        at: String,
+        operator: String,
+        reason: &'static str,
+    },
+    #[error("{at}: the path `{path}` is invalid: {reason}")]
+    BadPath {
+        at: String,
+        path: String,
+        reason: String,
+    },
+    #[error("the field `{path}` cannot be filtered on (unknown to this query)")]
+    UnknownField { path: String },
+}
+
+/// The SQL dialect to compile for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the fields of a query live in SQL, decided by the caller.
+pub trait FieldMap {
+    /// The location of `path` (its dotted segments); `None` for a field that cannot be filtered
+    /// on, which makes [`Filter::to_sql`] fail.
+    fn locate(&self, path: &[&str]) -> Option<Location>;
+}
+
+/// Where a field path lives in SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A plain column holding a scalar or NULL (never an array, never missing), e.g.
+    /// `up_users.id`. NULL counts as a present `null`.
+    Column { sql: String, kind: ColumnKind },
+    /// A column holding a JSON document as TEXT (cast with `::jsonb` on PostgreSQL), and the
+    /// path inside it: the remaining segments of the field path. SQL NULL counts as `null`.
+    /// The segments of the field path before `path` are taken to be objects that are present.
+    Json {
+        column_sql: String,
+        path: Vec<String>,
+    },
+}
+
+/// The type of a [`Location::Column`], which decides how operands compare with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Integer,
+    Text,
+    Bool,
+    /// A `NaiveDateTime` column, compared as the text `YYYY-MM-DD HH:MM:SS[.fff|.ffffff]` —
+    /// chrono's `%F %T%.f`, which is how diesel stores it on SQLite; on PostgreSQL the value is
+    /// formatted the same way. Only string operands can match; in memory, documents must carry
+    /// timestamps in that form too.
+    Timestamp,
+}
+
+impl Filter {
+    /// Parses a query object, refusing anything outside the language with an error that names
+    /// the offending key and what was expected.
+    pub fn parse(query: &serde_json::Value) -> Result<Filter, FilterError> {
+        parse::parse(query).map(|root| Filter { root })
+    }
+
+    /// The filter with every `$user.` placeholder replaced by the value at that path of `user`.
+    pub fn bind(&self, user: &serde_json::Value) -> Filter {
+        Filter {
+            root: parse::bind_nodes(&self.root, user),
+        }
+    }
+
+    /// Whether `document` (a JSON object) satisfies the filter, as sift.js would decide.
+    pub fn matches(&self, document: &serde_json::Value) -> bool {
+        eval::matches(&self.root, document)
+    }
+
+    /// The filter as a SQL condition for `dialect`, with fields located by `fields`.
+    pub fn to_sql(
+        &self,
+        dialect: Dialect,
+        fields: &dyn FieldMap,
+    ) -> Result<SqlFilter, FilterError> {
+        sql::compile(&self.root, dialect, fields)
+    }
+
+    /// The alternatives `filters`: a document matches when it matches at least one.
+    /// With no filter at all, nothing matches.
+    pub fn any_of(filters: Vec<Filter>) -> Filter {
+        Filter {
+            root: vec![Node::Or(filters.into_iter().map(|f| f.root).collect())],
+        }
+    }
+
+    /// Every field path the filter reads, dotted, without repeats (in the order the query's
+    /// keys are stored, `$and`/`$or` first):
+    /// the document-level paths (the ones [`FieldMap::locate`] sees) and, for `$elemMatch`
+    /// queries, the element paths prefixed by the array's path.
+    pub fn paths(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        parse::collect_paths(&self.root, "", &mut out);
+        out
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Null => f.write_str("null"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Num(n) => write!(f, "{n}"),
+            Scalar::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(query: serde_json::Value) -> String {
+        match Filter::parse(&query) {
+            Ok(filter) => panic!("{query} was accepted: {filter:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn check(query: serde_json::Value, document: serde_json::Value) -> bool {
+        Filter::parse(&query).unwrap().matches(&document)
+    }
+
+    #[test]
+    fn every_refusal_names_the_key_and_what_was_expected() {
+        let cases = [
+            (json!([1]), "expected a query object"),
+            (json!("a"), "expected a query object"),
+            (json!({"a": {"$regex": "x"}}), "unknown operator `$regex`"),
+            (json!({"$nor": [{"a": 1}]}), "unknown operator `$nor`"),
+            (
+                json!({"a": {"$eq": {"b": 1}}}),
+                "query / a / $eq: an object is not a value",
+            ),
+            (json!({"a": {"$ne": [1]}}), "an array is not a value"),
+            (
+                json!({"a": {"b": 1}}),
+                "query / a: an object is not a value",
+            ),
+            (json!({"a": {}}), "an object is not a value"),
+            (json!({"a": [1, 2]}), "an array is not a value"),
+            (
+                json!({"a": {"$eq": 1, "b": 2}}),
+                "mixes operators (`$eq`) with field keys (`b`)",
+            ),
+            (
+                json!({"a": {"$elemMatch": {"$eq": 1, "b": 2}}}),
+                "mixes operators",
+            ),
+            (
+                json!({"a": {"$eqi": 1}}),
+                "`$eqi` expects a string, found the number 1",
+            ),
+            (
+                json!({"a": {"$in": 1}}),
+                "`$in` expects an array of scalars",
+            ),
+            (
+                json!({"a": {"$nin": "x"}}),
+                "`$nin` expects an array of scalars",
+            ),
+            (
+                json!({"a": {"$in": [[1]]}}),
+                "`$in` expects an array of scalars",
+            ),
+            (
+                json!({"a": {"$in": [{"$gt": 1}]}}),
+                "`$in` expects an array of scalars",
+            ),
+            (
+                json!({"a": {"$lt": null}}),
+                "`$lt` expects a number or a string, found null",
+            ),
+            (
+                json!({"a": {"$gte": true}}),
+                "`$gte` expects a number or a string",
+            ),
+            (
+                json!({"a": {"$exists": 1}}),
+                "`$exists` expects true or false",
+            ),
+            (
+                json!({"a": {"$elemMatch": 1}}),
+                "`$elemMatch` expects an object",
+            ),
+            (
+                json!({"$and": []}),
+                "`$and` expects a non-empty array of query objects",
+            ),
+            (json!({"$or": {"a": 1}}), "`$or` expects a non-empty array"),
+            (
+                json!({"$or": [1]}),
+                "query / $or[0]: expected a query object",
+            ),
+            (json!({"$eq": 1}), "`$eq` is not allowed here"),
+            (
+                json!({"a": {"$or": [{"b": 1}]}}),
+                "`$or` is not allowed here",
+            ),
+            (
+                json!({"a": {"$elemMatch": {"$and": [{"b": 1}]}}}),
+                "not supported inside $elemMatch",
+            ),
+            (
+                json!({"a": {"$elemMatch": {"b": {"$elemMatch": {"$or": [{"c": 1}]}}}}}),
+                "inside $elemMatch",
+            ),
+            (
+                json!({"a..b": 1}),
+                "the path `a..b` is invalid: it has an empty segment",
+            ),
+            (json!({"a.": 1}), "empty segment"),
+            (json!({"": 1}), "empty segment"),
+            (json!({"a.0": 1}), "must start with a letter"),
+            (json!({"a.b c": 1}), "contains ` `"),
+            (json!({"constructor": 1}), "JavaScript built-in member"),
+            (json!({"a.length": 1}), "JavaScript built-in member"),
+            (json!({"a.Infinity": 1}), "JavaScript built-in member"),
+            (
+                json!({"a": {"$elemMatch": {"keys": 1}}}),
+                "JavaScript built-in member",
+            ),
+        ];
+        for (query, expected) in cases {
+            let message = refused(query.clone());
+            assert!(message.contains(expected), "{query}: {message}");
+        }
+        // A document-level field may be named like an Array/String member.
+        assert!(Filter::parse(&json!({"keys": 1, "link": {"$exists": true}})).is_ok());
+    }
+
+    #[test]
+    fn paths_walk_arrays_like_sift() {
+        // Equality against an array matches any element, nested arrays included.
+        assert!(check(json!({"a": 2}), json!({"a": [1, [2]]})));
+        assert!(check(
+            json!({"a.b": 1}),
+            json!({"a": [{"b": 0}, {"b": [1]}]})
+        ));
+        assert!(!check(json!({"a": 2}), json!({"a": {"b": 2}})));
+        // `null` equals null and missing, not an empty array.
+        assert!(check(json!({"a": null}), json!({})));
+        assert!(check(json!({"a": null}), json!({"a": null})));
+        assert!(!check(json!({"a": null}), json!({"a": []})));
+        assert!(check(json!({"a.b": null}), json!({"a": 5})));
+        // The `undefined` of a key looked up on an array: `$eq` ignores it, `$ne`/`$in` see it.
+        assert!(!check(json!({"a.b": null}), json!({"a": [{"b": 1}]})));
+        assert!(!check(
+            json!({"a.b": {"$ne": null}}),
+            json!({"a": [{"b": 1}]})
+        ));
+        assert!(check(
+            json!({"a.b": {"$in": [null]}}),
+            json!({"a": [{"b": 1}]})
+        ));
+        // `$ne`/`$nin` on arrays: no element may equal.
+        assert!(!check(json!({"a": {"$ne": 1}}), json!({"a": [0, 1]})));
+        assert!(check(json!({"a": {"$ne": 3}}), json!({"a": [0, 1]})));
+        assert!(!check(json!({"a": {"$nin": [1]}}), json!({"a": [0, 1]})));
+        assert!(check(json!({"a": {"$nin": [1]}}), json!({"a": []})));
+        // …but sift's `$nin` settles at the end of the first inner array.
+        assert!(check(json!({"a": {"$nin": [1]}}), json!({"a": [[2], 1]})));
+    }
+
+    #[test]
+    fn exists_distinguishes_null_from_missing_and_follows_walk_order() {
+        assert!(check(json!({"a": {"$exists": true}}), json!({"a": null})));
+        assert!(!check(json!({"a": {"$exists": true}}), json!({})));
+        assert!(check(
+            json!({"a.b": {"$exists": false}}),
+            json!({"a": null})
+        ));
+        assert!(check(
+            json!({"a.b": {"$exists": true}}),
+            json!({"a": [{"b": 1}, null]})
+        ));
+        assert!(!check(
+            json!({"a.b": {"$exists": true}}),
+            json!({"a": [null, {"b": 1}]})
+        ));
+    }
+
+    #[test]
+    fn comparisons_need_the_operand_type() {
+        assert!(check(json!({"a": {"$gt": 1}}), json!({"a": 1.5})));
+        assert!(!check(json!({"a": {"$gt": 1}}), json!({"a": "2"})));
+        assert!(check(json!({"a": {"$lt": "b"}}), json!({"a": "B"})));
+        assert!(!check(json!({"a": {"$lte": 0}}), json!({"a": null})));
+        assert!(!check(json!({"a": {"$gte": 0}}), json!({})));
+        assert!(check(
+            json!({"a": {"$gte": 1, "$lt": 2}}),
+            json!({"a": [0, 5, 1]})
+        ));
+        assert!(!check(json!({"a": 1}), json!({"a": true})));
+        assert!(check(json!({"a": 1}), json!({"a": 1.0})));
+    }
+
+    #[test]
+    fn eqi_folds_ascii_case_of_strings_only() {
+        assert!(check(json!({"a": {"$eqi": "TeAm"}}), json!({"a": "team"})));
+        assert!(check(json!({"a": {"$eqi": "x"}}), json!({"a": [1, "X"]})));
+        assert!(!check(json!({"a": {"$eqi": "1"}}), json!({"a": 1})));
+        assert!(!check(json!({"a": {"$eqi": "é"}}), json!({"a": "É"})));
+    }
+
+    #[test]
+    fn elem_match_takes_a_query_or_operators() {
+        let doc = json!({"tags": [{"k": "a", "v": 1}, {"k": "b", "v": 2}], "n": [1, 5]});
+        assert!(check(
+            json!({"tags": {"$elemMatch": {"k": "b", "v": 2}}}),
+            doc.clone()
+        ));
+        assert!(!check(
+            json!({"tags": {"$elemMatch": {"k": "a", "v": 2}}}),
+            doc.clone()
+        ));
+        assert!(check(
+            json!({"n": {"$elemMatch": {"$gt": 2, "$lt": 6}}}),
+            doc.clone()
+        ));
+        assert!(!check(
+            json!({"n": {"$elemMatch": {"$gt": 1, "$lt": 5}}}),
+            doc.clone()
+        ));
+        assert!(!check(json!({"k": {"$elemMatch": {}}}), json!({"k": "a"})));
+        assert!(check(json!({"k": {"$elemMatch": {}}}), json!({"k": [1]})));
+        // sift judges the first array of the walk: here the inner [1].
+        assert!(!check(
+            json!({"a": {"$elemMatch": {"$eq": 2}}}),
+            json!({"a": [[1], [2]]})
+        ));
+    }
+
+    #[test]
+    fn and_or_and_alternatives() {
+        let doc = json!({"a": 1, "b": 2});
+        assert!(check(json!({"$or": [{"a": 2}, {"b": 2}]}), doc.clone()));
+        assert!(!check(json!({"$and": [{"a": 1}, {"b": 1}]}), doc.clone()));
+        assert!(check(json!({}), doc.clone()));
+        let one = Filter::parse(&json!({"a": 2})).unwrap();
+        let two = Filter::parse(&json!({"b": 2})).unwrap();
+        assert!(Filter::any_of(vec![one.clone(), two]).matches(&doc));
+        assert!(!Filter::any_of(vec![one]).matches(&doc));
+        assert!(!Filter::any_of(vec![]).matches(&doc));
+    }
+
+    #[test]
+    fn bind_replaces_user_placeholders() {
+        let user = json!({"id": 7, "attributes": {"team": "red", "teams": ["red", "blue"], "n": {"x": 1}}});
+        let filter = Filter::parse(&json!({
+            "owner": "$user.id",
+            "team": {"$eqi": "$user.attributes.team"},
+            "color": {"$in": "$user.attributes.teams"},
+        }))
+        .unwrap();
+        // Unbound, a placeholder is a plain string.
+        assert!(filter.matches(&json!({"owner": "$user.id", "team": "$USER.attributes.team", "color": "$user.attributes.teams"})));
+        let bound = filter.bind(&user);
+        assert!(bound.matches(&json!({"owner": 7, "team": "RED", "color": ["blue"]})));
+        assert!(!bound.matches(&json!({"owner": 7, "team": "RED", "color": "green"})));
+        // Missing → null.
+        let missing = Filter::parse(&json!({"a": "$user.nope.deeper"}))
+            .unwrap()
+            .bind(&user);
+        assert!(missing.matches(&json!({})));
+        // A value the operator cannot take makes it match nothing.
+        for query in [
+            json!({"a": "$user.attributes.teams"}),
+            json!({"a": {"$ne": "$user.attributes.n"}}),
+            json!({"a": {"$eqi": "$user.id"}}),
+            json!({"a": {"$gt": "$user.attributes.n"}}),
+            json!({"a": {"$in": "$user.attributes.team"}}),
+            json!({"a": {"$nin": "$user.attributes.team"}}),
+            json!({"a": {"$in": ["$user.attributes.n"]}}),
+        ] {
+            let bound = Filter::parse(&query).unwrap().bind(&user);
+            for doc in [
+                json!({}),
+                json!({"a": "red"}),
+                json!({"a": 7}),
+                json!({"a": null}),
+            ] {
+                assert!(!bound.matches(&doc), "{query} on {doc}");
+            }
+        }
+        let gt = Filter::parse(&json!({"a": {"$gt": "$user.id"}}))
+            .unwrap()
+            .bind(&user);
+        assert!(gt.matches(&json!({"a": 8})));
+    }
+
+    #[test]
+    fn paths_lists_what_a_filter_reads() {
+        let filter = Filter::parse(&json!({
+            "a.b": 1,
+            "$or": [{"c": 1}, {"a.b": 2}],
+            "tags": {"$elemMatch": {"k": "x", "v.w": {"$gt": 1}}},
+        }))
+        .unwrap();
+        assert_eq!(filter.paths(), ["c", "a.b", "tags", "tags.k", "tags.v.w"]);
+    }
+}

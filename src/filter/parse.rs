@@ -1,0 +1,545 @@
+//! Query object → [`Node`]s, placeholder binding, and the paths a filter reads.
+
+use serde_json::{Map, Value};
+
+use super::{CmpOp, ElemQuery, FilterError, Node, Op, Scalar, ScalarList};
+
+/// The prefix of a string operand that refers to the requesting user.
+const PLACEHOLDER: &str = "$user.";
+
+/// Members of `Object.prototype` (and `Infinity`, a number to JavaScript): sift reads them
+/// on any value, so no path segment may name them.
+const OBJECT_MEMBERS: &[&str] = &[
+    "Infinity",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+    "__proto__",
+    "constructor",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "toLocaleString",
+    "toString",
+    "valueOf",
+];
+
+/// Members of the `Array`, `String`, `Number` and `Boolean` prototypes: sift reads them when a
+/// path walks through such a value (`"abc".link` is a function, `[1, 2].length` is 2).
+const VALUE_MEMBERS: &[&str] = &[
+    "anchor",
+    "at",
+    "big",
+    "blink",
+    "bold",
+    "charAt",
+    "charCodeAt",
+    "codePointAt",
+    "concat",
+    "copyWithin",
+    "endsWith",
+    "entries",
+    "every",
+    "fill",
+    "filter",
+    "find",
+    "findIndex",
+    "findLast",
+    "findLastIndex",
+    "fixed",
+    "flat",
+    "flatMap",
+    "fontcolor",
+    "fontsize",
+    "forEach",
+    "includes",
+    "indexOf",
+    "isWellFormed",
+    "italics",
+    "join",
+    "keys",
+    "lastIndexOf",
+    "length",
+    "link",
+    "localeCompare",
+    "map",
+    "match",
+    "matchAll",
+    "normalize",
+    "padEnd",
+    "padStart",
+    "pop",
+    "push",
+    "reduce",
+    "reduceRight",
+    "repeat",
+    "replace",
+    "replaceAll",
+    "reverse",
+    "search",
+    "shift",
+    "slice",
+    "small",
+    "some",
+    "sort",
+    "splice",
+    "split",
+    "startsWith",
+    "strike",
+    "sub",
+    "substr",
+    "substring",
+    "sup",
+    "toExponential",
+    "toFixed",
+    "toLocaleLowerCase",
+    "toLocaleUpperCase",
+    "toLowerCase",
+    "toPrecision",
+    "toReversed",
+    "toSorted",
+    "toSpliced",
+    "toUpperCase",
+    "toWellFormed",
+    "trim",
+    "trimEnd",
+    "trimLeft",
+    "trimRight",
+    "trimStart",
+    "unshift",
+    "values",
+    "with",
+];
+
+/// Where in the query object the parser is, for error messages: `$or[1] / a.b / $in`.
+#[derive(Clone)]
+struct At(String);
+
+impl At {
+    fn root() -> Self {
+        At("query".into())
+    }
+    fn then(&self, step: impl std::fmt::Display) -> Self {
+        At(format!("{} / {step}", self.0))
+    }
+}
+
+pub(super) fn parse(query: &Value) -> Result<Vec<Node>, FilterError> {
+    parse_query(query, &At::root(), false)
+}
+
+/// A document-level query: field paths and, unless inside `$elemMatch`, `$and` / `$or`.
+fn parse_query(query: &Value, at: &At, in_elem: bool) -> Result<Vec<Node>, FilterError> {
+    let Value::Object(map) = query else {
+        return Err(FilterError::NotAQuery {
+            at: at.0.clone(),
+            found: describe(query),
+        });
+    };
+    let mut nodes = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        if key.starts_with('$') {
+            let group_at = at.then(key);
+            match key.as_str() {
+                "$and" | "$or" if in_elem => {
+                    return Err(FilterError::Misplaced {
+                        at: group_at.0,
+                        operator: key.clone(),
+                        reason: "$and and $or are not supported inside $elemMatch (several fields in one $elemMatch query already mean AND)",
+                    });
+                }
+                "$and" | "$or" => {
+                    let queries = parse_group(key, value, &group_at)?;
+                    nodes.push(if key == "$and" {
+                        Node::And(queries)
+                    } else {
+                        Node::Or(queries)
+                    });
+                }
+                op if is_value_operator(op) => {
+                    return Err(FilterError::Misplaced {
+                        at: group_at.0,
+                        operator: key.clone(),
+                        reason: "an operator applies to a field, as in {\"field\": {\"$eq\": …}}",
+                    });
+                }
+                _ => {
+                    return Err(FilterError::UnknownOperator {
+                        at: at.0.clone(),
+                        operator: key.clone(),
+                    });
+                }
+            }
+        } else {
+            let path = parse_path(key, at, !in_elem)?;
+            let ops = parse_value(value, &at.then(key))?;
+            nodes.push(Node::Field { path, ops });
+        }
+    }
+    Ok(nodes)
+}
+
+fn parse_group(operator: &str, value: &Value, at: &At) -> Result<Vec<Vec<Node>>, FilterError> {
+    match value {
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| parse_query(item, &At(format!("{}[{i}]", at.0)), false))
+            .collect(),
+        _ => Err(FilterError::BadGroup {
+            at: at.0.clone(),
+            operator: operator.into(),
+            found: describe(value),
+        }),
+    }
+}
+
+fn is_value_operator(op: &str) -> bool {
+    matches!(
+        op,
+        "$eq"
+            | "$ne"
+            | "$eqi"
+            | "$in"
+            | "$nin"
+            | "$lt"
+            | "$lte"
+            | "$gt"
+            | "$gte"
+            | "$exists"
+            | "$elemMatch"
+    )
+}
+
+/// Splits a dotted path and checks its segments (see the module documentation for why).
+/// `top` says the path is looked up on the document object itself.
+fn parse_path(path: &str, at: &At, top: bool) -> Result<Vec<String>, FilterError> {
+    let bad = |reason: String| FilterError::BadPath {
+        at: at.0.clone(),
+        path: path.into(),
+        reason,
+    };
+    let mut segments = Vec::new();
+    for (i, segment) in path.split('.').enumerate() {
+        let mut chars = segment.chars();
+        let Some(first) = chars.next() else {
+            return Err(bad("it has an empty segment".into()));
+        };
+        if !(first.is_alphabetic() || first == '_') {
+            return Err(bad(format!(
+                "the segment `{segment}` must start with a letter or `_` (numeric segments are not supported)"
+            )));
+        }
+        if let Some(c) = chars.find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '-')) {
+            return Err(bad(format!(
+                "the segment `{segment}` contains `{c}`; use letters, digits, `_` and `-`"
+            )));
+        }
+        let reserved = OBJECT_MEMBERS.contains(&segment)
+            || (!(top && i == 0) && VALUE_MEMBERS.contains(&segment));
+        if reserved {
+            return Err(bad(format!(
+                "`{segment}` names a JavaScript built-in member, which the reference engine (sift.js) would read instead of the data"
+            )));
+        }
+        segments.push(segment.to_string());
+    }
+    Ok(segments)
+}
+
+/// The value of a field: an operator object or a scalar (implicit `$eq`).
+fn parse_value(value: &Value, at: &At) -> Result<Vec<Op>, FilterError> {
+    match value {
+        Value::Object(map) if !map.is_empty() && map.keys().all(|k| k.starts_with('$')) => map
+            .iter()
+            .map(|(op, operand)| parse_op(op, operand, &at.then(op)))
+            .collect(),
+        Value::Object(map) if map.keys().any(|k| k.starts_with('$')) => Err(mixed(map, at)),
+        Value::Object(_) | Value::Array(_) => Err(FilterError::CompositeValue {
+            at: at.0.clone(),
+            found: describe(value),
+        }),
+        scalar => Ok(vec![Op::Eq(to_scalar(scalar).unwrap_or(Scalar::Null))]),
+    }
+}
+
+fn mixed(map: &Map<String, Value>, at: &At) -> FilterError {
+    let (ops, fields): (Vec<&String>, Vec<&String>) = map.keys().partition(|k| k.starts_with('$'));
+    let list = |keys: Vec<&String>| {
+        keys.iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    FilterError::MixedKeys {
+        at: at.0.clone(),
+        operators: list(ops),
+        fields: list(fields),
+    }
+}
+
+fn parse_op(op: &str, operand: &Value, at: &At) -> Result<Op, FilterError> {
+    let bad = |expected: &'static str| FilterError::BadOperand {
+        at: at.0.clone(),
+        operator: op.into(),
+        expected,
+        found: describe(operand),
+    };
+    Ok(match op {
+        "$eq" | "$ne" => {
+            let scalar = to_scalar(operand).ok_or_else(|| FilterError::CompositeValue {
+                at: at.0.clone(),
+                found: describe(operand),
+            })?;
+            if op == "$eq" {
+                Op::Eq(scalar)
+            } else {
+                Op::Ne(scalar)
+            }
+        }
+        "$eqi" => match operand {
+            Value::String(s) => Op::Eqi(s.clone()),
+            _ => return Err(bad("a string")),
+        },
+        "$in" | "$nin" => {
+            let list = match operand {
+                Value::Array(items) => ScalarList {
+                    values: items
+                        .iter()
+                        .map(to_scalar)
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| {
+                            bad("an array of scalars (strings, numbers, booleans, null)")
+                        })?,
+                    placeholder: false,
+                },
+                Value::String(s) if s.starts_with(PLACEHOLDER) => ScalarList {
+                    values: vec![Scalar::Str(s.clone())],
+                    placeholder: true,
+                },
+                _ => {
+                    return Err(bad(
+                        "an array of scalars, or a \"$user.…\" placeholder for one",
+                    ));
+                }
+            };
+            if op == "$in" {
+                Op::In(list)
+            } else {
+                Op::Nin(list)
+            }
+        }
+        "$lt" | "$lte" | "$gt" | "$gte" => {
+            let cmp = match op {
+                "$lt" => CmpOp::Lt,
+                "$lte" => CmpOp::Lte,
+                "$gt" => CmpOp::Gt,
+                _ => CmpOp::Gte,
+            };
+            match operand {
+                Value::Number(_) | Value::String(_) => {
+                    Op::Cmp(cmp, to_scalar(operand).unwrap_or(Scalar::Null))
+                }
+                _ => return Err(bad("a number or a string")),
+            }
+        }
+        "$exists" => match operand {
+            Value::Bool(b) => Op::Exists(*b),
+            _ => return Err(bad("true or false")),
+        },
+        "$elemMatch" => Op::ElemMatch(parse_elem(operand, at)?),
+        "$and" | "$or" => {
+            return Err(FilterError::Misplaced {
+                at: at.0.clone(),
+                operator: op.into(),
+                reason: "$and and $or combine whole query objects, at document level",
+            });
+        }
+        _ => {
+            return Err(FilterError::UnknownOperator {
+                at: at.0.clone(),
+                operator: op.into(),
+            });
+        }
+    })
+}
+
+fn parse_elem(operand: &Value, at: &At) -> Result<ElemQuery, FilterError> {
+    let Value::Object(map) = operand else {
+        return Err(FilterError::BadOperand {
+            at: at.0.clone(),
+            operator: "$elemMatch".into(),
+            expected: "an object: a query on each element, or operators on each element's value",
+            found: describe(operand),
+        });
+    };
+    let dollars = map.keys().filter(|k| k.starts_with('$')).count();
+    if dollars == 0 {
+        return parse_query(operand, at, true).map(ElemQuery::Query);
+    }
+    if dollars < map.len() {
+        return Err(mixed(map, at));
+    }
+    map.iter()
+        .map(|(op, value)| match op.as_str() {
+            "$and" | "$or" => Err(FilterError::Misplaced {
+                at: at.then(op).0,
+                operator: op.clone(),
+                reason: "$and and $or are not supported inside $elemMatch (several fields in one $elemMatch query already mean AND)",
+            }),
+            _ => parse_op(op, value, &at.then(op)),
+        })
+        .collect::<Result<_, _>>()
+        .map(ElemQuery::Ops)
+}
+
+fn to_scalar(value: &Value) -> Option<Scalar> {
+    Some(match value {
+        Value::Null => Scalar::Null,
+        Value::Bool(b) => Scalar::Bool(*b),
+        Value::Number(n) => Scalar::Num(n.as_f64()?),
+        Value::String(s) => Scalar::Str(s.clone()),
+        Value::Array(_) | Value::Object(_) => return None,
+    })
+}
+
+/// A short description of a JSON value for error messages.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binding
+
+pub(super) fn bind_nodes(nodes: &[Node], user: &Value) -> Vec<Node> {
+    nodes
+        .iter()
+        .map(|node| match node {
+            Node::Field { path, ops } => Node::Field {
+                path: path.clone(),
+                ops: ops.iter().map(|op| bind_op(op, user)).collect(),
+            },
+            Node::And(queries) => Node::And(queries.iter().map(|q| bind_nodes(q, user)).collect()),
+            Node::Or(queries) => Node::Or(queries.iter().map(|q| bind_nodes(q, user)).collect()),
+        })
+        .collect()
+}
+
+/// The value a placeholder string stands for, or `None` when `s` is not a placeholder.
+fn resolve<'a>(s: &str, user: &'a Value) -> Option<&'a Value> {
+    static NULL: Value = Value::Null;
+    let path = s.strip_prefix(PLACEHOLDER)?;
+    let mut value = user;
+    for segment in path.split('.') {
+        value = match value {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        }
+        .unwrap_or(&NULL);
+    }
+    Some(value)
+}
+
+/// `scalar` with a placeholder replaced by its value; `None` when that value is no scalar.
+fn bind_scalar(scalar: &Scalar, user: &Value) -> Option<Scalar> {
+    match scalar {
+        Scalar::Str(s) => match resolve(s, user) {
+            Some(value) => to_scalar(value),
+            None => Some(scalar.clone()),
+        },
+        other => Some(other.clone()),
+    }
+}
+
+fn bind_list(list: &ScalarList, user: &Value) -> Option<ScalarList> {
+    if list.placeholder {
+        let Some(Scalar::Str(s)) = list.values.first() else {
+            return None;
+        };
+        let Some(Value::Array(items)) = resolve(s, user) else {
+            return None;
+        };
+        return Some(ScalarList {
+            values: items.iter().map(to_scalar).collect::<Option<_>>()?,
+            placeholder: false,
+        });
+    }
+    Some(ScalarList {
+        values: list
+            .values
+            .iter()
+            .map(|s| bind_scalar(s, user))
+            .collect::<Option<_>>()?,
+        placeholder: false,
+    })
+}
+
+fn bind_op(op: &Op, user: &Value) -> Op {
+    let bound = match op {
+        Op::Eq(s) => bind_scalar(s, user).map(Op::Eq),
+        Op::Ne(s) => bind_scalar(s, user).map(Op::Ne),
+        Op::Eqi(s) => match resolve(s, user) {
+            None => Some(Op::Eqi(s.clone())),
+            Some(Value::String(v)) => Some(Op::Eqi(v.clone())),
+            Some(_) => None,
+        },
+        Op::In(list) => bind_list(list, user).map(Op::In),
+        Op::Nin(list) => bind_list(list, user).map(Op::Nin),
+        Op::Cmp(cmp, s) => match bind_scalar(s, user) {
+            Some(s @ (Scalar::Num(_) | Scalar::Str(_))) => Some(Op::Cmp(*cmp, s)),
+            _ => None,
+        },
+        Op::Exists(b) => Some(Op::Exists(*b)),
+        Op::ElemMatch(ElemQuery::Query(nodes)) => {
+            Some(Op::ElemMatch(ElemQuery::Query(bind_nodes(nodes, user))))
+        }
+        Op::ElemMatch(ElemQuery::Ops(ops)) => Some(Op::ElemMatch(ElemQuery::Ops(
+            ops.iter().map(|op| bind_op(op, user)).collect(),
+        ))),
+        Op::Never => None,
+    };
+    bound.unwrap_or(Op::Never)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+
+pub(super) fn collect_paths(nodes: &[Node], prefix: &str, out: &mut Vec<String>) {
+    for node in nodes {
+        match node {
+            Node::Field { path, ops } => {
+                let full = format!("{prefix}{}", path.join("."));
+                if !out.contains(&full) {
+                    out.push(full.clone());
+                }
+                collect_op_paths(ops, &full, out);
+            }
+            Node::And(queries) | Node::Or(queries) => {
+                for query in queries {
+                    collect_paths(query, prefix, out);
+                }
+            }
+        }
+    }
+}
+
+fn collect_op_paths(ops: &[Op], full: &str, out: &mut Vec<String>) {
+    for op in ops {
+        match op {
+            Op::ElemMatch(ElemQuery::Query(inner)) => {
+                collect_paths(inner, &format!("{full}."), out)
+            }
+            Op::ElemMatch(ElemQuery::Ops(inner)) => collect_op_paths(inner, full, out),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,767 @@
+//! Compilation to a SQL condition for SQLite or PostgreSQL.
+//!
+//! A path into a JSON column becomes a recursive CTE that lists the visits of sift's walk (see
+//! `eval.rs`) with a sort key in walk order: rows `(t, v, d, ord, own, oarr, last)` — the JSON
+//! type (`'undefined'` for a missing value), the value, the depth, the order key (8-digit element
+//! indexes; `~` for what follows the elements of an array), and the flags of [`super::eval`]'s
+//! `Visit`. An operator is then "the outcome of the first decisive visit, else a default", which
+//! is `EXISTS`/`NOT EXISTS` when the outcome is constant, or `ORDER BY ord LIMIT 1`.
+//! A [`Location::Column`] is a single visit of a present scalar, so its operators reduce to a
+//! `CASE`. Every value is a bind parameter; the conditions are never NULL.
+
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, Double, HasSqlType, Text};
+
+use super::{
+    CmpOp, ColumnKind, Dialect, ElemQuery, FieldMap, FilterError, Location, Node, Op, Scalar,
+};
+
+/// A compiled filter: a SQL boolean expression with its bind parameters, usable as
+/// `table.filter(sql_filter)` on the backend it was compiled for.
+///
+/// On PostgreSQL, run with `jit = off` (e.g. `SET jit = off` when a pooled connection is set
+/// up): the planner estimates 100 rows per `jsonb_array_elements` inside each recursive walk, the
+/// estimated cost crosses `jit_above_cost`, and JIT compilation then costs ~0.5–1 s per query
+/// for a few milliseconds of execution.
+#[derive(Debug, Clone)]
+pub struct SqlFilter {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Sql(String),
+    Bind(Param),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Param {
+    Text(String),
+    Float(f64),
+    Bool(bool),
+}
+
+/// A piece of SQL with its parameters in order.
+#[derive(Debug, Clone, Default)]
+struct Frag(Vec<Part>);
+
+impl Frag {
+    fn sql(s: impl Into<String>) -> Self {
+        Frag(vec![Part::Sql(s.into())])
+    }
+    fn push(&mut self, s: impl AsRef<str>) -> &mut Self {
+        match self.0.last_mut() {
+            Some(Part::Sql(last)) => last.push_str(s.as_ref()),
+            _ => self.0.push(Part::Sql(s.as_ref().to_string())),
+        }
+        self
+    }
+    fn bind(&mut self, p: Param) -> &mut Self {
+        self.0.push(Part::Bind(p));
+        self
+    }
+    fn append(&mut self, other: Frag) -> &mut Self {
+        for part in other.0 {
+            match part {
+                Part::Sql(s) => self.push(s),
+                Part::Bind(p) => self.bind(p),
+            };
+        }
+        self
+    }
+    fn is(&self, s: &str) -> bool {
+        matches!(self.0.as_slice(), [Part::Sql(x)] if x == s)
+    }
+    /// `(a) op (b) op …`, or `empty` for no operand.
+    fn join(frags: Vec<Frag>, op: &str, empty: &str) -> Frag {
+        if frags.is_empty() {
+            return Frag::sql(empty);
+        }
+        let mut out = Frag::sql("(");
+        for (i, f) in frags.into_iter().enumerate() {
+            if i > 0 {
+                out.push(format!(" {op} "));
+            }
+            out.push("(").append(f).push(")");
+        }
+        out.push(")");
+        out
+    }
+}
+
+pub(super) fn compile(
+    nodes: &[Node],
+    dialect: Dialect,
+    fields: &dyn FieldMap,
+) -> Result<SqlFilter, FilterError> {
+    let mut compiler = Compiler {
+        dialect,
+        fields,
+        ctes: 0,
+    };
+    let body = compiler.nodes(nodes)?;
+    let mut out = Frag::sql("(");
+    out.append(body).push(")");
+    Ok(SqlFilter { parts: out.0 })
+}
+
+struct Compiler<'f> {
+    dialect: Dialect,
+    fields: &'f dyn FieldMap,
+    /// CTEs named so far, for unique names.
+    ctes: usize,
+}
+
+/// What an operator tests: the visits of a JSON walk (columns of a CTE row) or a column.
+enum Subject {
+    /// The row alias of a walk CTE, and the path length.
+    Walk {
+        alias: String,
+        len: usize,
+    },
+    Column {
+        sql: String,
+        kind: ColumnKind,
+    },
+}
+
+/// JSON types, as the tests on a visit need them.
+#[derive(Clone, Copy, PartialEq)]
+enum JType {
+    Null,
+    Undefined,
+    Str,
+    Num,
+    Bool,
+    Array,
+}
+
+/// Where a walk starts: SQL for the first row's type and value, its depth and flags.
+struct Start {
+    t: String,
+    v: String,
+    depth: usize,
+    /// The start value is an element of an array (under `$elemMatch`).
+    element: bool,
+    last: String,
+}
+
+impl Compiler<'_> {
+    fn pg(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
+    fn nodes(&mut self, nodes: &[Node]) -> Result<Frag, FilterError> {
+        let mut frags = Vec::new();
+        for node in nodes {
+            frags.push(match node {
+                Node::Field { path, ops } => self.top_field(path, ops)?,
+                Node::And(queries) => {
+                    let parts = queries
+                        .iter()
+                        .map(|q| self.nodes(q))
+                        .collect::<Result<_, _>>()?;
+                    Frag::join(parts, "AND", "TRUE")
+                }
+                Node::Or(queries) => {
+                    let parts = queries
+                        .iter()
+                        .map(|q| self.nodes(q))
+                        .collect::<Result<_, _>>()?;
+                    Frag::join(parts, "OR", "FALSE")
+                }
+            });
+        }
+        Ok(Frag::join(frags, "AND", "TRUE"))
+    }
+
+    /// A document-level field, located by the caller's [`FieldMap`].
+    fn top_field(&mut self, path: &[String], ops: &[Op]) -> Result<Frag, FilterError> {
+        let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+        let location = self
+            .fields
+            .locate(&segments)
+            .ok_or_else(|| FilterError::UnknownField {
+                path: path.join("."),
+            })?;
+        match location {
+            Location::Column { sql, kind } => {
+                let subject = Subject::Column { sql, kind };
+                let frags = ops.iter().map(|op| self.column_op(op, &subject)).collect();
+                Ok(Frag::join(frags, "AND", "TRUE"))
+            }
+            Location::Json {
+                column_sql,
+                path: inner,
+            } => {
+                let prefix = path.len().checked_sub(inner.len()).ok_or_else(|| {
+                    FilterError::UnknownField {
+                        path: path.join("."),
+                    }
+                })?;
+                let full: Vec<String> =
+                    path[..prefix].iter().chain(inner.iter()).cloned().collect();
+                let (t, v) = if self.pg() {
+                    let v = format!("coalesce(({column_sql})::jsonb, 'null'::jsonb)");
+                    (format!("jsonb_typeof({v})"), v)
+                } else {
+                    (
+                        format!("coalesce(json_type({column_sql}), 'null')"),
+                        format!("json_extract({column_sql}, '$')"),
+                    )
+                };
+                let start = Start {
+                    t,
+                    v,
+                    depth: prefix,
+                    element: false,
+                    last: "FALSE".into(),
+                };
+                self.walk_ops(&start, &full, ops)
+            }
+        }
+    }
+
+    /// `ops` over the walk of `path` from `start`: the AND of one subquery per operator.
+    fn walk_ops(
+        &mut self,
+        start: &Start,
+        path: &[String],
+        ops: &[Op],
+    ) -> Result<Frag, FilterError> {
+        let mut frags = Vec::new();
+        for op in ops {
+            frags.push(self.walk_op(start, path, op)?);
+        }
+        Ok(Frag::join(frags, "AND", "TRUE"))
+    }
+
+    fn walk_op(&mut self, start: &Start, path: &[String], op: &Op) -> Result<Frag, FilterError> {
+        if *op == Op::Never {
+            return Ok(Frag::sql("FALSE"));
+        }
+        self.ctes += 1;
+        let alias = format!("fw{}", self.ctes);
+        let subject = Subject::Walk {
+            alias: alias.clone(),
+            len: path.len(),
+        };
+        let (decisive, outcome, default) = self.rule(op, &subject)?;
+        let mut out = Frag::default();
+        let cte = self.cte(&alias, start, path);
+        let visit = format!(
+            "({alias}.d = {} OR {alias}.t IN ('null', 'undefined'))",
+            path.len()
+        );
+        if outcome.is("TRUE") || outcome.is("FALSE") {
+            out.push(if outcome.is("TRUE") {
+                "EXISTS ("
+            } else {
+                "NOT EXISTS ("
+            });
+            out.append(cte);
+            out.push(format!(" SELECT 1 FROM {alias} WHERE {visit} AND ("));
+            out.append(decisive).push("))");
+        } else {
+            out.push("coalesce((");
+            out.append(cte);
+            out.push(" SELECT (");
+            out.append(outcome);
+            out.push(format!(") FROM {alias} WHERE {visit} AND ("));
+            out.append(decisive);
+            let collate = if self.pg() { " COLLATE \"C\"" } else { "" };
+            // An array is visited after its elements.
+            out.push(format!(
+                ") ORDER BY ({alias}.ord || CASE WHEN {alias}.t = 'array' THEN '~' ELSE '' END){collate} LIMIT 1), {default})"
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `WITH RECURSIVE alias(t, v, d, ord, own, oarr, last) AS (…)`: the walk of `path`.
+    fn cte(&self, alias: &str, start: &Start, path: &[String]) -> Frag {
+        let a = alias;
+        let len = path.len();
+        // The JSON path (SQLite) or key (PostgreSQL) of the segment at the row's depth.
+        let segment = |f: &mut Frag| {
+            f.push(format!("(CASE {a}.d"));
+            for (d, seg) in path.iter().enumerate().skip(start.depth) {
+                f.push(format!(" WHEN {d} THEN "));
+                let key = if self.pg() {
+                    seg.clone()
+                } else {
+                    format!("$.\"{seg}\"")
+                };
+                f.bind(Param::Text(key));
+            }
+            f.push(" END)");
+        };
+        let mut f = Frag::sql(format!(
+            "WITH RECURSIVE {a}(t, v, d, ord, own, oarr, last) AS (SELECT {}, {}, {}, {}, TRUE, {}, {}",
+            start.t,
+            start.v,
+            start.depth,
+            if self.pg() { "''::text" } else { "''" },
+            if start.element { "TRUE" } else { "FALSE" },
+            start.last,
+        ));
+        let lookup = start.depth < len;
+        if self.pg() {
+            f.push(format!(
+                " UNION ALL SELECT coalesce(jsonb_typeof(s.v), 'undefined'), s.v, s.d, s.ord, s.own, s.oarr, s.last \
+                 FROM {a}, LATERAL (SELECT e.value AS v, {a}.d AS d, {a}.ord || lpad((e.i - 1)::text, 8, '0') AS ord, \
+                 TRUE AS own, TRUE AS oarr, e.i = jsonb_array_length({a}.v) AS last \
+                 FROM jsonb_array_elements(CASE WHEN {a}.t = 'array' THEN {a}.v ELSE '[]'::jsonb END) WITH ORDINALITY AS e(value, i)"
+            ));
+            if lookup {
+                f.push(format!(" UNION ALL SELECT {a}.v -> "));
+                segment(&mut f);
+                f.push(format!(
+                    ", {a}.d + 1, CASE WHEN {a}.t = 'array' THEN {a}.ord || '~' ELSE {a}.ord END, \
+                     {a}.t = 'object' AND ({a}.v -> "
+                ));
+                segment(&mut f);
+                f.push(format!(
+                    ") IS NOT NULL, {a}.t = 'array', FALSE WHERE {a}.d < {len} AND {a}.t NOT IN ('null', 'undefined')"
+                ));
+            }
+            f.push(") AS s)");
+        } else {
+            f.push(format!(
+                " UNION ALL SELECT e.type, e.value, {a}.d, {a}.ord || printf('%08d', e.key), TRUE, TRUE, \
+                 e.key = json_array_length({a}.v) - 1 \
+                 FROM {a}, json_each(CASE WHEN {a}.t = 'array' THEN {a}.v ELSE '[]' END) AS e"
+            ));
+            if lookup {
+                f.push(format!(
+                    " UNION ALL SELECT CASE WHEN {a}.t = 'object' THEN coalesce(json_type({a}.v, "
+                ));
+                segment(&mut f);
+                f.push(format!("), 'undefined') ELSE 'undefined' END, CASE WHEN {a}.t = 'object' THEN json_extract({a}.v, "));
+                segment(&mut f);
+                f.push(format!(
+                    ") END, {a}.d + 1, CASE WHEN {a}.t = 'array' THEN {a}.ord || '~' ELSE {a}.ord END, \
+                     CASE WHEN {a}.t = 'object' THEN json_type({a}.v, "
+                ));
+                segment(&mut f);
+                f.push(format!(
+                    ") IS NOT NULL ELSE FALSE END, {a}.t = 'array', FALSE FROM {a} \
+                     WHERE {a}.d < {len} AND {a}.t NOT IN ('null', 'undefined')"
+                ));
+            }
+            f.push(")");
+        }
+        f
+    }
+
+    /// An operator on a column: one visit of a present scalar or NULL.
+    fn column_op(&mut self, op: &Op, subject: &Subject) -> Frag {
+        match op {
+            Op::Never | Op::ElemMatch(_) => return Frag::sql("FALSE"),
+            _ => {}
+        }
+        match self.rule(op, subject) {
+            Ok((decisive, outcome, default)) => {
+                let mut f = Frag::sql("CASE WHEN (");
+                f.append(decisive).push(") THEN (").append(outcome);
+                f.push(format!(") ELSE {default} END"));
+                f
+            }
+            Err(_) => Frag::sql("FALSE"),
+        }
+    }
+
+    /// sift's rule for `op` on one visit: (decisive, outcome, default).
+    fn rule(&mut self, op: &Op, s: &Subject) -> Result<(Frag, Frag, &'static str), FilterError> {
+        let tested = self.flag(s, "tested");
+        let t = |f: Frag| {
+            let mut out = Frag::sql(format!("{tested} AND ("));
+            out.append(f).push(")");
+            out
+        };
+        Ok(match op {
+            Op::Eq(x) => (t(self.equals(x, s)), Frag::sql("TRUE"), "FALSE"),
+            Op::Ne(x) => (self.equals(x, s), Frag::sql("FALSE"), "TRUE"),
+            Op::Eqi(x) => {
+                let fold = |e: String| {
+                    if self.pg() {
+                        format!(
+                            "translate({e}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+                        )
+                    } else {
+                        format!("lower({e})")
+                    }
+                };
+                let f = match self.guard(s, JType::Str) {
+                    Some(mut f) => {
+                        f.push(fold(self.value(s, JType::Str))).push(" = ");
+                        f.bind(Param::Text(x.to_ascii_lowercase()))
+                            .push(" ELSE FALSE END");
+                        f
+                    }
+                    None => Frag::sql("FALSE"),
+                };
+                (t(f), Frag::sql("TRUE"), "FALSE")
+            }
+            Op::In(list) => (self.any_equals(&list.values, s), Frag::sql("TRUE"), "FALSE"),
+            Op::Nin(list) => {
+                let hit = self.any_equals(&list.values, s);
+                let mut decisive = Frag::sql(format!(
+                    "(NOT {}) OR {} OR {} OR ",
+                    self.flag(s, "oarr"),
+                    self.flag(s, "root"),
+                    self.flag(s, "last")
+                ));
+                decisive.append(hit.clone());
+                let mut outcome = Frag::sql("NOT (");
+                outcome.append(hit).push(")");
+                (decisive, outcome, "FALSE")
+            }
+            Op::Cmp(cmp, x) => {
+                let sign = match cmp {
+                    CmpOp::Lt => "<",
+                    CmpOp::Lte => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::Gte => ">=",
+                };
+                let collate = if self.pg() { " COLLATE \"C\"" } else { "" };
+                let (ty, param, collate) = match x {
+                    Scalar::Num(n) => (JType::Num, Param::Float(*n), ""),
+                    Scalar::Str(text) => (JType::Str, Param::Text(text.clone()), collate),
+                    Scalar::Null | Scalar::Bool(_) => (JType::Null, Param::Bool(false), ""),
+                };
+                let f = match self.guard(s, ty).filter(|_| ty != JType::Null) {
+                    Some(mut f) => {
+                        f.push(format!("{}{collate} {sign} ", self.value(s, ty)));
+                        f.bind(param).push(" ELSE FALSE END");
+                        f
+                    }
+                    None => Frag::sql("FALSE"),
+                };
+                (t(f), Frag::sql("TRUE"), "FALSE")
+            }
+            Op::Exists(wanted) => {
+                let leaf = self.flag(s, "leaf");
+                let own = self.flag(s, "own");
+                if *wanted {
+                    (
+                        Frag::sql(format!("(NOT {leaf}) OR {own}")),
+                        Frag::sql(leaf),
+                        "FALSE",
+                    )
+                } else {
+                    (
+                        Frag::sql(format!("(NOT {leaf}) OR (NOT {own})")),
+                        Frag::sql("TRUE"),
+                        "FALSE",
+                    )
+                }
+            }
+            Op::ElemMatch(query) => {
+                let Subject::Walk { alias, .. } = s else {
+                    return Ok((Frag::sql("FALSE"), Frag::sql("FALSE"), "FALSE"));
+                };
+                (
+                    self.is(s, JType::Array),
+                    self.elem_match(alias, query)?,
+                    "FALSE",
+                )
+            }
+            Op::Never => (Frag::sql("FALSE"), Frag::sql("FALSE"), "FALSE"),
+        })
+    }
+
+    /// `EXISTS` an element of the array in row `alias` that satisfies `query`.
+    fn elem_match(&mut self, alias: &str, query: &ElemQuery) -> Result<Frag, FilterError> {
+        self.ctes += 1;
+        let e = format!("fe{}", self.ctes);
+        let (from, start) = if self.pg() {
+            (
+                format!("jsonb_array_elements({alias}.v) WITH ORDINALITY AS {e}(value, i)"),
+                Start {
+                    t: format!("jsonb_typeof({e}.value)"),
+                    v: format!("{e}.value"),
+                    depth: 0,
+                    element: true,
+                    last: format!("{e}.i = jsonb_array_length({alias}.v)"),
+                },
+            )
+        } else {
+            (
+                format!("json_each({alias}.v) AS {e}"),
+                Start {
+                    t: format!("{e}.type"),
+                    v: format!("{e}.value"),
+                    depth: 0,
+                    element: true,
+                    last: format!("{e}.key = json_array_length({alias}.v) - 1"),
+                },
+            )
+        };
+        let condition = match query {
+            ElemQuery::Ops(ops) => self.walk_ops(&start, &[], ops)?,
+            ElemQuery::Query(nodes) => {
+                let mut frags = Vec::new();
+                for node in nodes {
+                    // The parser admits only fields inside $elemMatch.
+                    if let Node::Field { path, ops } = node {
+                        frags.push(self.walk_ops(&start, path, ops)?);
+                    }
+                }
+                Frag::join(frags, "AND", "TRUE")
+            }
+        };
+        let mut f = Frag::sql(format!("EXISTS (SELECT 1 FROM {from} WHERE "));
+        f.append(condition).push(")");
+        Ok(f)
+    }
+
+    /// A visit flag as SQL: `tested`, `leaf`, `root`, `own`, `oarr` or `last`.
+    fn flag(&self, s: &Subject, name: &str) -> String {
+        match s {
+            Subject::Walk { alias, len } => match name {
+                "tested" => format!("((NOT {alias}.oarr) OR {alias}.own)"),
+                "leaf" => format!("({alias}.d = {len})"),
+                "root" => format!("({alias}.d = 0)"),
+                _ => format!("{alias}.{name}"),
+            },
+            // A column is a present leaf, reached through an object.
+            Subject::Column { .. } => match name {
+                "tested" | "leaf" | "own" => "TRUE".into(),
+                _ => "FALSE".into(),
+            },
+        }
+    }
+
+    /// Whether the visited value has type `ty`.
+    fn is(&self, s: &Subject, ty: JType) -> Frag {
+        Frag::sql(match s {
+            Subject::Walk { alias, .. } => {
+                let names = match (ty, self.pg()) {
+                    (JType::Null, _) => "'null'",
+                    (JType::Undefined, _) => "'undefined'",
+                    (JType::Array, _) => "'array'",
+                    (JType::Str, true) => "'string'",
+                    (JType::Str, false) => "'text'",
+                    (JType::Num, true) => "'number'",
+                    (JType::Num, false) => "'integer', 'real'",
+                    (JType::Bool, true) => "'boolean'",
+                    (JType::Bool, false) => "'true', 'false'",
+                };
+                format!("({alias}.t IN ({names}))")
+            }
+            Subject::Column { sql, kind } => {
+                let holds = matches!(
+                    (ty, kind),
+                    (JType::Str, ColumnKind::Text | ColumnKind::Timestamp)
+                        | (JType::Num, ColumnKind::Integer)
+                        | (JType::Bool, ColumnKind::Bool)
+                );
+                match ty {
+                    JType::Null => format!("({sql} IS NULL)"),
+                    _ if holds => format!("({sql} IS NOT NULL)"),
+                    _ => "FALSE".into(),
+                }
+            }
+        })
+    }
+
+    /// `CASE WHEN <value has type ty> THEN ` — to be completed with a test and `ELSE FALSE END`,
+    /// so that casts only run on values of the right type and the result is never NULL.
+    /// `None` when the value can never have that type (a column of another kind): the test
+    /// is then FALSE, and a comparison across SQL types is never even written.
+    fn guard(&self, s: &Subject, ty: JType) -> Option<Frag> {
+        let is = self.is(s, ty);
+        if is.is("FALSE") {
+            return None;
+        }
+        let mut f = Frag::sql("CASE WHEN ");
+        f.append(is).push(" THEN ");
+        Some(f)
+    }
+
+    /// The visited value as SQL of type `ty` (only valid under [`Self::guard`]).
+    fn value(&self, s: &Subject, ty: JType) -> String {
+        match s {
+            Subject::Walk { alias, .. } => match (ty, self.pg()) {
+                (JType::Str, true) => format!("({alias}.v #>> '{{}}')"),
+                (JType::Num, true) => format!("({alias}.v #>> '{{}}')::float8"),
+                (JType::Bool, true) => format!("(({alias}.v #>> '{{}}') = 'true')"),
+                (JType::Bool, false) => format!("({alias}.t = 'true')"),
+                _ => format!("{alias}.v"),
+            },
+            Subject::Column { sql, kind } => match (kind, self.pg()) {
+                (ColumnKind::Timestamp, true) => {
+                    let us = format!("(extract(microseconds from {sql})::bigint % 1000000)");
+                    format!(
+                        "(to_char({sql}, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN {us} = 0 THEN '' \
+                         WHEN {us} % 1000 = 0 THEN '.' || lpad(({us} / 1000)::text, 3, '0') \
+                         ELSE '.' || lpad({us}::text, 6, '0') END)"
+                    )
+                }
+                _ => sql.clone(),
+            },
+        }
+    }
+
+    /// sift's equality of the visited value with a scalar operand.
+    fn equals(&self, x: &Scalar, s: &Subject) -> Frag {
+        let (ty, param) = match x {
+            Scalar::Null => {
+                let mut f = Frag::sql("(");
+                f.append(self.is(s, JType::Null))
+                    .push(" OR ")
+                    .append(self.is(s, JType::Undefined));
+                f.push(")");
+                return f;
+            }
+            Scalar::Bool(b) => (JType::Bool, Param::Bool(*b)),
+            Scalar::Num(n) => (JType::Num, Param::Float(*n)),
+            Scalar::Str(text) => (JType::Str, Param::Text(text.clone())),
+        };
+        let Some(mut f) = self.guard(s, ty) else {
+            return Frag::sql("FALSE");
+        };
+        f.push(format!("{} = ", self.value(s, ty)));
+        f.bind(param).push(" ELSE FALSE END");
+        f
+    }
+
+    fn any_equals(&self, values: &[Scalar], s: &Subject) -> Frag {
+        Frag::join(
+            values.iter().map(|x| self.equals(x, s)).collect(),
+            "OR",
+            "FALSE",
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// diesel plumbing
+
+impl Expression for SqlFilter {
+    type SqlType = Bool;
+}
+
+impl<DB> QueryFragment<DB> for SqlFilter
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<Double> + HasSqlType<Bool>,
+    String: ToSql<Text, DB>,
+    f64: ToSql<Double, DB>,
+    bool: ToSql<Bool, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for part in &self.parts {
+            match part {
+                Part::Sql(sql) => out.push_sql(sql),
+                Part::Bind(Param::Text(s)) => out.push_bind_param::<Text, String>(s)?,
+                Part::Bind(Param::Float(n)) => out.push_bind_param::<Double, f64>(n)?,
+                Part::Bind(Param::Bool(b)) => out.push_bind_param::<Bool, bool>(b)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QueryId for SqlFilter {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl ValidGrouping<()> for SqlFilter {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl<QS> AppearsOnTable<QS> for SqlFilter {}
+
+impl<QS> SelectableExpression<QS> for SqlFilter {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::Filter;
+    use serde_json::json;
+
+    struct Users;
+    impl FieldMap for Users {
+        fn locate(&self, path: &[&str]) -> Option<Location> {
+            match path {
+                ["id"] => Some(Location::Column {
+                    sql: "up_users.id".into(),
+                    kind: ColumnKind::Integer,
+                }),
+                ["attributes", rest @ ..] => Some(Location::Json {
+                    column_sql: "up_users.attributes".into(),
+                    path: rest.iter().map(|s| s.to_string()).collect(),
+                }),
+                _ => None,
+            }
+        }
+    }
+
+    fn compile(query: serde_json::Value, dialect: Dialect) -> Result<SqlFilter, FilterError> {
+        Filter::parse(&query).unwrap().to_sql(dialect, &Users)
+    }
+
+    #[test]
+    fn values_are_bound_never_spliced() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let sql = compile(
+                json!({"attributes.team": {"$in": ["x'); DROP TABLE up_users; --", 41.5]}, "id": 7}),
+                dialect,
+            )
+            .unwrap();
+            let text: String = sql
+                .parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Sql(s) => Some(s.as_str()),
+                    Part::Bind(_) => None,
+                })
+                .collect();
+            assert!(!text.contains("DROP") && !text.contains("41.5") && !text.contains('7'));
+            assert!(sql.parts.contains(&Part::Bind(Param::Float(7.0))));
+            assert!(
+                sql.parts.contains(&Part::Bind(Param::Text("team".into())))
+                    || sql
+                        .parts
+                        .contains(&Part::Bind(Param::Text("$.\"team\"".into())))
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_field_is_an_error_at_compile_time() {
+        let error = compile(json!({"password": "x"}), Dialect::Sqlite).unwrap_err();
+        assert_eq!(
+            error,
+            FilterError::UnknownField {
+                path: "password".into()
+            }
+        );
+        assert!(error.to_string().contains("`password`"));
+    }
+
+    #[test]
+    fn a_column_of_another_type_is_never_compared_in_sql() {
+        // `id` is an integer column: a string operand is a mismatch (false, `$ne` true) that
+        // must not reach PostgreSQL as `integer = text`.
+        let sql = compile(json!({"id": {"$gt": "5", "$ne": "x"}}), Dialect::Postgres).unwrap();
+        assert!(
+            !sql.parts
+                .iter()
+                .any(|p| matches!(p, Part::Bind(Param::Text(_))))
+        );
+    }
+
+    #[test]
+    fn an_empty_alternative_list_is_false() {
+        let filter = Filter::any_of(vec![]);
+        let sql = filter.to_sql(Dialect::Sqlite, &Users).unwrap();
+        assert_eq!(sql.parts, vec![Part::Sql("(((FALSE)))".into())]);
+    }
+}
