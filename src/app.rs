@@ -39,9 +39,9 @@ impl App {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
         db.migrate().await?;
         policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
-        let policy = Policy::load(&db, policy::conditions::built_in())
-            .await
-            .map_err(into_anyhow)?;
+        let mut conditions = policy::conditions::built_in()?;
+        conditions.extend(config.conditions.iter().cloned());
+        let policy = Policy::load(&db, conditions).await.map_err(into_anyhow)?;
         let templates = EmailTemplates::defaults(&config.shipper);
         let settings = SettingsStore::load(&db, &config.advanced, &templates)
             .await

@@ -27,6 +27,54 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) to stdout.
     Schema,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print its key (shown this once).
+    Create {
+        /// Unique name of the token.
+        #[arg(long)]
+        name: String,
+        /// read-only, full-access or custom.
+        #[arg(long = "type", default_value = "full-access")]
+        token_type: String,
+        /// 7, 30 or 90 days; unlimited when omitted.
+        #[arg(long)]
+        lifespan: Option<i64>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An action of a custom token (repeat for several).
+        #[arg(long = "action")]
+        actions: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a confirmed user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The type of the role to give the user.
+        #[arg(long, default_value = "authenticated")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +107,7 @@ impl Options {
             port: self.port,
             database_url: self.database_url.clone(),
             jwt_secret: std::env::var("JWT_SECRET").ok(),
+            api_token_salt: std::env::var("API_TOKEN_SALT").ok(),
             smtp_url: std::env::var("SMTP_URL").ok(),
             server_url: std::env::var("SERVER_URL").ok().filter(|v| !v.is_empty()),
         }

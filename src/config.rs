@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::mail::MailTransport;
+use crate::policy::{Condition, ConditionSource};
 use crate::service::settings::{AdvancedSettings, Shipper};
 
 /// `development` (the default) or `production`, from `CASTELLAN_ENV`.
@@ -68,6 +69,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The HS256 key of the JWTs (`JWT_SECRET`).
     pub jwt_secret: Secret,
+    /// The key of the HMAC that API-token keys are stored under (`API_TOKEN_SALT`).
+    pub api_token_salt: Secret,
     /// Lifetime of an issued JWT (`jwt.expiresIn`). Default 30 days.
     pub jwt_expires_in: Duration,
     /// bcrypt cost of new password hashes (`password.bcryptCost`, 4–31). Default 10.
@@ -88,6 +91,8 @@ pub struct Config {
     pub shipper: Shipper,
     /// Extra user fields `register` accepts in `attributes` (`register.allowedFields`).
     pub register_allowed_fields: Vec<String>,
+    /// Conditions declared in `castellan.toml` (`[[conditions]]`) or registered from code.
+    pub conditions: Vec<Condition>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -103,6 +108,8 @@ impl Config {
             database_url: database_url.into(),
             database_pool_size: None,
             data_dir: PathBuf::from("./data"),
+            // Derived from the JWT secret until set on its own (`Config::load` always sets it).
+            api_token_salt: Secret::new(format!("api-token-salt:{}", jwt_secret.expose())),
             jwt_secret,
             jwt_expires_in: THIRTY_DAYS,
             bcrypt_cost: bcrypt::DEFAULT_COST,
@@ -113,6 +120,7 @@ impl Config {
             advanced: AdvancedSettings::default(),
             shipper: Shipper::default(),
             register_allowed_fields: Vec::new(),
+            conditions: Vec::new(),
         }
     }
 
@@ -156,7 +164,20 @@ impl Config {
         if !(4..=31).contains(&bcrypt_cost) {
             bail!("password.bcryptCost must be between 4 and 31, got {bcrypt_cost}");
         }
-        let jwt_secret = resolve_jwt_secret(environment, sources.jwt_secret, &data_dir)?;
+        let jwt_secret = resolve_secret(
+            environment,
+            "JWT_SECRET",
+            "jwt-secret",
+            sources.jwt_secret,
+            &data_dir,
+        )?;
+        let api_token_salt = resolve_secret(
+            environment,
+            "API_TOKEN_SALT",
+            "api-token-salt",
+            sources.api_token_salt,
+            &data_dir,
+        )?;
 
         let mut config = Self::new(
             sources
@@ -166,6 +187,7 @@ impl Config {
             jwt_secret,
         );
         config.environment = environment;
+        config.api_token_salt = api_token_salt;
         config.host = sources.host.or(file.server.host).unwrap_or(config.host);
         config.port = sources.port.or(file.server.port).unwrap_or(config.port);
         config.database_pool_size = file.database.pool_size;
@@ -205,6 +227,23 @@ impl Config {
         };
         check_allowed_fields(&file.register.allowed_fields)?;
         config.register_allowed_fields = file.register.allowed_fields;
+        for declared in file.conditions {
+            if !crate::policy::conditions::is_valid_name(&declared.name) {
+                bail!(
+                    "conditions: `{}` is not a condition name (lower-case letters, digits and -)",
+                    declared.name
+                );
+            }
+            if config.conditions.iter().any(|c| c.name == declared.name) {
+                bail!("conditions: `{}` is declared twice", declared.name);
+            }
+            let mut condition =
+                Condition::query(&declared.name, &declared.display_name, &declared.query)
+                    .with_context(|| format!("conditions: the query of `{}`", declared.name))?
+                    .with_source(ConditionSource::Config);
+            condition.category = declared.category;
+            config.conditions.push(condition);
+        }
         Ok(config)
     }
 }
@@ -218,6 +257,7 @@ pub struct Sources {
     pub port: Option<u16>,
     pub database_url: Option<String>,
     pub jwt_secret: Option<String>,
+    pub api_token_salt: Option<String>,
     pub smtp_url: Option<String>,
     pub server_url: Option<String>,
 }
@@ -260,31 +300,33 @@ fn check_allowed_fields(fields: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `JWT_SECRET` when set. Otherwise, in development, a random secret generated once and kept
-/// in `DATA_DIR/jwt-secret`; in production, an error naming `JWT_SECRET`.
-fn resolve_jwt_secret(
+/// A secret from its environment variable when set. Otherwise, in development, a random
+/// secret generated once and kept in `DATA_DIR/<file>`; in production, an error naming the variable.
+fn resolve_secret(
     environment: Environment,
+    variable: &str,
+    file: &str,
     explicit: Option<String>,
     data_dir: &Path,
 ) -> anyhow::Result<Secret> {
     if let Some(secret) = explicit.filter(|s| !s.is_empty()) {
         if secret.len() < 32 {
-            tracing::warn!("JWT_SECRET is shorter than 32 characters: use a long random value");
+            tracing::warn!("{variable} is shorter than 32 characters: use a long random value");
         }
         return Ok(Secret::new(secret));
     }
     if environment == Environment::Production {
         bail!(
-            "JWT_SECRET is not set. In production Castellan needs a long random JWT_SECRET \
+            "{variable} is not set. In production Castellan needs a long random {variable} \
              (for example the output of `openssl rand -base64 48`)"
         );
     }
-    let path = data_dir.join("jwt-secret");
+    let path = data_dir.join(file);
     let secret = crate::util::read_or_create_secret(&path)
-        .with_context(|| format!("keeping the development JWT secret in {}", path.display()))?;
+        .with_context(|| format!("keeping the development {variable} in {}", path.display()))?;
     tracing::warn!(
         path = %path.display(),
-        "JWT_SECRET is not set: using a development secret kept on disk; set JWT_SECRET in production"
+        "{variable} is not set: using a development secret kept on disk; set {variable} in production"
     );
     Ok(secret)
 }
@@ -299,6 +341,16 @@ struct FileConfig {
     advanced: AdvancedSettings,
     email: EmailSection,
     register: RegisterSection,
+    conditions: Vec<ConditionSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ConditionSection {
+    name: String,
+    display_name: String,
+    category: Option<String>,
+    query: serde_json::Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -440,15 +492,45 @@ mod tests {
     #[test]
     fn production_without_jwt_secret_names_the_variable() {
         let dir = tempfile::tempdir().unwrap();
-        let error = resolve_jwt_secret(Environment::Production, None, dir.path()).unwrap_err();
+        let error = resolve_secret(
+            Environment::Production,
+            "JWT_SECRET",
+            "jwt-secret",
+            None,
+            dir.path(),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("JWT_SECRET"), "{error}");
     }
 
     #[test]
     fn development_secret_is_generated_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let first = resolve_jwt_secret(Environment::Development, None, dir.path()).unwrap();
-        let second = resolve_jwt_secret(Environment::Development, None, dir.path()).unwrap();
+        let first = resolve_secret(
+            Environment::Development,
+            "JWT_SECRET",
+            "jwt-secret",
+            None,
+            dir.path(),
+        )
+        .unwrap();
+        let second = resolve_secret(
+            Environment::Development,
+            "JWT_SECRET",
+            "jwt-secret",
+            None,
+            dir.path(),
+        )
+        .unwrap();
+        let salt = resolve_secret(
+            Environment::Development,
+            "API_TOKEN_SALT",
+            "api-token-salt",
+            None,
+            dir.path(),
+        )
+        .unwrap();
+        assert_ne!(first, salt, "each secret is its own");
         assert_eq!(first, second);
         assert!(first.expose().len() >= 32);
         assert_eq!(format!("{first:?}"), "Secret(**redacted**)");
@@ -479,6 +561,18 @@ mod tests {
         assert_eq!(
             file.advanced.email_reset_password.as_deref(),
             Some("https://app.example.com/reset")
+        );
+    }
+
+    #[test]
+    fn conditions_are_declared_in_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[[conditions]]\nname = \"same-team\"\ndisplayName = \"Same team\"\nquery = { \"attributes.team\" = \"$user.attributes.team\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            file.conditions[0].query,
+            serde_json::json!({ "attributes.team": "$user.attributes.team" })
         );
     }
 

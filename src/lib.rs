@@ -1,5 +1,6 @@
-//! Castellan: a GraphQL users-and-permissions server — register, login with JWT, roles and
-//! per-action permissions — usable as a binary or as a library.
+//! Castellan: a GraphQL users-and-permissions server — register, login with JWT, roles,
+//! per-action permissions with conditions, API tokens — usable as a binary or as a library
+//! whose own GraphQL fields and REST routes are protected by the same policy.
 
 pub mod app;
 pub mod auth;
@@ -18,36 +19,56 @@ pub mod util;
 use std::future::Future;
 
 use anyhow::Context as _;
+use async_graphql::ObjectType;
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
 pub use config::Config;
 pub use error::{AppError, AppResult};
+pub use graphql::NoExtension;
+pub use graphql::directives::{action, authenticated};
+pub use policy::{Access, Condition, ConditionOutcome, Requirement, Scope};
+pub use router::Authorized;
 
 /// A started Castellan: database migrated, default roles seeded, policy loaded, schema built.
 pub struct Castellan {
     pub app: AppState,
     pub schema: graphql::CastellanSchema,
+    routes: Router<AppState>,
+}
+
+/// Assembles a Castellan with a library user's own GraphQL objects, routes and conditions.
+pub struct Builder<Q, M> {
+    config: Config,
+    query: Q,
+    mutation: M,
+    protected: Vec<router::ProtectedRoute>,
+    routes: Router<AppState>,
 }
 
 impl Castellan {
+    /// Castellan on its own.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let app = App::start(config).await?;
-        let schema = graphql::build_schema(app.clone());
-        let mut catalogue =
-            policy::Catalogue::from_sdl(&schema.sdl()).context("reading the action catalogue")?;
-        for (route, action) in router::REST_ROUTES {
-            catalogue.bind_route(action, (*route).to_string())?;
+        Self::builder(config).start().await
+    }
+
+    /// Castellan with additions of your own.
+    pub fn builder(config: Config) -> Builder<NoExtension, NoExtension> {
+        Builder {
+            config,
+            query: NoExtension,
+            mutation: NoExtension,
+            protected: Vec::new(),
+            routes: Router::new(),
         }
-        app.catalogue
-            .set(catalogue)
-            .map_err(|_| anyhow::anyhow!("the catalogue was already set"))?;
-        Ok(Self { app, schema })
     }
 
     /// The axum router of the whole server.
-    pub fn router(&self) -> axum::Router {
-        router::router(self.app.clone(), self.schema.clone())
+    pub fn router(&self) -> Router {
+        router::router(self.app.clone(), self.schema.clone(), self.routes.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes; in-flight requests finish first.
@@ -59,5 +80,102 @@ impl Castellan {
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
+    /// Your query fields, merged into `Query`. Protect each with
+    /// `#[graphql(directive = castellan::action::apply("api::….….".into()))]` (or
+    /// `castellan::authenticated::apply()`): the action then appears in the catalogue by itself.
+    pub fn query<Q2: ObjectType + 'static>(self, query: Q2) -> Builder<Q2, M> {
+        Builder {
+            config: self.config,
+            query,
+            mutation: self.mutation,
+            protected: self.protected,
+            routes: self.routes,
+        }
+    }
+
+    /// Your mutation fields, merged into `Mutation`.
+    pub fn mutation<M2: ObjectType + 'static>(self, mutation: M2) -> Builder<Q, M2> {
+        Builder {
+            config: self.config,
+            query: self.query,
+            mutation,
+            protected: self.protected,
+            routes: self.routes,
+        }
+    }
+
+    /// A condition of your own (a Rust closure or a query object), grantable like any other.
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.config.conditions.push(condition);
+        self
+    }
+
+    /// A REST route that needs `action`. Requests without it are refused (401 for bad
+    /// credentials, 403 naming the action, in Strapi's envelope) before the handler runs; the
+    /// handler reads the principal and the grant's conditions with the [`Authorized`]
+    /// extractor. The route appears in the catalogue, bound to the action.
+    pub fn route<H, T>(mut self, method: Method, path: &str, needed: &str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.protected.push(router::ProtectedRoute::new(
+            method,
+            path,
+            Requirement::Action(needed.to_string()),
+            handler,
+        ));
+        self
+    }
+
+    /// A REST route for any signed-in user, whatever their role.
+    pub fn signed_in_route<H, T>(mut self, method: Method, path: &str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.protected.push(router::ProtectedRoute::new(
+            method,
+            path,
+            Requirement::SignedIn,
+            handler,
+        ));
+        self
+    }
+
+    /// Routes that need no protection (health checks of your own, static files, …).
+    pub fn routes(mut self, routes: Router<AppState>) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Opens the database, migrates, seeds, loads the policy and builds the schema.
+    pub async fn start(self) -> anyhow::Result<Castellan> {
+        let app = App::start(self.config).await?;
+        let schema = graphql::build_schema(app.clone(), self.query, self.mutation);
+        let mut catalogue =
+            policy::Catalogue::from_sdl(&schema.sdl()).context("reading the action catalogue")?;
+        for (route, needed) in router::REST_ROUTES {
+            catalogue.bind_route(needed, (*route).to_string())?;
+        }
+        let mut routes = self.routes;
+        for route in self.protected {
+            if let Requirement::Action(needed) = &route.requirement {
+                catalogue.bind_route(needed, format!("{} {}", route.method, route.path))?;
+            }
+            routes = route.install(routes, app.clone());
+        }
+        app.catalogue
+            .set(catalogue)
+            .map_err(|_| anyhow::anyhow!("the catalogue was already set"))?;
+        Ok(Castellan {
+            app,
+            schema,
+            routes,
+        })
     }
 }

@@ -1,5 +1,5 @@
 use anyhow::Context as _;
-use castellan::cli::{Cli, Command};
+use castellan::cli::{Cli, Command, TokenCommand, UserCommand};
 use castellan::{Castellan, Config};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -27,6 +27,80 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(Config::load(cli.options.sources())?).await,
+        Command::Token { command } => token(Config::load(cli.options.sources())?, command).await,
+        Command::User { command } => user(Config::load(cli.options.sources())?, command).await,
+    }
+}
+
+/// `castellan token create`: the key goes to stdout, alone, so it can be captured.
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Create {
+        name,
+        token_type,
+        lifespan,
+        description,
+        actions,
+    } = command;
+    let castellan = Castellan::start(config).await?;
+    let data = castellan::service::api_tokens::NewTokenData {
+        name,
+        description,
+        token_type: castellan::service::api_tokens::TokenType::parse(&token_type)
+            .map_err(cli_error)?,
+        lifespan,
+        actions,
+    };
+    let (row, key) = castellan::service::api_tokens::create(&castellan.app, data)
+        .await
+        .map_err(cli_error)?;
+    eprintln!(
+        "Created API token {:?} ({}). Its key is shown once; keep it now:",
+        row.name, row.token_type
+    );
+    println!("{key}");
+    Ok(())
+}
+
+/// `castellan user create`: a confirmed user, the password from stdin.
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Create {
+        username,
+        email,
+        password_stdin: _,
+        role,
+    } = command;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    let castellan = Castellan::start(config).await?;
+    let mut conn = castellan.app.db.conn().await.map_err(cli_error)?;
+    let found = castellan::db::models::Role::find_by_type(&mut conn, &role).await?;
+    drop(conn);
+    let role = found.with_context(|| format!("there is no role of type `{role}`"))?;
+    let data = castellan::service::users::UserData {
+        username: Some(username),
+        email: Some(email),
+        password: Some(password),
+        confirmed: Some(true),
+        role: Some(role.id.to_string()),
+        ..Default::default()
+    };
+    let (user, role) = castellan::service::users::create(&castellan.app, data)
+        .await
+        .map_err(cli_error)?;
+    println!(
+        "Created user {} (id {}) in role {}",
+        user.username, user.id, role.role_type
+    );
+    Ok(())
+}
+
+fn cli_error(error: castellan::AppError) -> anyhow::Error {
+    match error {
+        castellan::AppError::Internal(inner) => inner,
+        other => anyhow::anyhow!("{other}"),
     }
 }
 

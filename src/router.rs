@@ -1,14 +1,20 @@
 //! HTTP: `/graphql` (POST = the API, GET = GraphiQL), health, and the error envelope shared by
 //! every route.
 
+use std::sync::Arc;
+
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
+use axum::extract::{FromRequestParts, Request};
 use axum::extract::{Query, State};
+use axum::handler::Handler;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -17,7 +23,7 @@ use crate::app::AppState;
 use crate::auth::{Principal, authenticate};
 use crate::error::AppError;
 use crate::graphql::{self, CastellanSchema};
-use crate::policy::{Requirement, actions};
+use crate::policy::{Access, Requirement, actions};
 use crate::service::account;
 
 /// The REST routes and the action each needs; the catalogue lists them.
@@ -33,18 +39,117 @@ pub struct HttpState {
     pub schema: CastellanSchema,
 }
 
-pub fn router(app: AppState, schema: CastellanSchema) -> Router {
+/// The whole server: Castellan's routes and `extra` (a library user's, already protected).
+pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_api))
         .route("/healthz", get(health))
         .route("/api/auth/email-confirmation", get(email_confirmation))
-        .with_state(HttpState { app, schema })
+        .with_state(HttpState {
+            app: app.clone(),
+            schema,
+        })
+        .merge(extra.with_state(app))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
+}
+
+/// A library user's REST route and what it needs.
+pub struct ProtectedRoute {
+    pub method: Method,
+    pub path: String,
+    pub requirement: Requirement,
+    handler: MethodRouter<AppState>,
+}
+
+impl ProtectedRoute {
+    pub fn new<H, T>(method: Method, path: &str, requirement: Requirement, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+        Self {
+            method,
+            path: path.to_string(),
+            requirement,
+            handler: on(filter, handler),
+        }
+    }
+
+    /// Adds the route to `routes`, behind a check of its requirement.
+    pub fn install(self, routes: Router<AppState>, app: AppState) -> Router<AppState> {
+        let guard = RouteGuard {
+            app,
+            requirement: Arc::new(self.requirement),
+        };
+        routes.route(
+            &self.path,
+            self.handler
+                .route_layer(middleware::from_fn_with_state(guard, check_route)),
+        )
+    }
+}
+
+#[derive(Clone)]
+struct RouteGuard {
+    app: AppState,
+    requirement: Arc<Requirement>,
+}
+
+/// Who called a protected route, and through which grant: extract it in the handler.
+/// `access` is `None` on a route for any signed-in user.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    pub principal: Principal,
+    pub access: Option<Access>,
+}
+
+async fn check_route(
+    State(guard): State<RouteGuard>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match authenticate(&guard.app, request.headers().get(AUTHORIZATION)).await {
+        Ok(principal) => principal,
+        Err(error) => return rest_error(&error),
+    };
+    let access = match guard.requirement.as_ref() {
+        Requirement::Action(action) => match guard.app.policy.access(&principal, action) {
+            Ok(access) => Some(access),
+            Err(error) => return rest_error(&error),
+        },
+        requirement => match guard.app.policy.authorize(&principal, requirement) {
+            Ok(_) => None,
+            Err(error) => return rest_error(&error),
+        },
+    };
+    request
+        .extensions_mut()
+        .insert(Authorized { principal, access });
+    next.run(request).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorized {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Authorized>().cloned().ok_or_else(|| {
+            rest_error(&AppError::internal(anyhow::anyhow!(
+                "Authorized is only available on routes added with Builder::route or Builder::signed_in_route"
+            )))
+        })
+    }
 }
 
 /// The GraphQL API. The principal is resolved before execution; unusable credentials end the
@@ -71,10 +176,10 @@ pub async fn authorize_rest(
 ) -> Result<Principal, Response> {
     let principal = authenticate(app, headers.get(AUTHORIZATION))
         .await
-        .map_err(|e| error_response(&e))?;
+        .map_err(|e| rest_error(&e))?;
     app.policy
         .authorize(&principal, &Requirement::Action(action.to_string()))
-        .map_err(|e| error_response(&e))?;
+        .map_err(|e| rest_error(&e))?;
     Ok(principal)
 }
 
@@ -107,7 +212,7 @@ async fn email_confirmation(
             Some(url) => (StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response(),
             None => Json(json!({ "confirmed": true })).into_response(),
         },
-        Err(error) => error_response(&error),
+        Err(error) => rest_error(&error),
     }
 }
 
@@ -125,14 +230,23 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// An error outside GraphQL execution, in Strapi's REST envelope and, so that GraphQL clients
-/// understand it too, with a GraphQL error list:
+/// An error of a REST route, in Strapi's envelope: `{"data":null,"error":{status,name,message,details}}`.
+pub fn rest_error(error: &AppError) -> Response {
+    envelope(error, false)
+}
+
+/// An error of `/graphql` before execution (bad credentials), in Strapi's REST envelope and,
+/// so that GraphQL clients understand it too, with a GraphQL error list:
 /// `{"data":null,"error":{status,name,message,details},"errors":[{message,extensions:{code}}]}`.
 pub fn error_response(error: &AppError) -> Response {
+    envelope(error, true)
+}
+
+fn envelope(error: &AppError, graphql_errors: bool) -> Response {
     error.log_if_internal();
     let status = error.status();
     let message = error.to_string();
-    let body = json!({
+    let mut body = json!({
         "data": null,
         "error": {
             "status": status.as_u16(),
@@ -140,8 +254,10 @@ pub fn error_response(error: &AppError) -> Response {
             "message": message,
             "details": error.details(),
         },
-        "errors": [{ "message": message, "extensions": { "code": error.code() } }],
     });
+    if graphql_errors {
+        body["errors"] = json!([{ "message": message, "extensions": { "code": error.code() } }]);
+    }
     let mut response = (status, Json(body)).into_response();
     if let AppError::RateLimited { retry_after_secs } = error
         && let Ok(value) = retry_after_secs.to_string().parse()

@@ -7,6 +7,7 @@ use axum::http::HeaderValue;
 use crate::app::App;
 use crate::db::models::{Role, User};
 use crate::error::{AppError, AppResult};
+use crate::service::api_tokens::{self, ApiToken};
 
 /// The message of a 401 for a token that is malformed, wrongly signed or expired.
 pub const INVALID_TOKEN: &str = "Missing or invalid credentials";
@@ -20,6 +21,8 @@ pub enum Principal {
     Public,
     /// A user signed in with a JWT.
     User(Arc<SignedInUser>),
+    /// A machine with an API token.
+    ApiToken(Arc<ApiToken>),
 }
 
 /// A signed-in user with their role, loaded once per request.
@@ -33,13 +36,14 @@ impl Principal {
     pub fn user(&self) -> Option<&SignedInUser> {
         match self {
             Self::User(user) => Some(user),
-            Self::Public => None,
+            Self::Public | Self::ApiToken(_) => None,
         }
     }
 }
 
 /// Resolves the principal of a request from its `Authorization` header: none → public;
-/// `Bearer <valid JWT>` of an active user → that user; anything else → 401.
+/// `Bearer <valid JWT>` of an active user → that user; `Bearer <API token key>` of a live
+/// token → that token; anything else → 401.
 pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> AppResult<Principal> {
     let Some(header) = authorization else {
         return Ok(Principal::Public);
@@ -53,6 +57,12 @@ pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> App
         })
         .filter(|token| !token.is_empty())
         .ok_or(AppError::Unauthorized(INVALID_TOKEN))?;
+    if token.starts_with(api_tokens::KEY_PREFIX) {
+        return match api_tokens::authenticate(app, token).await? {
+            Some(api_token) => Ok(Principal::ApiToken(api_token)),
+            None => Err(AppError::Unauthorized(INVALID_TOKEN)),
+        };
+    }
     let claims = app
         .jwt
         .verify(token)

@@ -50,12 +50,47 @@ diesel::table! {
 
 diesel::joinable!(up_users -> up_roles (role_id));
 diesel::joinable!(up_permissions -> up_roles (role_id));
-diesel::allow_tables_to_appear_in_same_query!(up_roles, up_users, up_permissions, up_settings);
+diesel::allow_tables_to_appear_in_same_query!(
+    up_roles,
+    up_users,
+    up_permissions,
+    up_settings,
+    up_conditions,
+    up_api_tokens
+);
 
 diesel::table! {
     up_settings (key) {
         key -> Text,
         value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    up_conditions (name) {
+        name -> Text,
+        display_name -> Text,
+        category -> Nullable<Text>,
+        query -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    up_api_tokens (id) {
+        id -> Integer,
+        document_id -> Text,
+        name -> Text,
+        description -> Text,
+        #[sql_name = "type"]
+        token_type -> Text,
+        access_key -> Text,
+        actions -> Text,
+        lifespan -> Nullable<BigInt>,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
         updated_at -> Timestamp,
     }
 }

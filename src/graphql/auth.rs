@@ -14,7 +14,7 @@ use crate::policy::actions;
 use crate::service::account::{self, Registration};
 
 /// The app and the principal of the request, from the GraphQL context.
-pub(crate) fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)> {
+pub fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)> {
     let missing =
         |what: &str| AppError::internal(anyhow::anyhow!("{what} missing from the GraphQL context"));
     Ok((

@@ -470,3 +470,33 @@ impl UsersPermissionsUserFiltersInput {
         })
     }
 }
+
+impl UsersPermissionsUserFiltersInput {
+    /// The user fields this filter reads (for grants limited to some fields).
+    pub fn fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let named = [
+            ("username", self.username.is_some()),
+            ("email", self.email.is_some()),
+            ("provider", self.provider.is_some()),
+            ("confirmed", self.confirmed.is_some()),
+            ("blocked", self.blocked.is_some()),
+            ("role", self.role.is_some()),
+            ("createdAt", self.created_at.is_some()),
+            ("updatedAt", self.updated_at.is_some()),
+        ];
+        out.extend(
+            named
+                .iter()
+                .filter(|(_, used)| *used)
+                .map(|(name, _)| (*name).to_string()),
+        );
+        for nested in self.and.iter().chain(self.or.iter()).flatten().flatten() {
+            out.extend(nested.fields());
+        }
+        if let Some(not) = &self.not {
+            out.extend(not.fields());
+        }
+        out
+    }
+}

@@ -33,12 +33,14 @@ pub struct UsersPermissionsRole {
 #[ComplexObject]
 impl UsersPermissionsRole {
     /// How many users have this role.
+    #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
     async fn nb_users(&self, ctx: &Context<'_>) -> Result<i32> {
         let (app, _) = request(ctx)?;
         Ok(i32::try_from(roles::user_count(app, self.role_id).await?).unwrap_or(i32::MAX))
     }
 
     /// What the role may do.
+    #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
     async fn grants(&self, ctx: &Context<'_>) -> Result<Vec<UsersPermissionsGrant>> {
         let (app, _) = request(ctx)?;
         Ok(app

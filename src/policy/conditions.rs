@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::auth::SignedInUser;
+use crate::filter::{Filter, FilterError};
 
 /// What a condition concludes for one principal.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,7 @@ pub type ConditionHandler = Arc<dyn Fn(Option<&SignedInUser>) -> ConditionOutcom
 #[derive(Clone)]
 pub enum ConditionRule {
     /// A query object that may refer to the requesting user with `"$user.<path>"`.
-    Query(Value),
+    Query(Filter),
     Code(ConditionHandler),
 }
 
@@ -58,20 +59,24 @@ pub struct Condition {
     /// The namespace of the plugin or API that registered it, e.g. `api::member-progress`.
     pub plugin: Option<String>,
     pub rule: ConditionRule,
+    /// The query object as declared, for display.
+    pub declared: Option<Value>,
     pub source: ConditionSource,
 }
 
 impl Condition {
-    /// A condition from a query object.
-    pub fn query(name: &str, display_name: &str, query: Value) -> Self {
-        Self {
+    /// A condition from a query object, checked now: a malformed one is refused here, never
+    /// at request time.
+    pub fn query(name: &str, display_name: &str, query: &Value) -> Result<Self, FilterError> {
+        Ok(Self {
             name: name.into(),
             display_name: display_name.into(),
             category: None,
             plugin: None,
-            rule: ConditionRule::Query(query),
+            rule: ConditionRule::Query(Filter::parse(query)?),
+            declared: Some(query.clone()),
             source: ConditionSource::Code,
-        }
+        })
     }
 
     /// A condition decided by Rust code.
@@ -86,6 +91,7 @@ impl Condition {
             category: None,
             plugin: None,
             rule: ConditionRule::Code(Arc::new(handler)),
+            declared: None,
             source: ConditionSource::Code,
         }
     }
@@ -99,18 +105,24 @@ impl Condition {
         self.plugin = Some(plugin.into());
         self
     }
+
+    pub fn with_source(mut self, source: ConditionSource) -> Self {
+        self.source = source;
+        self
+    }
 }
 
 /// The conditions every installation has.
-pub fn built_in() -> Vec<Condition> {
-    vec![Condition {
-        name: "is-self".into(),
-        display_name: "Is the requesting user".into(),
-        category: Some("default".into()),
-        plugin: Some("plugin::users-permissions".into()),
-        rule: ConditionRule::Query(serde_json::json!({ "id": "$user.id" })),
-        source: ConditionSource::BuiltIn,
-    }]
+pub fn built_in() -> Result<Vec<Condition>, FilterError> {
+    let is_self = Condition::query(
+        "is-self",
+        "Is the requesting user",
+        &serde_json::json!({ "id": "$user.id" }),
+    )?
+    .with_category("default")
+    .with_plugin("plugin::users-permissions")
+    .with_source(ConditionSource::BuiltIn);
+    Ok(vec![is_self])
 }
 
 /// A condition name: lower-case letters, digits and `-`.

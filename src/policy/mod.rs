@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod catalogue;
 pub mod conditions;
+pub mod subject;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -17,8 +18,9 @@ pub use conditions::{Condition, ConditionOutcome, ConditionRule, ConditionSource
 
 use crate::auth::Principal;
 use crate::db::Db;
-use crate::db::models::{NewPermission, NewRole, Permission, Role, now};
+use crate::db::models::{NewPermission, NewRole, Permission, Role, StoredCondition, now};
 use crate::error::{AppError, AppResult};
+use crate::filter::Filter;
 
 /// A role's grant of one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +71,24 @@ impl Policy {
         let mut conn = db.conn().await?;
         let roles = Role::all(&mut conn).await?;
         let permissions = Permission::all(&mut conn).await?;
+        let stored = StoredCondition::all(&mut conn).await?;
         let mut snapshot = Snapshot::build(&roles, &permissions)?;
+        for row in stored {
+            let declared: serde_json::Value =
+                serde_json::from_str(&row.query).map_err(AppError::internal)?;
+            match Condition::query(&row.name, &row.display_name, &declared) {
+                Ok(condition) => {
+                    let mut condition = condition.with_source(ConditionSource::Database);
+                    condition.category = row.category;
+                    snapshot.conditions.insert(row.name, Arc::new(condition));
+                }
+                // Stored conditions were checked when created; one that no longer parses
+                // allows nothing rather than stopping the server.
+                Err(error) => {
+                    tracing::error!(condition = %row.name, %error, "stored condition no longer parses")
+                }
+            }
+        }
         for condition in &self.fixed_conditions {
             snapshot
                 .conditions
@@ -122,15 +141,37 @@ impl Policy {
         match requirement {
             Requirement::SignedIn => match principal {
                 Principal::User(_) => Ok(None),
+                Principal::ApiToken(token) => Err(AppError::Forbidden {
+                    details: serde_json::json!({ "reason": "a signed-in user is required", "token": token.name }),
+                }),
                 Principal::Public => Err(AppError::Forbidden {
                     details: serde_json::json!({ "reason": "a signed-in user is required", "role": "public" }),
                 }),
             },
             Requirement::Action(action) => {
+                if let Principal::ApiToken(token) = principal {
+                    // A token has no role: its type (and, for custom tokens, its list) decides,
+                    // and it reaches every entity and field of the actions it may perform.
+                    return if token.allows(action) {
+                        Ok(Some(Arc::new(Grant {
+                            action: action.clone(),
+                            conditions: Vec::new(),
+                            fields: None,
+                        })))
+                    } else {
+                        Err(AppError::Forbidden {
+                            details: serde_json::json!({
+                                "action": action,
+                                "token": token.name,
+                                "type": token.token_type.as_str(),
+                            }),
+                        })
+                    };
+                }
                 let snapshot = self.current();
                 let role = match principal {
                     Principal::User(user) => Some(user.role.id),
-                    Principal::Public => snapshot.public_role,
+                    Principal::Public | Principal::ApiToken(_) => snapshot.public_role,
                 }
                 .and_then(|id| snapshot.roles.get(&id));
                 let Some(role) = role else {
@@ -142,6 +183,127 @@ impl Policy {
                 }
             }
         }
+    }
+}
+
+/// The entities a grant reaches for one principal, after its conditions.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// No condition, or one that allows everything.
+    All,
+    /// Every condition denied.
+    Nothing,
+    /// The entities matching this filter (the conditions' queries, OR-ed, `$user` resolved).
+    Only(Filter),
+}
+
+/// What a principal may do through one action: the grant and its scope.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub grant: Arc<Grant>,
+    pub scope: Scope,
+}
+
+impl Access {
+    /// Whether the entity (as a document, e.g. [`subject::user_document`]) is within the scope.
+    pub fn allows(&self, document: &serde_json::Value) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Nothing => false,
+            Scope::Only(filter) => filter.matches(document),
+        }
+    }
+
+    /// FORBIDDEN for an entity outside the scope, naming the action and its conditions.
+    pub fn outside(&self) -> AppError {
+        AppError::Forbidden {
+            details: serde_json::json!({
+                "action": self.grant.action,
+                "conditions": self.grant.conditions,
+                "reason": "the entity is outside the conditions of the grant",
+            }),
+        }
+    }
+
+    /// Whether the grant reaches `field`.
+    pub fn may_use_field(&self, field: &str) -> bool {
+        self.grant
+            .fields
+            .as_ref()
+            .is_none_or(|fields| fields.iter().any(|f| f == field))
+    }
+
+    /// FORBIDDEN unless the grant reaches every field in `fields`.
+    pub fn check_fields(&self, fields: &[&str]) -> AppResult<()> {
+        match fields.iter().find(|f| !self.may_use_field(f)) {
+            None => Ok(()),
+            Some(field) => Err(self.field_refused(field)),
+        }
+    }
+
+    pub fn field_refused(&self, field: &str) -> AppError {
+        AppError::Forbidden {
+            details: serde_json::json!({
+                "action": self.grant.action,
+                "field": field,
+                "fields": self.grant.fields,
+                "reason": "the grant does not reach this field",
+            }),
+        }
+    }
+}
+
+impl Policy {
+    /// The principal's access through `action`: FORBIDDEN without a grant; otherwise the grant
+    /// and the entities its conditions let the principal reach.
+    pub fn access(&self, principal: &Principal, action: &str) -> AppResult<Access> {
+        let grant = self
+            .authorize(principal, &Requirement::Action(action.to_string()))?
+            .ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "an action requirement always yields a grant"
+                ))
+            })?;
+        let scope = self.scope(principal, &grant)?;
+        Ok(Access { grant, scope })
+    }
+
+    /// Applies the grant's conditions (alternatives) for this principal.
+    fn scope(&self, principal: &Principal, grant: &Grant) -> AppResult<Scope> {
+        if grant.conditions.is_empty() {
+            return Ok(Scope::All);
+        }
+        let snapshot = self.current();
+        let user = principal.user();
+        let document = user.map_or(serde_json::Value::Null, |u| {
+            subject::user_document(&u.user, &u.role)
+        });
+        let mut filters = Vec::new();
+        for name in &grant.conditions {
+            // A condition deleted since the grant was written allows nothing.
+            let Some(condition) = snapshot.conditions.get(name) else {
+                continue;
+            };
+            match &condition.rule {
+                ConditionRule::Query(filter) => filters.push(filter.bind(&document)),
+                ConditionRule::Code(handler) => match handler(user) {
+                    ConditionOutcome::Allow => return Ok(Scope::All),
+                    ConditionOutcome::Deny => {}
+                    ConditionOutcome::Query(query) => {
+                        filters.push(Filter::parse(&query).map_err(|e| {
+                            AppError::internal(anyhow::anyhow!(
+                                "condition {name} returned a malformed query: {e}"
+                            ))
+                        })?)
+                    }
+                },
+            }
+        }
+        Ok(if filters.is_empty() {
+            Scope::Nothing
+        } else {
+            Scope::Only(Filter::any_of(filters))
+        })
     }
 }
 

@@ -2,6 +2,8 @@
 //! return plain values or an [`AppError`](crate::error::AppError).
 
 pub mod account;
+pub mod api_tokens;
+pub mod conditions;
 pub mod listing;
 pub mod roles;
 pub mod settings;

@@ -47,10 +47,10 @@ pub async fn list(
 /// A role by its numeric id or its documentId.
 pub async fn find(app: &App, id: &str) -> AppResult<Option<Role>> {
     let mut conn = app.db.conn().await?;
-    if let Ok(numeric) = id.parse::<i32>() {
-        if let Some(role) = Role::find(&mut conn, numeric).await? {
-            return Ok(Some(role));
-        }
+    if let Ok(numeric) = id.parse::<i32>()
+        && let Some(role) = Role::find(&mut conn, numeric).await?
+    {
+        return Ok(Some(role));
     }
     Ok(Role::find_by_document_id(&mut conn, id).await?)
 }
@@ -258,13 +258,10 @@ fn check_grants(app: &App, grants: &[GrantSpec]) -> AppResult<Vec<GrantRow>> {
                 )));
             }
         }
-        if let Some(fields) = &grant.fields {
-            if let Some(bad) = fields
-                .iter()
-                .find(|f| f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            {
-                return Err(AppError::validation(format!("`{bad}` is not a field name")));
-            }
+        let bad_field =
+            |f: &&String| f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if let Some(bad) = grant.fields.iter().flatten().find(bad_field) {
+            return Err(AppError::validation(format!("`{bad}` is not a field name")));
         }
         let conditions = serde_json::to_string(&grant.conditions).map_err(AppError::internal)?;
         let fields = grant

@@ -7,6 +7,8 @@ use crate::app::App;
 use crate::db::models::{NewUser, Role, User, UserChanges, now};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult, FieldError};
+use crate::filter::SqlFilter;
+use crate::policy::subject::user_document;
 use crate::service::account::hash_code;
 use crate::service::listing::{Page, PageInfo};
 use crate::service::validate::{check_password, is_valid_email};
@@ -50,33 +52,18 @@ impl UserData {
     }
 }
 
-/// The user as conditions see it: `$user.…` paths and query objects refer to these names.
-pub fn document(user: &User, role: &Role) -> Value {
-    json!({
-        "id": user.id,
-        "documentId": user.document_id,
-        "username": user.username,
-        "email": user.email,
-        "provider": user.provider,
-        "confirmed": user.confirmed,
-        "blocked": user.blocked,
-        "createdAt": user.created_at.to_string(),
-        "updatedAt": user.updated_at.to_string(),
-        "role": { "id": role.id, "documentId": role.document_id, "name": role.name, "type": role.role_type },
-        "attributes": serde_json::from_str::<Value>(&user.attributes).unwrap_or(Value::Null),
-    })
-}
-
 /// One page of users (with their roles) matching `filter`, and the page's info.
+/// `scope` is the SQL of the grant's conditions, when it has some.
 pub async fn list(
     app: &App,
     filter: &SqlWhere,
+    scope: Option<&SqlFilter>,
     order: &str,
     page: Page,
 ) -> AppResult<(Vec<(User, Role)>, PageInfo)> {
     let mut conn = app.db.conn().await?;
-    let users = User::page(&mut conn, filter, order, page.offset, page.limit).await?;
-    let total = User::count(&mut conn, filter).await?;
+    let users = User::page(&mut conn, filter, scope, order, page.offset, page.limit).await?;
+    let total = User::count(&mut conn, filter, scope).await?;
     Ok((users, page.info(total)))
 }
 
@@ -104,7 +91,7 @@ pub async fn preview(
     data: &UserData,
 ) -> AppResult<Value> {
     let mut doc = match current {
-        Some((user, role)) => document(user, role),
+        Some((user, role)) => user_document(user, role),
         None => {
             json!({ "id": null, "documentId": null, "provider": "local", "confirmed": false, "blocked": false, "attributes": {} })
         }

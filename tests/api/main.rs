@@ -9,6 +9,7 @@
 mod support;
 
 mod account;
+mod api_tokens;
 mod binary;
 mod filter;
 mod guards;
@@ -16,3 +17,4 @@ mod lifecycle;
 mod peers;
 mod roles;
 mod tokens;
+mod users;

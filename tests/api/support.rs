@@ -210,6 +210,12 @@ impl TestServer {
         for (hash, reset, confirmation) in stored.unwrap_or_default() {
             secrets.extend([hash, reset, confirmation].into_iter().flatten());
         }
+        let keys: Result<Vec<String>, _> = castellan::on_conn!(&mut conn, |c| {
+            use castellan::db::schema::up_api_tokens::dsl::*;
+            use diesel::QueryDsl;
+            diesel_async::RunQueryDsl::load(up_api_tokens.select(access_key), c).await
+        });
+        secrets.extend(keys.unwrap_or_default());
         for secret in secrets.iter().filter(|s| s.len() >= 16) {
             assert!(
                 !response.contains(secret.as_str()),
@@ -386,6 +392,15 @@ impl TestServer {
         self.grant(role_type, actions).await;
         self.set_role(user_id(&user), role.id).await;
         jwt
+    }
+
+    /// The role of type `role_type`.
+    pub async fn conn_role(&self, role_type: &str) -> Role {
+        let mut conn = self.conn().await;
+        Role::find_by_type(&mut conn, role_type)
+            .await
+            .expect("query")
+            .expect("role exists")
     }
 
     /// Takes `action` away from the role of type `role_type`.

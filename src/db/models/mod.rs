@@ -1,11 +1,15 @@
 //! Rows and the queries that read and write them. Every function returns `QueryResult`;
 //! "maybe" is `Option` through `.optional()`.
 
+mod api_token;
+mod condition;
 mod permission;
 mod role;
 mod setting;
 mod user;
 
+pub use api_token::{ApiTokenRow, NewApiToken};
+pub use condition::StoredCondition;
 pub use permission::{GrantRow, NewPermission, Permission};
 pub use role::{NewRole, Role, RoleChanges};
 pub use setting::Setting;

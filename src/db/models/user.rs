@@ -283,32 +283,49 @@ impl User {
             .optional())
     }
 
-    /// Users (with their role) matching `filter`, in `order` (SQL from a whitelist), one page.
+    /// Users (with their role) matching `filter` and, when given, `scope` (a grant's
+    /// conditions), in `order` (SQL from a whitelist), one page.
     pub async fn page(
         conn: &mut Conn,
         filter: &crate::db::sql::SqlWhere,
+        scope: Option<&crate::filter::SqlFilter>,
         order: &str,
         offset: i64,
         limit: i64,
     ) -> QueryResult<Vec<(User, Role)>> {
-        on_conn!(conn, |c| up_users::table
-            .inner_join(up_roles::table)
-            .filter(filter.clone())
-            .order(diesel::dsl::sql::<diesel::sql_types::Text>(order))
-            .offset(offset)
-            .limit(limit)
-            .select((User::as_select(), Role::as_select()))
-            .load(c)
-            .await)
+        on_conn!(conn, |c| {
+            let mut query = up_users::table
+                .inner_join(up_roles::table)
+                .filter(filter.clone())
+                .select((User::as_select(), Role::as_select()))
+                .into_boxed();
+            if let Some(scope) = scope {
+                query = query.filter(scope.clone());
+            }
+            query
+                .order(diesel::dsl::sql::<diesel::sql_types::Text>(order))
+                .offset(offset)
+                .limit(limit)
+                .load(c)
+                .await
+        })
     }
 
-    pub async fn count(conn: &mut Conn, filter: &crate::db::sql::SqlWhere) -> QueryResult<i64> {
-        on_conn!(conn, |c| up_users::table
-            .inner_join(up_roles::table)
-            .filter(filter.clone())
-            .count()
-            .get_result(c)
-            .await)
+    pub async fn count(
+        conn: &mut Conn,
+        filter: &crate::db::sql::SqlWhere,
+        scope: Option<&crate::filter::SqlFilter>,
+    ) -> QueryResult<i64> {
+        on_conn!(conn, |c| {
+            let mut query = up_users::table
+                .inner_join(up_roles::table)
+                .filter(filter.clone())
+                .into_boxed();
+            if let Some(scope) = scope {
+                query = query.filter(scope.clone());
+            }
+            query.count().get_result(c).await
+        })
     }
 
     pub async fn update(

@@ -1,0 +1,343 @@
+//! User administration with Strapi's names. Every operation goes through the caller's grant:
+//! its conditions decide which users it reaches (in SQL for lists, in memory for one user),
+//! and its `fields` which fields it may read or write.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::auth::request;
+use super::directives;
+use super::filters::UsersPermissionsUserFiltersInput;
+use super::pagination::{Pagination, PaginationArg};
+use super::roles::UsersPermissionsRole;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::models::{Role, User};
+use crate::error::{AppError, AppResult};
+use crate::policy::subject::{UserFields, user_document};
+use crate::policy::{Access, Scope, actions};
+use crate::service::listing::{PageRequest, order_by};
+use crate::service::users::{self, UserData};
+
+/// A user, as administrators see them. Secrets (password, reset and confirmation tokens) can
+/// be written but are never read. A field outside the grant's `fields` reads as null with a
+/// FORBIDDEN error at its path.
+pub struct UsersPermissionsUser {
+    user: User,
+    role: Role,
+    access: Arc<Access>,
+}
+
+impl UsersPermissionsUser {
+    fn new(user: User, role: Role, access: Arc<Access>) -> Self {
+        Self { user, role, access }
+    }
+
+    fn field<T>(&self, name: &str, value: impl FnOnce() -> T) -> AppResult<Option<T>> {
+        if self.access.may_use_field(name) {
+            Ok(Some(value()))
+        } else {
+            Err(self.access.field_refused(name))
+        }
+    }
+}
+
+#[Object]
+impl UsersPermissionsUser {
+    async fn id(&self) -> ID {
+        ID(self.user.id.to_string())
+    }
+
+    async fn document_id(&self) -> ID {
+        ID(self.user.document_id.clone())
+    }
+
+    async fn username(&self) -> Result<Option<String>> {
+        Ok(self.field("username", || self.user.username.clone())?)
+    }
+
+    async fn email(&self) -> Result<Option<String>> {
+        Ok(self.field("email", || self.user.email.clone())?)
+    }
+
+    async fn provider(&self) -> Result<Option<String>> {
+        Ok(self.field("provider", || self.user.provider.clone())?)
+    }
+
+    async fn confirmed(&self) -> Result<Option<bool>> {
+        Ok(self.field("confirmed", || self.user.confirmed)?)
+    }
+
+    async fn blocked(&self) -> Result<Option<bool>> {
+        Ok(self.field("blocked", || self.user.blocked)?)
+    }
+
+    async fn role(&self) -> Result<Option<UsersPermissionsRole>> {
+        Ok(self.field("role", || UsersPermissionsRole::from(self.role.clone()))?)
+    }
+
+    /// Extra fields (`register.allowedFields`, or written by an administrator).
+    async fn attributes(&self) -> Result<Option<Json<serde_json::Value>>> {
+        let value = serde_json::from_str(&self.user.attributes).unwrap_or(serde_json::Value::Null);
+        Ok(self.field("attributes", || Json(value))?)
+    }
+
+    async fn created_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.field("createdAt", || self.user.created_at.and_utc())?)
+    }
+
+    async fn updated_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.field("updatedAt", || self.user.updated_at.and_utc())?)
+    }
+}
+
+/// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` write.
+#[derive(Debug, Default, InputObject)]
+pub struct UsersPermissionsUserInput {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub provider: Option<String>,
+    /// Write-only: stored as a bcrypt hash.
+    pub password: Option<String>,
+    /// Write-only: stored as a SHA-256 hash.
+    pub reset_password_token: Option<String>,
+    /// Write-only: stored as a SHA-256 hash.
+    pub confirmation_token: Option<String>,
+    pub confirmed: Option<bool>,
+    pub blocked: Option<bool>,
+    /// The numeric id or the documentId of the role.
+    pub role: Option<ID>,
+    pub attributes: Option<Json<serde_json::Value>>,
+}
+
+impl From<UsersPermissionsUserInput> for UserData {
+    fn from(input: UsersPermissionsUserInput) -> Self {
+        UserData {
+            username: input.username,
+            email: input.email,
+            provider: input.provider,
+            password: input.password,
+            reset_password_token: input.reset_password_token,
+            confirmation_token: input.confirmation_token,
+            confirmed: input.confirmed,
+            blocked: input.blocked,
+            role: input.role.map(|id| id.0),
+            attributes: input.attributes.map(|json| json.0),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct UsersPermissionsUserEntityResponse {
+    pub data: Option<UsersPermissionsUser>,
+}
+
+#[derive(SimpleObject)]
+pub struct UsersPermissionsUserEntityResponseCollection {
+    pub nodes: Vec<UsersPermissionsUser>,
+    pub page_info: Pagination,
+}
+
+const USER_SORT: &[(&str, &str)] = &[
+    ("id", "up_users.id"),
+    ("documentId", "up_users.document_id"),
+    ("username", "up_users.username"),
+    ("email", "up_users.email"),
+    ("provider", "up_users.provider"),
+    ("confirmed", "up_users.confirmed"),
+    ("blocked", "up_users.blocked"),
+    ("createdAt", "up_users.created_at"),
+    ("updatedAt", "up_users.updated_at"),
+];
+
+fn access(app: &AppState, principal: &Principal, action: &str) -> AppResult<Arc<Access>> {
+    Ok(Arc::new(app.policy.access(principal, action)?))
+}
+
+/// The fields a filter or a sort reads must be reachable by the grant too.
+fn check_read_fields(
+    access: &Access,
+    filters: &Option<UsersPermissionsUserFiltersInput>,
+    sort: &[String],
+) -> AppResult<()> {
+    if access.grant.fields.is_none() {
+        return Ok(());
+    }
+    let mut used: Vec<String> = sort
+        .iter()
+        .map(|s| s.split(':').next().unwrap_or_default().to_string())
+        .collect();
+    if let Some(filters) = filters {
+        used.extend(filters.fields());
+    }
+    for field in used.iter().filter(|f| *f != "id" && *f != "documentId") {
+        if !access.may_use_field(field) {
+            return Err(access.field_refused(field));
+        }
+    }
+    Ok(())
+}
+
+async fn page(
+    ctx: &Context<'_>,
+    filters: Option<UsersPermissionsUserFiltersInput>,
+    pagination: Option<PaginationArg>,
+    sort: Option<Vec<String>>,
+) -> Result<UsersPermissionsUserEntityResponseCollection> {
+    let (app, principal) = request(ctx)?;
+    let access = access(app, principal, actions::USER_FIND)?;
+    let sort = sort.unwrap_or_default();
+    check_read_fields(&access, &filters, &sort)?;
+    let dialect = app.db.backend();
+    let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
+    let order = order_by(&sort, USER_SORT, "up_users.id")?;
+    let mut filter = filters.unwrap_or_default().compile(dialect)?;
+    let scope = match &access.scope {
+        Scope::All => None,
+        Scope::Nothing => {
+            filter = crate::db::sql::SqlWhere::any(dialect, &[]);
+            None
+        }
+        Scope::Only(conditions) => Some(
+            conditions
+                .to_sql(dialect.into(), &UserFields)
+                .map_err(AppError::internal)?,
+        ),
+    };
+    let (found, info) = users::list(app, &filter, scope.as_ref(), &order, page).await?;
+    Ok(UsersPermissionsUserEntityResponseCollection {
+        nodes: found
+            .into_iter()
+            .map(|(user, role)| UsersPermissionsUser::new(user, role, access.clone()))
+            .collect(),
+        page_info: info.into(),
+    })
+}
+
+#[derive(Default)]
+pub struct UsersQuery;
+
+#[Object]
+impl UsersQuery {
+    /// Users, filtered, sorted (`["username:asc"]`) and paginated, within the grant's conditions.
+    #[graphql(directive = directives::action::apply(actions::USER_FIND.into()))]
+    async fn users_permissions_users(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<UsersPermissionsUserFiltersInput>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<String>>,
+    ) -> Result<Vec<UsersPermissionsUser>> {
+        Ok(page(ctx, filters, pagination, sort).await?.nodes)
+    }
+
+    /// Users with `pageInfo`; `total` counts only the users the grant reaches.
+    #[graphql(name = "usersPermissionsUsers_connection", directive = directives::action::apply(actions::USER_FIND.into()))]
+    async fn users_permissions_users_connection(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<UsersPermissionsUserFiltersInput>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<String>>,
+    ) -> Result<UsersPermissionsUserEntityResponseCollection> {
+        page(ctx, filters, pagination, sort).await
+    }
+
+    /// A user by documentId (or numeric id); FORBIDDEN when outside the grant's conditions.
+    #[graphql(directive = directives::action::apply(actions::USER_FIND_ONE.into()))]
+    async fn users_permissions_user(
+        &self,
+        ctx: &Context<'_>,
+        document_id: ID,
+    ) -> Result<Option<UsersPermissionsUser>> {
+        let (app, principal) = request(ctx)?;
+        let access = access(app, principal, actions::USER_FIND_ONE)?;
+        let Some((user, role)) = users::find(app, &document_id).await? else {
+            return Ok(None);
+        };
+        if !access.allows(&user_document(&user, &role)) {
+            return Err(access.outside().into());
+        }
+        Ok(Some(UsersPermissionsUser::new(user, role, access)))
+    }
+}
+
+#[derive(Default)]
+pub struct UsersMutation;
+
+#[Object]
+impl UsersMutation {
+    /// Creates a user. With conditions on the grant, the new user must satisfy them.
+    #[graphql(directive = directives::action::apply(actions::USER_CREATE.into()))]
+    async fn create_users_permissions_user(
+        &self,
+        ctx: &Context<'_>,
+        data: UsersPermissionsUserInput,
+    ) -> Result<UsersPermissionsUserEntityResponse> {
+        let (app, principal) = request(ctx)?;
+        let access = access(app, principal, actions::USER_CREATE)?;
+        let data = UserData::from(data);
+        access.check_fields(&data.fields())?;
+        if data.role.is_some() && !access.allows(&users::preview(app, None, &data).await?) {
+            return Err(access.outside().into());
+        }
+        if data.role.is_none() && !matches!(access.scope, Scope::All) {
+            return Err(access.outside().into());
+        }
+        let (user, role) = users::create(app, data).await?;
+        Ok(UsersPermissionsUserEntityResponse {
+            data: Some(UsersPermissionsUser::new(user, role, access)),
+        })
+    }
+
+    /// Changes a user (numeric id or documentId). The user must be within the grant's
+    /// conditions before and after the change, and only the grant's fields may change.
+    #[graphql(directive = directives::action::apply(actions::USER_UPDATE.into()))]
+    async fn update_users_permissions_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        data: UsersPermissionsUserInput,
+    ) -> Result<UsersPermissionsUserEntityResponse> {
+        let (app, principal) = request(ctx)?;
+        let access = access(app, principal, actions::USER_UPDATE)?;
+        let data = UserData::from(data);
+        let (user, role) = users::find(app, &id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+        if !access.allows(&user_document(&user, &role)) {
+            return Err(access.outside().into());
+        }
+        access.check_fields(&data.fields())?;
+        if !access.allows(&users::preview(app, Some((&user, &role)), &data).await?) {
+            return Err(access.outside().into());
+        }
+        let (user, role) = users::update(app, &user, data).await?;
+        Ok(UsersPermissionsUserEntityResponse {
+            data: Some(UsersPermissionsUser::new(user, role, access)),
+        })
+    }
+
+    /// Deletes a user (numeric id or documentId) within the grant's conditions.
+    #[graphql(directive = directives::action::apply(actions::USER_DESTROY.into()))]
+    async fn delete_users_permissions_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<UsersPermissionsUserEntityResponse> {
+        let (app, principal) = request(ctx)?;
+        let access = access(app, principal, actions::USER_DESTROY)?;
+        let (user, role) = users::find(app, &id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+        if !access.allows(&user_document(&user, &role)) {
+            return Err(access.outside().into());
+        }
+        users::delete(app, &user).await?;
+        Ok(UsersPermissionsUserEntityResponse {
+            data: Some(UsersPermissionsUser::new(user, role, access)),
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! How conditions see users: one JSON document per user, the same in memory and, through
+//! [`UserFields`], in SQL.
+
+use serde_json::{Value, json};
+
+use crate::db::models::{Role, User};
+use crate::filter::{ColumnKind, FieldMap, Location};
+
+/// The user as conditions see them: `"$user.<path>"` placeholders and query objects about
+/// users both use these names.
+pub fn user_document(user: &User, role: &Role) -> Value {
+    json!({
+        "id": user.id,
+        "documentId": user.document_id,
+        "username": user.username,
+        "email": user.email,
+        "provider": user.provider,
+        "confirmed": user.confirmed,
+        "blocked": user.blocked,
+        "createdAt": user.created_at.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+        "updatedAt": user.updated_at.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+        "role": { "id": role.id, "documentId": role.document_id, "name": role.name, "type": role.role_type },
+        "attributes": serde_json::from_str::<Value>(&user.attributes).unwrap_or_else(|_| json!({})),
+    })
+}
+
+/// Where each path of [`user_document`] lives in `up_users JOIN up_roles`.
+pub struct UserFields;
+
+impl FieldMap for UserFields {
+    fn locate(&self, path: &[&str]) -> Option<Location> {
+        let column = |sql: &str, kind| {
+            Some(Location::Column {
+                sql: sql.to_string(),
+                kind,
+            })
+        };
+        match path {
+            ["id"] => column("up_users.id", ColumnKind::Integer),
+            ["documentId"] => column("up_users.document_id", ColumnKind::Text),
+            ["username"] => column("up_users.username", ColumnKind::Text),
+            ["email"] => column("up_users.email", ColumnKind::Text),
+            ["provider"] => column("up_users.provider", ColumnKind::Text),
+            ["confirmed"] => column("up_users.confirmed", ColumnKind::Bool),
+            ["blocked"] => column("up_users.blocked", ColumnKind::Bool),
+            ["createdAt"] => column("up_users.created_at", ColumnKind::Timestamp),
+            ["updatedAt"] => column("up_users.updated_at", ColumnKind::Timestamp),
+            ["role", "id"] => column("up_roles.id", ColumnKind::Integer),
+            ["role", "documentId"] => column("up_roles.document_id", ColumnKind::Text),
+            ["role", "name"] => column("up_roles.name", ColumnKind::Text),
+            ["role", "type"] => column("up_roles.type", ColumnKind::Text),
+            ["attributes", rest @ ..] => Some(Location::Json {
+                column_sql: "up_users.attributes".to_string(),
+                path: rest.iter().map(|s| s.to_string()).collect(),
+            }),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! User administration under grants with conditions and field rules, and the conditions
+//! themselves.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::support::{Backend, TestServer, error_code, error_message, user_id};
+
+const ADMIN_ACTIONS: &[&str] = &[
+    "plugin::users-permissions.user.find",
+    "plugin::users-permissions.user.findOne",
+    "plugin::users-permissions.user.create",
+    "plugin::users-permissions.user.update",
+    "plugin::users-permissions.user.destroy",
+    "plugin::users-permissions.role.find",
+    "plugin::users-permissions.role.updateRole",
+    "plugin::users-permissions.condition.find",
+    "plugin::users-permissions.condition.create",
+    "plugin::users-permissions.condition.delete",
+];
+
+const USERS: &str = "query($filters: UsersPermissionsUserFiltersInput, $pagination: PaginationArg, $sort: [String!]) {
+    usersPermissionsUsers_connection(filters: $filters, pagination: $pagination, sort: $sort) {
+        nodes { id documentId username email confirmed blocked role { type } attributes }
+        pageInfo { total page pageSize pageCount } } }";
+const CREATE: &str = "mutation($data: UsersPermissionsUserInput!) { createUsersPermissionsUser(data: $data) { data { id username email role { type } } } }";
+const UPDATE: &str = "mutation($id: ID!, $data: UsersPermissionsUserInput!) { updateUsersPermissionsUser(id: $id, data: $data) { data { id username } } }";
+const DELETE: &str =
+    "mutation($id: ID!) { deleteUsersPermissionsUser(id: $id) { data { username } } }";
+const ROLE_UPDATE: &str = "mutation($id: ID!, $data: UsersPermissionsRoleInput!) { updateUsersPermissionsRole(id: $id, data: $data) { ok } }";
+
+async fn list(server: &TestServer, jwt: &str, variables: Value) -> Value {
+    let body = server.gql_as(jwt, USERS, variables).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["usersPermissionsUsers_connection"].clone()
+}
+
+fn usernames(page: &Value) -> Vec<String> {
+    page["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Replaces the grants of the role `role_type` through the admin API.
+async fn set_grants(server: &TestServer, admin: &str, role_type: &str, grants: Value) {
+    let role = server.conn_role(role_type).await;
+    let body = server
+        .gql_as(
+            admin,
+            ROLE_UPDATE,
+            json!({ "id": role.id.to_string(), "data": { "grants": grants } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+/// A signed-in user of a fresh role `role_type` (grants set later); their JWT and id.
+async fn member(
+    server: &TestServer,
+    role_type: &str,
+    username: &str,
+    attributes: Value,
+) -> (String, i32) {
+    let body = server
+        .gql(
+            "mutation($input: UsersPermissionsRegisterInput!) { register(input: $input) { jwt user { id } } }",
+            json!({ "input": { "username": username, "email": format!("{username}@example.com"), "password": "password1", "attributes": attributes } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let id = user_id(&body["data"]["register"]["user"]);
+    let role = server.conn_role(role_type).await;
+    server.set_role(id, role.id).await;
+    (
+        body["data"]["register"]["jwt"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        id,
+    )
+}
+
+async fn start(backend: Backend) -> (TestServer, String) {
+    let server = TestServer::start_with(backend, |config| {
+        config.register_allowed_fields = vec!["team".into()]
+    })
+    .await;
+    let admin = server.user_with_grants("user-admin", ADMIN_ACTIONS).await;
+    (server, admin)
+}
+
+both_backends! {
+    async fn is_self_lists_only_the_users_own_account(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("self-reader").await;
+        set_grants(&server, &admin, "self-reader", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["is-self"] }])).await;
+        let (jwt, _) = member(&server, "self-reader", "selfish", json!({})).await;
+        member(&server, "self-reader", "other", json!({})).await;
+        let page = list(&server, &jwt, json!({})).await;
+        assert_eq!(usernames(&page), vec!["selfish"]);
+        assert_eq!(page["pageInfo"]["total"], 1);
+    }
+
+    async fn a_team_condition_lists_only_teammates_with_correct_totals(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        let body = server
+            .gql_as(&admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name query } }",
+                json!({ "d": { "name": "same-team", "displayName": "Same team", "category": "teams",
+                    "query": { "attributes.team": "$user.attributes.team" } } }))
+            .await;
+        assert_eq!(body["data"]["createUsersPermissionsCondition"]["name"], "same-team", "{body}");
+        server.create_role("team-member").await;
+        set_grants(&server, &admin, "team-member", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["same-team"] }])).await;
+        let (red_jwt, _) = member(&server, "team-member", "red1", json!({ "team": "red" })).await;
+        member(&server, "team-member", "red2", json!({ "team": "red" })).await;
+        member(&server, "authenticated", "red3", json!({ "team": "red" })).await;
+        member(&server, "team-member", "blue1", json!({ "team": "blue" })).await;
+        member(&server, "team-member", "nobody", json!({})).await;
+
+        let page = list(&server, &red_jwt, json!({ "sort": ["username:asc"] })).await;
+        assert_eq!(usernames(&page), vec!["red1", "red2", "red3"]);
+        assert_eq!(page["pageInfo"]["total"], 3);
+        let page = list(&server, &red_jwt, json!({ "sort": ["username:desc"], "pagination": { "page": 2, "pageSize": 2 } })).await;
+        assert_eq!(usernames(&page), vec!["red1"]);
+        assert_eq!(page["pageInfo"], json!({ "total": 3, "page": 2, "pageSize": 2, "pageCount": 2 }));
+        let page = list(&server, &red_jwt, json!({ "filters": { "username": { "endsWith": "2" } } })).await;
+        assert_eq!(usernames(&page), vec!["red2"], "the caller's filters narrow the conditions, never widen them");
+    }
+
+    async fn outside_the_conditions_reads_updates_and_deletes_are_forbidden(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("self-editor").await;
+        set_grants(&server, &admin, "self-editor", json!([
+            { "action": "plugin::users-permissions.user.findOne", "conditions": ["is-self"] },
+            { "action": "plugin::users-permissions.user.update", "conditions": ["is-self"] },
+            { "action": "plugin::users-permissions.user.destroy", "conditions": ["is-self"] } ])).await;
+        let (jwt, me) = member(&server, "self-editor", "editor", json!({})).await;
+        let (_, other) = member(&server, "authenticated", "victim", json!({})).await;
+
+        let body = server.gql_as(&jwt, "query($d: ID!) { usersPermissionsUser(documentId: $d) { username } }", json!({ "d": other.to_string() })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let details = &body["errors"][0]["extensions"]["error"]["details"];
+        assert_eq!(details["action"], "plugin::users-permissions.user.findOne");
+        assert_eq!(details["conditions"], json!(["is-self"]), "the refusal names the conditions");
+        let body = server.gql_as(&jwt, UPDATE, json!({ "id": other.to_string(), "data": { "username": "pwned" } })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let body = server.gql_as(&jwt, DELETE, json!({ "id": other.to_string() })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let page = list(&server, &admin, json!({ "filters": { "username": { "eq": "victim" } } })).await;
+        assert_eq!(usernames(&page), vec!["victim"], "the victim is untouched");
+
+        let body = server.gql_as(&jwt, UPDATE, json!({ "id": me.to_string(), "data": { "username": "editor2" } })).await;
+        assert_eq!(body["data"]["updateUsersPermissionsUser"]["data"]["username"], "editor2", "{body}");
+        let body = server.gql_as(&jwt, "query($d: ID!) { usersPermissionsUser(documentId: $d) { username } }", json!({ "d": me.to_string() })).await;
+        assert_eq!(body["data"]["usersPermissionsUser"]["username"], "editor2");
+    }
+
+    async fn an_update_may_not_move_a_user_out_of_the_conditions(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server
+            .gql_as(&admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }",
+                json!({ "d": { "name": "same-team", "displayName": "Same team", "query": { "attributes.team": "$user.attributes.team" } } }))
+            .await;
+        server.create_role("team-lead").await;
+        set_grants(&server, &admin, "team-lead", json!([{ "action": "plugin::users-permissions.user.update", "conditions": ["same-team"] }])).await;
+        let (lead, _) = member(&server, "team-lead", "lead", json!({ "team": "red" })).await;
+        let (_, mate) = member(&server, "authenticated", "mate", json!({ "team": "red" })).await;
+        let body = server.gql_as(&lead, UPDATE, json!({ "id": mate.to_string(), "data": { "attributes": { "team": "blue" } } })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+        let body = server.gql_as(&lead, UPDATE, json!({ "id": mate.to_string(), "data": { "username": "mate2" } })).await;
+        assert_eq!(body["data"]["updateUsersPermissionsUser"]["data"]["username"], "mate2", "{body}");
+    }
+
+    async fn a_fields_grant_hides_the_other_fields(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("directory").await;
+        set_grants(&server, &admin, "directory", json!([{ "action": "plugin::users-permissions.user.find", "fields": ["username"] }])).await;
+        let (jwt, _) = member(&server, "directory", "lookup", json!({})).await;
+        let body = server.gql_as(&jwt, "{ usersPermissionsUsers(sort: [\"username\"]) { id username email } }", json!({})).await;
+        let first = &body["data"]["usersPermissionsUsers"][0];
+        assert!(first["username"].is_string(), "{body}");
+        assert_eq!(first["email"], Value::Null, "{body}");
+        let error = body["errors"].as_array().unwrap().iter().find(|e| e["path"] == json!(["usersPermissionsUsers", 0, "email"])).unwrap();
+        assert_eq!(error["extensions"]["code"], "FORBIDDEN");
+        assert_eq!(error["extensions"]["error"]["details"]["field"], "email");
+        // Nor can the hidden field be probed through a filter or a sort.
+        let body = server.gql_as(&jwt, "{ usersPermissionsUsers(filters: { email: { startsWith: \"a\" } }) { id } }", json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let body = server.gql_as(&jwt, "{ usersPermissionsUsers(sort: [\"email\"]) { id } }", json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+    }
+
+    async fn a_self_editor_limited_to_some_fields_cannot_raise_their_privileges(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("profile-editor").await;
+        set_grants(&server, &admin, "profile-editor", json!([{ "action": "plugin::users-permissions.user.update",
+            "conditions": ["is-self"], "fields": ["username", "email"] }])).await;
+        let (jwt, me) = member(&server, "profile-editor", "climber", json!({})).await;
+        let admin_role = server.conn_role("user-admin").await;
+        for data in [json!({ "role": admin_role.id.to_string() }), json!({ "blocked": false }), json!({ "confirmed": true }), json!({ "password": "new-password" })] {
+            let body = server.gql_as(&jwt, UPDATE, json!({ "id": me.to_string(), "data": data })).await;
+            assert_eq!(error_code(&body), "FORBIDDEN", "{data}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["error"]["details"]["reason"], "the grant does not reach this field");
+        }
+        let body = server.gql_as(&jwt, "{ me { role { type } } }", json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "profile-editor has no user.me: {body}");
+        let page = list(&server, &admin, json!({ "filters": { "username": { "eq": "climber" } } })).await;
+        assert_eq!(page["nodes"][0]["role"]["type"], "profile-editor");
+        let body = server.gql_as(&jwt, UPDATE, json!({ "id": me.to_string(), "data": { "username": "climber2" } })).await;
+        assert_eq!(body["data"]["updateUsersPermissionsUser"]["data"]["username"], "climber2", "{body}");
+    }
+
+    async fn a_condition_on_create_limits_the_roles_a_creator_can_give(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("member").await;
+        server
+            .gql_as(&admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }",
+                json!({ "d": { "name": "members-only", "displayName": "Members only", "query": { "role.type": "member" } } }))
+            .await;
+        server.create_role("recruiter").await;
+        set_grants(&server, &admin, "recruiter", json!([{ "action": "plugin::users-permissions.user.create", "conditions": ["members-only"] }])).await;
+        let (jwt, _) = member(&server, "recruiter", "recruiter", json!({})).await;
+        let member_role = server.conn_role("member").await;
+        let admin_role = server.conn_role("user-admin").await;
+        let body = server.gql_as(&jwt, CREATE, json!({ "data": { "username": "boss", "email": "boss@example.com", "password": "password1", "role": admin_role.id.to_string() } })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+        let body = server.gql_as(&jwt, CREATE, json!({ "data": { "username": "boss", "email": "boss@example.com", "password": "password1" } })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "no role given: refused under a condition");
+        let body = server.gql_as(&jwt, CREATE, json!({ "data": { "username": "newbie", "email": "newbie@example.com", "password": "password1", "role": member_role.document_id } })).await;
+        assert_eq!(body["data"]["createUsersPermissionsUser"]["data"]["role"]["type"], "member", "{body}");
+    }
+
+    async fn users_are_administered_with_strapis_messages(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        let authenticated = server.conn_role("authenticated").await;
+        let role = authenticated.id.to_string();
+        let body = server.gql_as(&admin, CREATE, json!({ "data": { "username": "made", "email": "Made@Example.com", "password": "password1", "role": role } })).await;
+        let made = &body["data"]["createUsersPermissionsUser"]["data"];
+        assert_eq!(made["email"], "made@example.com", "{body}");
+        let cases = [
+            (json!({ "username": "made", "email": "other@example.com", "password": "password1", "role": role }), "This attribute must be unique", "BAD_USER_INPUT"),
+            (json!({ "username": "other", "email": "made@example.com", "password": "password1", "role": role }), "Email already taken", "STRAPI_APPLICATION_ERROR"),
+            (json!({ "username": "other", "email": "other@example.com", "password": "password1" }), "role is a required field", "BAD_USER_INPUT"),
+            (json!({ "username": "other", "email": "other@example.com", "password": "12345", "role": role }), "password must be at least 6 characters", "BAD_USER_INPUT"),
+        ];
+        for (data, message, code) in cases {
+            let body = server.gql_as(&admin, CREATE, json!({ "data": data })).await;
+            assert_eq!(error_message(&body), message);
+            assert_eq!(error_code(&body), code);
+        }
+        // A password set by an administrator works; secrets are write-only.
+        let id = made["id"].as_str().unwrap().to_string();
+        let body = server.gql_as(&admin, UPDATE, json!({ "id": id, "data": { "password": "changed-password", "confirmed": true, "resetPasswordToken": "a".repeat(64) } })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert!(server.login("made", "changed-password").await["data"]["login"]["jwt"].is_string());
+        let body = server.gql_as(&admin, DELETE, json!({ "id": id })).await;
+        assert_eq!(body["data"]["deleteUsersPermissionsUser"]["data"]["username"], "made");
+        let body = server.gql_as(&admin, DELETE, json!({ "id": id })).await;
+        assert_eq!(error_message(&body), "User not found");
+        assert_eq!(error_code(&body), "STRAPI_NOT_FOUND_ERROR");
+    }
+
+    async fn user_filters_sorting_and_pagination_follow_strapi(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        for (name, team) in [("anna", "red"), ("Bert", "blue"), ("carl", "red"), ("dora", "green")] {
+            member(&server, "authenticated", name, json!({ "team": team })).await;
+        }
+        let names = |page: &Value| usernames(page).into_iter().filter(|n| n != "user-admin").collect::<Vec<_>>();
+        let cases = [
+            (json!({ "username": { "eq": "anna" } }), vec!["anna"]),
+            (json!({ "username": { "eqi": "BERT" } }), vec!["Bert"]),
+            (json!({ "username": { "containsi": "ER" } }), vec!["Bert"]),
+            (json!({ "username": { "contains": "ER" } }), vec![]),
+            (json!({ "username": { "contains": "r" } }), vec!["Bert", "carl", "dora"]),
+            (json!({ "username": { "in": ["anna", "dora"] } }), vec!["anna", "dora"]),
+            (json!({ "username": { "notIn": ["anna", "dora", "user-admin"] } }), vec!["Bert", "carl"]),
+            (json!({ "or": [{ "username": { "startsWith": "a" } }, { "email": { "endsWith": "dora@example.com" } }] }), vec!["anna", "dora"]),
+            (json!({ "not": { "username": { "lt": "carl" } } }), vec!["carl", "dora"]),
+            (json!({ "role": { "type": { "eq": "authenticated" } }, "blocked": { "eq": false } }), vec!["Bert", "anna", "carl", "dora"]),
+            (json!({ "email": { "null": true } }), vec![]),
+        ];
+        for (filters, expected) in cases {
+            let page = list(&server, &admin, json!({ "filters": filters, "sort": ["username:asc"] })).await;
+            assert_eq!(names(&page), expected, "{filters}");
+        }
+        let page = list(&server, &admin, json!({ "sort": ["username:desc"], "pagination": { "start": 1, "limit": 2 } })).await;
+        assert_eq!(usernames(&page), vec!["dora", "carl"]);
+        assert_eq!(page["pageInfo"]["total"], 5);
+        let body = server.gql_as(&admin, USERS, json!({ "pagination": { "page": 1, "start": 0 } })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+        let body = server.gql_as(&admin, USERS, json!({ "sort": ["password:asc"] })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    }
+
+    async fn malformed_conditions_are_refused_when_declared(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        let create = "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }";
+        for query in [json!({ "id": { "$regex": "x" } }), json!({ "id": { "$in": 3 } }), json!({ "$or": {} }), json!({ "id": { "$gt": [1] } })] {
+            let body = server.gql_as(&admin, create, json!({ "d": { "name": "broken", "displayName": "Broken", "query": query } })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
+            assert!(error_message(&body).starts_with("query: "), "{body}");
+        }
+        let body = server.gql_as(&admin, create, json!({ "d": { "name": "is-self", "displayName": "Again", "query": {} } })).await;
+        assert_eq!(error_message(&body), "A condition named `is-self` already exists");
+
+        let body = server.gql_as(&admin, "{ usersPermissionsConditions { name plugin query } }", json!({})).await;
+        let conditions = body["data"]["usersPermissionsConditions"].as_array().unwrap();
+        assert!(conditions.contains(&json!({ "name": "is-self", "plugin": "plugin::users-permissions", "query": { "id": "$user.id" } })), "{body}");
+
+        let delete = "mutation($n: String!) { deleteUsersPermissionsCondition(name: $n) { ok } }";
+        let body = server.gql_as(&admin, delete, json!({ "n": "is-self" })).await;
+        assert_eq!(error_message(&body), "The condition `is-self` is built in and cannot be deleted here");
+        server.gql_as(&admin, create, json!({ "d": { "name": "mine", "displayName": "Mine", "query": { "id": "$user.id" } } })).await;
+        server.create_role("uses-mine").await;
+        set_grants(&server, &admin, "uses-mine", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["mine"] }])).await;
+        let body = server.gql_as(&admin, delete, json!({ "n": "mine" })).await;
+        assert_eq!(error_message(&body), "The condition `mine` is still used by 1 grant; remove it from them first");
+        set_grants(&server, &admin, "uses-mine", json!([])).await;
+        let body = server.gql_as(&admin, delete, json!({ "n": "mine" })).await;
+        assert_eq!(body["data"]["deleteUsersPermissionsCondition"]["ok"], true, "{body}");
+        let body = server.gql_as(&admin, delete, json!({ "n": "mine" })).await;
+        assert_eq!(error_message(&body), "Condition not found");
+    }
+}
+
+both_backends! {
+    async fn several_conditions_on_a_grant_are_alternatives(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server
+            .gql_as(&admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }",
+                json!({ "d": { "name": "blue-team", "displayName": "Blue team", "query": { "attributes.team": { "$eq": "blue" } } } }))
+            .await;
+        server.create_role("mixed").await;
+        set_grants(&server, &admin, "mixed", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["is-self", "blue-team"] }])).await;
+        let (jwt, _) = member(&server, "mixed", "me-red", json!({ "team": "red" })).await;
+        member(&server, "authenticated", "blue-a", json!({ "team": "blue" })).await;
+        member(&server, "authenticated", "red-b", json!({ "team": "red" })).await;
+        let page = list(&server, &jwt, json!({ "sort": ["username"] })).await;
+        assert_eq!(usernames(&page), vec!["blue-a", "me-red"]);
+        assert_eq!(page["pageInfo"]["total"], 2);
+    }
+}
+
+/// Conditions written in Rust see the signed-in user and answer allow, deny or a query.
+async fn conditions_from_code(backend: Backend) {
+    use castellan::policy::{Condition, ConditionOutcome};
+    let server = TestServer::start_with(backend, |config| {
+        config.conditions.push(
+            Condition::code(
+                "confirmed-only",
+                "Confirmed users, for confirmed users",
+                |user| match user {
+                    Some(signed_in) if signed_in.user.confirmed => {
+                        ConditionOutcome::Query(json!({ "confirmed": true }))
+                    }
+                    _ => ConditionOutcome::Deny,
+                },
+            )
+            .with_plugin("api::directory"),
+        );
+        config
+            .conditions
+            .push(Condition::code("always", "Everyone", |_| {
+                ConditionOutcome::Allow
+            }));
+    })
+    .await;
+    let admin = server.user_with_grants("user-admin", ADMIN_ACTIONS).await;
+    let body = server
+        .gql_as(
+            &admin,
+            "{ usersPermissionsConditions { name plugin query } }",
+            json!({}),
+        )
+        .await;
+    let listed = body["data"]["usersPermissionsConditions"]
+        .as_array()
+        .unwrap();
+    assert!(
+        listed.contains(
+            &json!({ "name": "confirmed-only", "plugin": "api::directory", "query": null })
+        ),
+        "{body}"
+    );
+
+    server.create_role("directory").await;
+    set_grants(&server, &admin, "directory", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["confirmed-only"] }])).await;
+    let (jwt, id) = member(&server, "directory", "reader", json!({})).await;
+    let body = server
+        .gql_as(
+            &admin,
+            UPDATE,
+            json!({ "id": id.to_string(), "data": { "confirmed": false } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let unconfirmed = list(&server, &jwt, json!({})).await;
+    assert_eq!(
+        unconfirmed["pageInfo"]["total"], 0,
+        "an unconfirmed reader reaches nobody"
+    );
+    server
+        .gql_as(
+            &admin,
+            UPDATE,
+            json!({ "id": id.to_string(), "data": { "confirmed": true } }),
+        )
+        .await;
+    let all_confirmed = list(&server, &jwt, json!({})).await;
+    assert!(
+        all_confirmed["pageInfo"]["total"].as_i64().unwrap() >= 2,
+        "{all_confirmed}"
+    );
+    assert!(
+        all_confirmed["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["confirmed"] == true)
+    );
+
+    set_grants(
+        &server,
+        &admin,
+        "directory",
+        json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["always"] }]),
+    )
+    .await;
+    let everyone = list(&server, &jwt, json!({})).await;
+    assert_eq!(everyone["pageInfo"]["total"], 2);
+}
+
+both_backends! {
+    async fn conditions_registered_from_code_apply(backend: Backend) {
+        conditions_from_code(backend).await;
+    }
+}
