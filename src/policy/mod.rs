@@ -214,6 +214,25 @@ impl Access {
         }
     }
 
+    /// The scope as a WHERE clause over a table of your own, whose columns `fields` maps the
+    /// query paths to: `None` when every row is allowed, a clause that matches nothing when no
+    /// condition holds.
+    pub fn sql(
+        &self,
+        dialect: crate::filter::Dialect,
+        fields: &dyn crate::filter::FieldMap,
+    ) -> AppResult<Option<crate::filter::SqlFilter>> {
+        let filter = match &self.scope {
+            Scope::All => return Ok(None),
+            Scope::Nothing => Filter::any_of(Vec::new()),
+            Scope::Only(filter) => filter.clone(),
+        };
+        filter
+            .to_sql(dialect, fields)
+            .map(Some)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("condition SQL: {e}")))
+    }
+
     /// FORBIDDEN for an entity outside the scope, naming the action and its conditions.
     pub fn outside(&self) -> AppError {
         AppError::Forbidden {

@@ -11,6 +11,7 @@ mod support;
 mod account;
 mod api_tokens;
 mod binary;
+mod extension;
 mod filter;
 mod guards;
 mod lifecycle;

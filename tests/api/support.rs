@@ -139,6 +139,19 @@ impl TestServer {
     /// Starts a server whose configuration `adjust` may change first. bcrypt runs at its
     /// lowest cost to keep the suite fast; tests of timing raise it.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_built(backend, adjust, Castellan::builder).await
+    }
+
+    /// Starts a server assembled by `build` (a library user's [`castellan::Builder`]).
+    pub async fn start_built<Q, M>(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+        build: impl FnOnce(Config) -> castellan::Builder<Q, M>,
+    ) -> Self
+    where
+        Q: async_graphql::ObjectType + 'static,
+        M: async_graphql::ObjectType + 'static,
+    {
         let (db, url) = TestDb::create(backend).await;
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::new(url, Secret::new(TEST_JWT_SECRET));
@@ -147,7 +160,7 @@ impl TestServer {
         let outbox = Outbox::default();
         config.mail = MailTransport::Memory(outbox.clone());
         adjust(&mut config);
-        let castellan = Castellan::start(config).await.expect("Castellan starts");
+        let castellan = build(config).start().await.expect("Castellan starts");
         let app = castellan.app.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
