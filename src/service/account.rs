@@ -200,13 +200,25 @@ pub async fn login(
 /// that email: the lookup and the email happen after the caller has its answer.
 #[instrument(skip_all)]
 pub async fn forgot_password(app: &AppState, email: &str) -> AppResult<()> {
+    after_the_answer(app, email, |app, email| async move {
+        send_reset_code(&app, &email).await
+    })
+}
+
+/// Checks `email`, then runs `work` in the background: the caller's answer, and the time it
+/// takes, are the same for every address.
+fn after_the_answer<F, Fut>(app: &AppState, email: &str, work: F) -> AppResult<()>
+where
+    F: FnOnce(AppState, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = AppResult<()>> + Send + 'static,
+{
     let email = email.trim().to_lowercase();
     if !is_valid_email(&email) {
         return Err(AppError::validation("email must be a valid email"));
     }
     let app = app.clone();
     tokio::spawn(async move {
-        if let Err(error) = send_reset_code(&app, &email).await {
+        if let Err(error) = work(app, email).await {
             error.log_if_internal();
         }
     });
@@ -337,30 +349,18 @@ pub async fn confirm_email(app: &App, code: &str) -> AppResult<Session> {
 /// address, known or not, confirmed or not.
 #[instrument(skip_all)]
 pub async fn resend_confirmation(app: &AppState, email: &str) -> AppResult<()> {
-    let email = email.trim().to_lowercase();
-    if !is_valid_email(&email) {
-        return Err(AppError::validation("email must be a valid email"));
-    }
-    let app = app.clone();
-    tokio::spawn(async move {
-        let result: AppResult<()> = async {
-            let mut conn = app.db.conn().await?;
-            let Some(user) = User::find_local_by_email(&mut conn, &email).await? else {
-                return Ok(());
-            };
-            if user.confirmed || user.blocked {
-                return Ok(());
-            }
-            let code = OneTimeCode::new();
-            User::set_confirmation_code(&mut conn, user.id, &code.hash).await?;
-            send_confirmation(&app, &user, &code.code)
+    after_the_answer(app, email, |app, email| async move {
+        let mut conn = app.db.conn().await?;
+        let Some(user) = User::find_local_by_email(&mut conn, &email).await? else {
+            return Ok(());
+        };
+        if user.confirmed || user.blocked {
+            return Ok(());
         }
-        .await;
-        if let Err(error) = result {
-            error.log_if_internal();
-        }
-    });
-    Ok(())
+        let code = OneTimeCode::new();
+        User::set_confirmation_code(&mut conn, user.id, &code.hash).await?;
+        send_confirmation(&app, &user, &code.code)
+    })
 }
 
 /// A session for `user`, refused when the account is blocked.
