@@ -155,3 +155,75 @@ fn the_example_starts() {
         "{first}"
     );
 }
+
+/// A library user's mutation and route for any signed-in user, whatever their role.
+mod signed_in {
+    use async_graphql::{Context, Object};
+    use axum::http::Method;
+
+    #[derive(Default)]
+    pub struct Greeting;
+
+    #[Object]
+    impl Greeting {
+        /// Greets the signed-in user.
+        #[graphql(directive = castellan::authenticated::apply())]
+        async fn greet(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+            let (_, principal) = castellan::graphql::request(ctx)?;
+            let name = principal
+                .user()
+                .map(|u| u.user.username.clone())
+                .unwrap_or_default();
+            Ok(format!("hello {name}"))
+        }
+    }
+
+    async fn whoami(authorized: castellan::Authorized) -> String {
+        authorized
+            .principal
+            .user()
+            .map(|u| u.user.username.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn builder(
+        config: castellan::Config,
+    ) -> castellan::Builder<castellan::NoExtension, Greeting> {
+        castellan::Castellan::builder(config)
+            .mutation(Greeting)
+            .signed_in_route(Method::GET, "/api/whoami", whoami)
+    }
+}
+
+both_backends! {
+    async fn fields_and_routes_for_any_signed_in_user(backend: Backend) {
+        let server = TestServer::start_built(backend, |_| {}, signed_in::builder).await;
+        let (jwt, _) = server.register("greeter", "greeter@example.com", "password1").await;
+        let role = server.create_role("no-grants").await;
+        let (bare_jwt, bare) = server.register("bare", "bare@example.com", "password1").await;
+        server.set_role(user_id(&bare), role.id).await;
+
+        for token in [&jwt, &bare_jwt] {
+            let body = server.gql_as(token, "mutation { greet }", json!({})).await;
+            assert!(body["data"]["greet"].as_str().unwrap().starts_with("hello "), "{body}");
+        }
+        let body = server.gql("mutation { greet }", json!({})).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        assert_eq!(body["errors"][0]["extensions"]["error"]["details"]["reason"], "a signed-in user is required");
+
+        let get = |bearer: Option<String>| {
+            let mut request = server.client.get(format!("{}/api/whoami", server.url));
+            if let Some(token) = bearer {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            request.send()
+        };
+        let response = get(Some(bare_jwt.clone())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), "bare");
+        let response = get(None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["name"], "ForbiddenError");
+    }
+}
