@@ -18,6 +18,13 @@ pub struct App {
     pub policy: Policy,
     pub settings: SettingsStore,
     pub mailer: Arc<Mailer>,
+    /// Calls to sign-in providers.
+    pub http: reqwest::Client,
+    /// The provider-login states already used, until they expire (a state works once).
+    pub(crate) used_states: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Endpoints read from OpenID Connect discovery documents, by issuer.
+    pub(crate) discovered:
+        std::sync::Mutex<std::collections::HashMap<String, crate::auth::providers::Endpoints>>,
     /// Read from the schema once it is built (see [`crate::Castellan::start`]).
     pub(crate) catalogue: OnceLock<Catalogue>,
 }
@@ -43,11 +50,17 @@ impl App {
         conditions.extend(config.conditions.iter().cloned());
         let policy = Policy::load(&db, conditions).await.map_err(into_anyhow)?;
         let templates = EmailTemplates::defaults(&config.shipper);
-        let settings = SettingsStore::load(&db, &config.advanced, &templates)
+        let settings = SettingsStore::load(&db, &config.advanced, &templates, &config.providers)
             .await
             .map_err(into_anyhow)?;
         let mailer = Mailer::new(&config.mail, config.environment == Environment::Development)?;
+        // One process-wide TLS provider for reqwest and lettre (a second install is a no-op).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = crate::auth::oauth::http_client(config.provider_timeout)?;
         Ok(AppState(Arc::new(App {
+            http,
+            used_states: Default::default(),
+            discovered: Default::default(),
             settings,
             mailer: Arc::new(mailer),
             jwt: JwtKeys::new(&config.jwt_secret, config.jwt_expires_in),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::auth::providers::{Providers, default_providers};
 use crate::mail::MailTransport;
 use crate::policy::{Condition, ConditionSource};
 use crate::service::settings::{AdvancedSettings, Shipper};
@@ -93,6 +94,13 @@ pub struct Config {
     pub register_allowed_fields: Vec<String>,
     /// Conditions declared in `castellan.toml` (`[[conditions]]`) or registered from code.
     pub conditions: Vec<Condition>,
+    /// Initial sign-in providers (`[providers.NAME]`), joined with `email`.
+    pub providers: Providers,
+    /// Front-end URL prefixes a `?callback=` of `/api/connect/:provider` may start with, beyond
+    /// each provider's own redirect URL (`oauth.allowedCallbackPrefixes`).
+    pub allowed_callback_prefixes: Vec<String>,
+    /// Timeout of every call to a provider (`oauth.timeoutSecs`). Default 10 s.
+    pub provider_timeout: Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -121,6 +129,9 @@ impl Config {
             shipper: Shipper::default(),
             register_allowed_fields: Vec::new(),
             conditions: Vec::new(),
+            providers: default_providers(),
+            allowed_callback_prefixes: Vec::new(),
+            provider_timeout: Duration::from_secs(10),
         }
     }
 
@@ -227,6 +238,21 @@ impl Config {
         };
         check_allowed_fields(&file.register.allowed_fields)?;
         config.register_allowed_fields = file.register.allowed_fields;
+        for (name, settings) in file.providers {
+            config.providers.insert(name, settings);
+        }
+        for prefix in &file.oauth.allowed_callback_prefixes {
+            if !(prefix.starts_with("https://") || prefix.starts_with("http://")) {
+                bail!("oauth.allowedCallbackPrefixes: `{prefix}` must be an absolute http(s) URL");
+            }
+        }
+        config.allowed_callback_prefixes = file.oauth.allowed_callback_prefixes;
+        if let Some(secs) = file.oauth.timeout_secs {
+            if secs == 0 {
+                bail!("oauth.timeoutSecs must be at least 1");
+            }
+            config.provider_timeout = Duration::from_secs(secs);
+        }
         for declared in file.conditions {
             if !crate::policy::conditions::is_valid_name(&declared.name) {
                 bail!(
@@ -342,6 +368,15 @@ struct FileConfig {
     email: EmailSection,
     register: RegisterSection,
     conditions: Vec<ConditionSection>,
+    providers: Providers,
+    oauth: OAuthSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct OAuthSection {
+    allowed_callback_prefixes: Vec<String>,
+    timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

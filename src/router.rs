@@ -7,11 +7,11 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::handler::Handler;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, on};
@@ -24,13 +24,18 @@ use crate::auth::{Principal, authenticate};
 use crate::error::AppError;
 use crate::graphql::{self, CastellanSchema};
 use crate::policy::{Access, Requirement, actions};
-use crate::service::account;
+use crate::service::{account, providers};
 
 /// The REST routes and the action each needs; the catalogue lists them.
-pub const REST_ROUTES: &[(&str, &str)] = &[(
-    "GET /api/auth/email-confirmation",
-    actions::AUTH_EMAIL_CONFIRMATION,
-)];
+pub const REST_ROUTES: &[(&str, &str)] = &[
+    (
+        "GET /api/auth/email-confirmation",
+        actions::AUTH_EMAIL_CONFIRMATION,
+    ),
+    ("GET /api/connect/:provider", actions::AUTH_CONNECT),
+    ("GET /api/connect/:provider/callback", actions::AUTH_CONNECT),
+    ("GET /api/auth/:provider/callback", actions::AUTH_CALLBACK),
+];
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -55,6 +60,9 @@ pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -
         .route("/graphql", get(graphiql).post(graphql_api))
         .route("/healthz", get(health))
         .route("/api/auth/email-confirmation", get(email_confirmation))
+        .route("/api/connect/{provider}", get(connect))
+        .route("/api/connect/{provider}/callback", get(connect_callback))
+        .route("/api/auth/{provider}/callback", get(provider_sign_in))
         .with_state(HttpState {
             app: app.clone(),
             schema,
@@ -212,6 +220,119 @@ async fn email_confirmation(
             Some(url) => (StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response(),
             None => Json(json!({ "confirmed": true })).into_response(),
         },
+        Err(error) => rest_error(&error),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ConnectQuery {
+    callback: Option<String>,
+}
+
+fn state_cookie(app: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if app.config.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={value}; Path=/api/connect; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        crate::auth::oauth::STATE_COOKIE
+    );
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn redirect(location: &str, cookie: HeaderValue) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (
+            StatusCode::FOUND,
+            [(LOCATION, location), (SET_COOKIE, cookie)],
+        )
+            .into_response(),
+        Err(_) => rest_error(&AppError::internal(anyhow::anyhow!(
+            "a redirect URL is not a header value"
+        ))),
+    }
+}
+
+/// `GET /api/connect/:provider`: to the provider's sign-in page, with the flow's state in a
+/// signed cookie.
+async fn connect(
+    State(http): State<HttpState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<ConnectQuery>,
+) -> Response {
+    if let Err(response) = authorize_rest(&http.app, &headers, actions::AUTH_CONNECT).await {
+        return response;
+    }
+    match providers::connect(&http.app, &provider, query.callback.as_deref()).await {
+        Ok((location, sealed)) => redirect(
+            &location,
+            state_cookie(&http.app, &sealed, crate::auth::oauth::STATE_LIFETIME_SECS),
+        ),
+        Err(error) => rest_error(&error),
+    }
+}
+
+/// `GET /api/connect/:provider/callback`: the provider comes back here with a code; the
+/// browser goes on to the front end with `access_token`.
+async fn connect_callback(
+    State(http): State<HttpState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<providers::CallbackParams>,
+) -> Response {
+    if let Err(response) = authorize_rest(&http.app, &headers, actions::AUTH_CONNECT).await {
+        return response;
+    }
+    let cookie = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == crate::auth::oauth::STATE_COOKIE)
+        .map(|(_, value)| value.to_string());
+    match providers::finish_connect(&http.app, &provider, params, cookie.as_deref()).await {
+        Ok(location) => redirect(&location, state_cookie(&http.app, "", 0)),
+        Err(error) => rest_error(&error),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AccessTokenQuery {
+    #[serde(default)]
+    access_token: String,
+}
+
+/// `GET /api/auth/:provider/callback?access_token=…`: `{jwt, user}`, Strapi's REST answer.
+async fn provider_sign_in(
+    State(http): State<HttpState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<AccessTokenQuery>,
+) -> Response {
+    if let Err(response) = authorize_rest(&http.app, &headers, actions::AUTH_CALLBACK).await {
+        return response;
+    }
+    match providers::sign_in(&http.app, &provider, &query.access_token).await {
+        Ok(session) => Json(json!({
+            "jwt": session.jwt,
+            "user": {
+                "id": session.user.id,
+                "documentId": session.user.document_id,
+                "username": session.user.username,
+                "email": session.user.email,
+                "provider": session.user.provider,
+                "confirmed": session.user.confirmed,
+                "blocked": session.user.blocked,
+                "createdAt": session.user.created_at.and_utc(),
+                "updatedAt": session.user.updated_at.and_utc(),
+                "role": { "id": session.role.id, "name": session.role.name, "type": session.role.role_type },
+            },
+        }))
+        .into_response(),
         Err(error) => rest_error(&error),
     }
 }

@@ -1,8 +1,10 @@
 //! Credentials: password hashing, JWTs, and the principal behind each request.
 
 pub mod jwt;
+pub mod oauth;
 pub mod password;
 pub mod principal;
+pub mod providers;
 
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;

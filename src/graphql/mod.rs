@@ -9,6 +9,7 @@ mod errors;
 pub mod filters;
 pub mod guard;
 pub mod pagination;
+pub mod providers;
 pub mod roles;
 pub mod settings;
 pub mod types;
@@ -35,6 +36,7 @@ pub struct Query<Q: ObjectType + 'static>(
     conditions::ConditionsQuery,
     settings::SettingsQuery,
     api_tokens::ApiTokensQuery,
+    providers::ProvidersQuery,
     Q,
 );
 
@@ -48,6 +50,7 @@ pub struct Mutation<M: ObjectType + 'static>(
     conditions::ConditionsMutation,
     settings::SettingsMutation,
     api_tokens::ApiTokensMutation,
+    providers::ProvidersMutation,
     M,
 );
 
@@ -88,9 +91,11 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
         Default::default(),
         Default::default(),
         Default::default(),
+        Default::default(),
         query,
     );
     let m = Mutation(
+        Default::default(),
         Default::default(),
         Default::default(),
         Default::default(),

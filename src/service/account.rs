@@ -148,7 +148,7 @@ pub async fn login(
     password: &str,
     provider: &str,
 ) -> AppResult<Session> {
-    if provider != "local" {
+    if provider != "local" || !crate::service::providers::email_enabled(app) {
         return Err(AppError::application("This provider is disabled"));
     }
     let mut missing = Vec::new();

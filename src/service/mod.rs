@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_tokens;
 pub mod conditions;
 pub mod listing;
+pub mod providers;
 pub mod roles;
 pub mod settings;
 pub mod users;

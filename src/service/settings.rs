@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::app::App;
+use crate::auth::providers::Providers;
 use crate::db::Db;
 use crate::db::models::{Role, Setting, now};
 use crate::error::{AppError, AppResult};
@@ -15,6 +16,7 @@ use crate::service::validate::is_valid_email;
 
 const ADVANCED: &str = "advanced";
 const EMAIL: &str = "email";
+const PROVIDERS: &str = "providers";
 
 /// The six advanced settings of Strapi's Users & Permissions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +202,7 @@ impl EmailTemplate {
 pub struct SettingsStore {
     advanced: RwLock<Arc<AdvancedSettings>>,
     templates: RwLock<Arc<EmailTemplates>>,
+    providers: RwLock<Arc<Providers>>,
 }
 
 impl SettingsStore {
@@ -208,6 +211,7 @@ impl SettingsStore {
         db: &Db,
         advanced: &AdvancedSettings,
         templates: &EmailTemplates,
+        providers: &Providers,
     ) -> AppResult<Self> {
         let mut conn = db.conn().await?;
         for (key, value) in [(ADVANCED, to_json(advanced)?), (EMAIL, to_json(templates)?)] {
@@ -219,10 +223,32 @@ impl SettingsStore {
             .insert_if_absent(&mut conn)
             .await?;
         }
+        // Providers declared in the configuration join those in the database; a provider the
+        // database knows keeps the values an administrator gave it.
+        let mut stored: Providers = match Setting::find(&mut conn, PROVIDERS).await? {
+            Some(row) => from_json(&row.value)?,
+            None => Providers::new(),
+        };
+        let before = stored.len();
+        for (name, settings) in providers {
+            stored
+                .entry(name.clone())
+                .or_insert_with(|| settings.clone());
+        }
+        if stored.len() != before || before == 0 {
+            Setting {
+                key: PROVIDERS.into(),
+                value: to_json(&stored)?,
+                updated_at: now(),
+            }
+            .upsert(&mut conn)
+            .await?;
+        }
         drop(conn);
         let store = Self {
             advanced: RwLock::new(Arc::new(advanced.clone())),
             templates: RwLock::new(Arc::new(templates.clone())),
+            providers: RwLock::new(Arc::new(stored)),
         };
         store.reload(db).await?;
         Ok(store)
@@ -239,6 +265,31 @@ impl SettingsStore {
             let value: EmailTemplates = from_json(&row.value)?;
             *self.templates.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
         }
+        if let Some(row) = Setting::find(&mut conn, PROVIDERS).await? {
+            let value: Providers = from_json(&row.value)?;
+            *self.providers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
+        }
+        Ok(())
+    }
+
+    pub fn providers(&self) -> Arc<Providers> {
+        self.providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stores the providers and makes them current.
+    pub async fn save_providers(&self, db: &Db, providers: Providers) -> AppResult<()> {
+        let mut conn = db.conn().await?;
+        Setting {
+            key: PROVIDERS.into(),
+            value: to_json(&providers)?,
+            updated_at: now(),
+        }
+        .upsert(&mut conn)
+        .await?;
+        *self.providers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(providers);
         Ok(())
     }
 

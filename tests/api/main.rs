@@ -15,6 +15,7 @@ mod extension;
 mod filter;
 mod guards;
 mod lifecycle;
+mod oauth;
 mod peers;
 mod roles;
 mod tokens;

@@ -151,3 +151,74 @@ impl Drop for MailDev {
         let _ = self.child.wait();
     }
 }
+
+/// An OpenID Connect / OAuth2 provider (oauth2-mock-server) on loopback.
+pub struct OAuthProvider {
+    pub port: u16,
+    child: Child,
+}
+
+/// How the provider behaves.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderBehaviour {
+    /// What its userinfo endpoint answers.
+    pub profile: Option<Value>,
+    /// The status of its token endpoint (500 to simulate a failure).
+    pub token_status: Option<u16>,
+    /// Whether the user refuses consent.
+    pub deny: bool,
+}
+
+impl OAuthProvider {
+    pub async fn start(behaviour: ProviderBehaviour) -> Self {
+        tokio::task::spawn_blocking(ensure_npm_peers)
+            .await
+            .expect("npm peers");
+        let port = free_port();
+        let mut command = Command::new("node");
+        command
+            .arg(peers_dir().join("oauth-provider.mjs"))
+            .current_dir(peers_dir())
+            .env("PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(profile) = &behaviour.profile {
+            command.env("PROFILE", profile.to_string());
+        }
+        if let Some(status) = behaviour.token_status {
+            command.env("TOKEN_STATUS", status.to_string());
+        }
+        if behaviour.deny {
+            command.env("DENY", "1");
+        }
+        let mut child = command.spawn().expect("node runs the OAuth provider");
+        let stdout = child.stdout.take().expect("stdout");
+        let ready = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .next()
+                .and_then(Result::ok)
+        })
+        .await
+        .expect("reading the provider");
+        assert_eq!(
+            ready.as_deref(),
+            Some("ready"),
+            "the OAuth provider did not start"
+        );
+        Self { port, child }
+    }
+
+    /// The issuer, as the provider names itself.
+    pub fn issuer(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+}
+
+impl Drop for OAuthProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

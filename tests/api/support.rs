@@ -159,13 +159,14 @@ impl TestServer {
         config.data_dir = data_dir.path().to_path_buf();
         let outbox = Outbox::default();
         config.mail = MailTransport::Memory(outbox.clone());
-        adjust(&mut config);
-        let castellan = build(config).start().await.expect("Castellan starts");
-        let app = castellan.app.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("local address");
+        config.server_url = Some(format!("http://{address}"));
+        adjust(&mut config);
+        let castellan = build(config).start().await.expect("Castellan starts");
+        let app = castellan.app.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(castellan.serve(listener, async {
             let _ = rx.await;

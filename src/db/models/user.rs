@@ -341,3 +341,16 @@ impl User {
             .optional())
     }
 }
+
+impl User {
+    /// Every account with this (lower-case) email, oldest first.
+    pub async fn find_by_email(conn: &mut Conn, email: &str) -> QueryResult<Vec<(User, Role)>> {
+        on_conn!(conn, |c| up_users::table
+            .inner_join(up_roles::table)
+            .filter(up_users::email.eq(email))
+            .order(up_users::id)
+            .select((User::as_select(), Role::as_select()))
+            .load(c)
+            .await)
+    }
+}
