@@ -17,6 +17,8 @@ pub struct App {
     pub passwords: PasswordHasher,
     pub policy: Policy,
     pub settings: SettingsStore,
+    /// Signed-in users, briefly, so requests need no database round trip.
+    pub users: crate::changes::UserCache,
     pub mailer: Arc<Mailer>,
     /// Calls to sign-in providers.
     pub http: reqwest::Client,
@@ -58,6 +60,7 @@ impl App {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = crate::auth::oauth::http_client(config.provider_timeout)?;
         Ok(AppState(Arc::new(App {
+            users: crate::changes::UserCache::new(std::time::Duration::from_secs(30)),
             http,
             used_states: Default::default(),
             discovered: Default::default(),

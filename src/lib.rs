@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -172,6 +173,9 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
         app.catalogue
             .set(catalogue)
             .map_err(|_| anyhow::anyhow!("the catalogue was already set"))?;
+        if let db::Db::Postgres(_) = &app.db {
+            changes::listen(app.clone(), app.config.database_url.clone());
+        }
         Ok(Castellan {
             app,
             schema,

@@ -107,7 +107,10 @@ async fn json_answer(provider: &str, what: &str, response: reqwest::Response) ->
 }
 
 /// Exchanges the authorization code for tokens.
-#[expect(clippy::too_many_arguments, reason = "the fields of one OAuth2 token request")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fields of one OAuth2 token request"
+)]
 pub async fn exchange_code(
     http: &reqwest::Client,
     provider: &str,

@@ -68,12 +68,20 @@ pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> App
         .verify(token)
         .map_err(|_| AppError::Unauthorized(INVALID_TOKEN))?;
 
-    let mut conn = app.db.conn().await?;
-    let (user, role) = User::find_with_role(&mut conn, claims.id)
-        .await?
-        .ok_or(AppError::Unauthorized(INVALID_USER))?;
-    if user.blocked || claims.iat < user.tokens_valid_after {
+    let signed_in = match app.users.get(claims.id) {
+        Some(cached) => cached,
+        None => {
+            let mut conn = app.db.conn().await?;
+            let (user, role) = User::find_with_role(&mut conn, claims.id)
+                .await?
+                .ok_or(AppError::Unauthorized(INVALID_USER))?;
+            let loaded = Arc::new(SignedInUser { user, role });
+            app.users.put(loaded.clone());
+            loaded
+        }
+    };
+    if signed_in.user.blocked || claims.iat < signed_in.user.tokens_valid_after {
         return Err(AppError::Unauthorized(INVALID_USER));
     }
-    Ok(Principal::User(Arc::new(SignedInUser { user, role })))
+    Ok(Principal::User(signed_in))
 }

@@ -281,6 +281,7 @@ pub async fn reset_password(
     let user = User::reset_password_by_code(&mut conn, &hash_code(code), &hash, next_token_epoch())
         .await?
         .ok_or_else(|| AppError::validation("Incorrect code provided"))?;
+    app.changed(crate::changes::Change::User(user.id)).await?;
     tracing::info!(user = user.id, "password reset");
     signed_in(app, &mut conn, user).await
 }
@@ -327,6 +328,7 @@ pub async fn change_password(
     let user = User::set_password(&mut conn, user.id, &hash, next_token_epoch())
         .await?
         .ok_or(AppError::Unauthorized(crate::auth::principal::INVALID_USER))?;
+    app.changed(crate::changes::Change::User(user.id)).await?;
     tracing::info!(user = user.id, "password changed");
     signed_in(app, &mut conn, user).await
 }
@@ -341,6 +343,7 @@ pub async fn confirm_email(app: &App, code: &str) -> AppResult<Session> {
     let user = User::confirm_by_code(&mut conn, &hash_code(code))
         .await?
         .ok_or_else(|| AppError::validation("Invalid token"))?;
+    app.changed(crate::changes::Change::User(user.id)).await?;
     tracing::info!(user = user.id, "email confirmed");
     signed_in(app, &mut conn, user).await
 }

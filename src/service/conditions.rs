@@ -4,6 +4,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use crate::app::App;
+use crate::changes::Change;
 use crate::db::models::{Permission, StoredCondition, now};
 use crate::error::{AppError, AppResult, OnUnique};
 use crate::filter::Filter;
@@ -43,7 +44,7 @@ pub async fn create(
     .insert(&mut conn)
     .await
     .on_unique(taken)?;
-    app.policy.reload(&app.db).await?;
+    app.changed(Change::Policy).await?;
     tracing::info!("condition created");
     Ok(())
 }
@@ -76,7 +77,7 @@ pub async fn delete(app: &App, name: &str) -> AppResult<()> {
         )));
     }
     StoredCondition::delete(&mut conn, name).await?;
-    app.policy.reload(&app.db).await?;
+    app.changed(Change::Policy).await?;
     tracing::info!("condition deleted");
     Ok(())
 }

@@ -462,6 +462,7 @@ pub async fn update(
     }
     providers.insert(name.to_string(), settings.clone());
     app.settings.save_providers(&app.db, providers).await?;
+    app.changed(crate::changes::Change::Settings).await?;
     tracing::info!("provider settings changed");
     Ok(settings)
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use tracing::instrument;
 
 use crate::app::App;
+use crate::changes::Change;
 use crate::db::models::{GrantRow, NewRole, Permission, Role, RoleChanges, now};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult, OnUnique};
@@ -105,7 +106,7 @@ pub async fn create(app: &App, data: RoleData) -> AppResult<Role> {
     if let Some(grants) = grants {
         Permission::replace_for_role(&mut conn, role.id, &grants).await?;
     }
-    app.policy.reload(&app.db).await?;
+    app.changed(Change::Policy).await?;
     tracing::info!(role = %role.role_type, "role created");
     Ok(role)
 }
@@ -149,7 +150,7 @@ pub async fn update(app: &App, id: &str, data: RoleData) -> AppResult<Role> {
     if let Some(grants) = grants {
         Permission::replace_for_role(&mut conn, role.id, &grants).await?;
     }
-    app.policy.reload(&app.db).await?;
+    app.changed(Change::Policy).await?;
     tracing::info!(role = %updated.role_type, "role updated");
     Ok(updated)
 }
@@ -197,7 +198,7 @@ pub async fn delete(app: &App, id: &str) -> AppResult<()> {
         }
         Err(other) => return Err(other.into()),
     }
-    app.policy.reload(&app.db).await?;
+    app.changed(Change::Policy).await?;
     tracing::info!(role = %role.role_type, "role deleted");
     Ok(())
 }

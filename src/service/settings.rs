@@ -375,7 +375,7 @@ pub async fn update_advanced(
     }
     .upsert(&mut conn)
     .await?;
-    app.settings.reload(&app.db).await?;
+    app.changed(crate::changes::Change::Settings).await?;
     tracing::info!("advanced settings changed");
     Ok(app.settings.advanced())
 }
@@ -401,7 +401,7 @@ pub async fn update_template(
     }
     .upsert(&mut conn)
     .await?;
-    app.settings.reload(&app.db).await?;
+    app.changed(crate::changes::Change::Settings).await?;
     tracing::info!(template = ?kind, "email template changed");
     Ok(app.settings.templates().get(kind).clone())
 }

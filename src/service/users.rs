@@ -312,6 +312,8 @@ pub async fn update(app: &App, user: &User, data: UserData) -> AppResult<(User, 
                 AppError::internal(anyhow::anyhow!("user {} has no role", updated.id))
             })?,
     };
+    app.changed(crate::changes::Change::User(updated.id))
+        .await?;
     tracing::info!(user = updated.id, fields = ?data.fields(), "user updated by an administrator");
     Ok((updated, role))
 }
@@ -320,6 +322,7 @@ pub async fn update(app: &App, user: &User, data: UserData) -> AppResult<(User, 
 pub async fn delete(app: &App, user: &User) -> AppResult<()> {
     let mut conn = app.db.conn().await?;
     User::delete(&mut conn, user.id).await?;
+    app.changed(crate::changes::Change::User(user.id)).await?;
     tracing::info!(user = user.id, "user deleted by an administrator");
     Ok(())
 }

@@ -14,6 +14,7 @@ mod binary;
 mod extension;
 mod filter;
 mod guards;
+mod instances;
 mod lifecycle;
 mod oauth;
 mod peers;

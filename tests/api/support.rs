@@ -349,8 +349,7 @@ impl TestServer {
         .await
         .expect("insert role");
         self.app
-            .policy
-            .reload(&self.app.db)
+            .changed(castellan::changes::Change::Policy)
             .await
             .expect("reload policy");
         role
@@ -363,6 +362,10 @@ impl TestServer {
                 .await
                 .expect("set role")
         );
+        self.app
+            .changed(castellan::changes::Change::User(user_id))
+            .await
+            .expect("announce");
     }
 
     /// Gives the role of type `role_type` unconditional grants of `actions`.
@@ -387,8 +390,7 @@ impl TestServer {
             .await
             .expect("grant");
         self.app
-            .policy
-            .reload(&self.app.db)
+            .changed(castellan::changes::Change::Policy)
             .await
             .expect("reload policy");
     }
@@ -431,8 +433,7 @@ impl TestServer {
             "{role_type} had no {action}"
         );
         self.app
-            .policy
-            .reload(&self.app.db)
+            .changed(castellan::changes::Change::Policy)
             .await
             .expect("reload policy");
     }

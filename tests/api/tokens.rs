@@ -97,21 +97,46 @@ both_backends! {
         assert_eq!(status, StatusCode::OK);
     }
 
-    async fn a_valid_token_of_a_deleted_user_is_refused(backend: Backend) {
+    async fn a_valid_token_of_a_deleted_user_is_refused_on_the_next_request(backend: Backend) {
         let server = TestServer::start(backend).await;
+        let admin = server.user_with_grants("user-admin", &["plugin::users-permissions.user.destroy"]).await;
         let (jwt, user) = server.register("gone", "gone@example.com", "password1").await;
-        let mut conn = server.conn().await;
-        assert!(castellan::db::models::User::delete(&mut conn, user_id(&user)).await.unwrap());
+        // Signed-in users are cached: the deletion must still be seen by the very next request.
+        assert_eq!(server.gql_as(&jwt, "{ me { id } }", json!({})).await["data"]["me"]["id"], user["id"]);
+        let body = server.gql_as(&admin, "mutation($id: ID!) { deleteUsersPermissionsUser(id: $id) { data { id } } }", json!({ "id": user["id"] })).await;
+        assert!(body.get("errors").is_none(), "{body}");
         assert_unauthorized(&server, &format!("Bearer {jwt}"), "Invalid credentials").await;
     }
 
     async fn a_valid_token_of_a_blocked_user_is_refused_on_the_next_request(backend: Backend) {
         let server = TestServer::start(backend).await;
+        let admin = server.user_with_grants("user-admin", &["plugin::users-permissions.user.update"]).await;
         let (jwt, user) = server.register("blocky", "blocky@example.com", "password1").await;
         let me = server.gql_as(&jwt, "{ me { id } }", json!({})).await;
         assert_eq!(me["data"]["me"]["id"], user["id"]);
-        let mut conn = server.conn().await;
-        castellan::db::models::User::set_blocked(&mut conn, user_id(&user), true).await.unwrap();
+        let body = server
+            .gql_as(&admin, "mutation($id: ID!) { updateUsersPermissionsUser(id: $id, data: { blocked: true }) { data { id } } }", json!({ "id": user["id"] }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
         assert_unauthorized(&server, &format!("Bearer {jwt}"), "Invalid credentials").await;
+        // And back: unblocked, the same token works again at once.
+        server
+            .gql_as(&admin, "mutation($id: ID!) { updateUsersPermissionsUser(id: $id, data: { blocked: false }) { data { id } } }", json!({ "id": user["id"] }))
+            .await;
+        assert_eq!(server.gql_as(&jwt, "{ me { id } }", json!({})).await["data"]["me"]["id"], user["id"]);
+    }
+
+    async fn a_role_change_is_seen_by_the_next_request(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_with_grants("user-admin", &["plugin::users-permissions.user.update"]).await;
+        let (jwt, user) = server.register("mover", "mover@example.com", "password1").await;
+        assert_eq!(server.gql_as(&jwt, "{ me { role { type } } }", json!({})).await["data"]["me"]["role"]["type"], "authenticated");
+        let role = server.create_role("movers").await;
+        server.grant("movers", &["plugin::users-permissions.user.me"]).await;
+        let body = server
+            .gql_as(&admin, "mutation($id: ID!, $r: ID!) { updateUsersPermissionsUser(id: $id, data: { role: $r }) { data { id } } }", json!({ "id": user["id"], "r": role.id.to_string() }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(server.gql_as(&jwt, "{ me { role { type } } }", json!({})).await["data"]["me"]["role"]["type"], "movers");
     }
 }

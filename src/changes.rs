@@ -1,0 +1,179 @@
+//! Keeping every instance's in-memory state true: the policy snapshot, the settings and the
+//! cache of signed-in users. A change is applied here at once and announced to the other
+//! instances on the same PostgreSQL (LISTEN/NOTIFY), which apply it within moments.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+
+use crate::app::{App, AppState};
+use crate::auth::SignedInUser;
+use crate::db::Db;
+use crate::error::AppResult;
+
+/// The channel the instances talk on.
+const CHANNEL: &str = "castellan_changes";
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Roles, grants or conditions: reload the policy (and forget cached users, whose role may
+    /// have changed with it).
+    Policy,
+    /// Advanced settings, email templates or providers.
+    Settings,
+    /// One user: blocked, deleted, role or password changed.
+    User(i32),
+}
+
+impl Change {
+    fn payload(&self) -> String {
+        match self {
+            Self::Policy => "policy".into(),
+            Self::Settings => "settings".into(),
+            Self::User(id) => format!("user:{id}"),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<Self> {
+        match payload {
+            "policy" => Some(Self::Policy),
+            "settings" => Some(Self::Settings),
+            other => other.strip_prefix("user:")?.parse().ok().map(Self::User),
+        }
+    }
+}
+
+/// Signed-in users, kept briefly so an ordinary request costs no database round trip.
+#[derive(Debug)]
+pub struct UserCache {
+    entries: Mutex<HashMap<i32, (Arc<SignedInUser>, Instant)>>,
+    lifetime: Duration,
+}
+
+/// A bound on memory: past this many users the cache starts again.
+const MAX_CACHED_USERS: usize = 100_000;
+
+impl UserCache {
+    pub fn new(lifetime: Duration) -> Self {
+        Self {
+            entries: Mutex::default(),
+            lifetime,
+        }
+    }
+
+    pub fn get(&self, id: i32) -> Option<Arc<SignedInUser>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(&id)
+            .filter(|(_, at)| at.elapsed() < self.lifetime)
+            .map(|(user, _)| user.clone())
+    }
+
+    pub fn put(&self, user: Arc<SignedInUser>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_CACHED_USERS {
+            entries.clear();
+        }
+        entries.insert(user.user.id, (user, Instant::now()));
+    }
+
+    pub fn forget(&self, id: i32) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+impl App {
+    /// Applies `change` here and announces it to the other instances.
+    pub async fn changed(&self, change: Change) -> AppResult<()> {
+        self.apply(&change).await?;
+        if let Db::Postgres(_) = &self.db {
+            let mut conn = self.db.conn().await?;
+            let payload = change.payload();
+            crate::on_conn!(&mut conn, |c| diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(CHANNEL)
+                .bind::<diesel::sql_types::Text, _>(&payload)
+                .execute(c)
+                .await)?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, change: &Change) -> AppResult<()> {
+        match change {
+            Change::Policy => {
+                self.policy.reload(&self.db).await?;
+                self.users.clear();
+            }
+            Change::Settings => self.settings.reload(&self.db).await?,
+            Change::User(id) => self.users.forget(*id),
+        }
+        Ok(())
+    }
+}
+
+/// Listens for the changes other instances announce (PostgreSQL only), reconnecting after a
+/// lost connection; while it is away, the user cache is bypassed by its short lifetime.
+pub fn listen(app: AppState, url: String) {
+    tokio::spawn(async move {
+        loop {
+            match listen_once(&app, &url).await {
+                Ok(()) => tracing::warn!("change listener stopped; reconnecting"),
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "change listener failed; reconnecting"
+                ),
+            }
+            // Whatever was missed meanwhile: start again from the database.
+            let _ = app.apply(&Change::Policy).await;
+            let _ = app.apply(&Change::Settings).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+async fn listen_once(app: &App, url: &str) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    diesel::sql_query(format!("LISTEN {CHANNEL}"))
+        .execute(&mut conn)
+        .await?;
+    let mut notifications = std::pin::pin!(conn.notifications_stream());
+    while let Some(notification) = notifications.next().await {
+        let notification = notification?;
+        match Change::parse(&notification.payload) {
+            Some(change) => {
+                if let Err(error) = app.apply(&change).await {
+                    error.log_if_internal();
+                }
+            }
+            None => tracing::warn!(payload = %notification.payload, "unknown change announced"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_travel_as_text() {
+        for change in [Change::Policy, Change::Settings, Change::User(42)] {
+            assert_eq!(Change::parse(&change.payload()), Some(change));
+        }
+        assert_eq!(Change::parse("user:x"), None);
+    }
+}
