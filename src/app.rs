@@ -20,6 +20,7 @@ pub struct App {
     /// Signed-in users, briefly, so requests need no database round trip.
     pub users: crate::changes::UserCache,
     pub mailer: Arc<Mailer>,
+    pub limiter: crate::ratelimit::RateLimiter,
     /// Calls to sign-in providers.
     pub http: reqwest::Client,
     /// The provider-login states already used, until they expire (a state works once).
@@ -59,7 +60,9 @@ impl App {
         // One process-wide TLS provider for reqwest and lettre (a second install is a no-op).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = crate::auth::oauth::http_client(config.provider_timeout)?;
+        let limiter = crate::ratelimit::RateLimiter::new(config.rate_limit.clone()).await?;
         Ok(AppState(Arc::new(App {
+            limiter,
             users: crate::changes::UserCache::new(std::time::Duration::from_secs(30)),
             http,
             used_states: Default::default(),

@@ -109,6 +109,7 @@ impl Options {
             jwt_secret: std::env::var("JWT_SECRET").ok(),
             api_token_salt: std::env::var("API_TOKEN_SALT").ok(),
             smtp_url: std::env::var("SMTP_URL").ok(),
+            redis_url: std::env::var("REDIS_URL").ok(),
             server_url: std::env::var("SERVER_URL").ok().filter(|v| !v.is_empty()),
         }
     }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::auth::providers::{Providers, default_providers};
 use crate::mail::MailTransport;
 use crate::policy::{Condition, ConditionSource};
+use crate::ratelimit::RateLimitConfig;
 use crate::service::settings::{AdvancedSettings, Shipper};
 
 /// `development` (the default) or `production`, from `CASTELLAN_ENV`.
@@ -101,6 +102,8 @@ pub struct Config {
     pub allowed_callback_prefixes: Vec<String>,
     /// Timeout of every call to a provider (`oauth.timeoutSecs`). Default 10 s.
     pub provider_timeout: Duration,
+    /// Rate limits of sign-in and sign-up operations (`[rateLimit]`, `REDIS_URL`).
+    pub rate_limit: RateLimitConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -132,6 +135,7 @@ impl Config {
             providers: default_providers(),
             allowed_callback_prefixes: Vec::new(),
             provider_timeout: Duration::from_secs(10),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 
@@ -253,6 +257,41 @@ impl Config {
             }
             config.provider_timeout = Duration::from_secs(secs);
         }
+        let limits = file.rate_limit;
+        config.rate_limit.enabled = limits.enabled.unwrap_or(true);
+        if let Some(window) = &limits.window {
+            config.rate_limit.window = window.to_duration().context("rateLimit.window")?;
+        }
+        for (value, target, name) in [
+            (
+                limits.max_per_address,
+                &mut config.rate_limit.max_per_address,
+                "rateLimit.maxPerAddress",
+            ),
+            (
+                limits.max_per_identifier,
+                &mut config.rate_limit.max_per_identifier,
+                "rateLimit.maxPerIdentifier",
+            ),
+        ] {
+            if let Some(n) = value {
+                if n == 0 {
+                    bail!(
+                        "{name} must be at least 1 (set rateLimit.enabled = false to switch limits off)"
+                    );
+                }
+                *target = n;
+            }
+        }
+        for proxy in &limits.trusted_proxies {
+            config
+                .rate_limit
+                .trusted_proxies
+                .push(proxy.parse().with_context(|| {
+                    format!("rateLimit.trustedProxies: `{proxy}` is not an IP address")
+                })?);
+        }
+        config.rate_limit.redis_url = sources.redis_url.filter(|u| !u.is_empty());
         for declared in file.conditions {
             if !crate::policy::conditions::is_valid_name(&declared.name) {
                 bail!(
@@ -285,6 +324,7 @@ pub struct Sources {
     pub jwt_secret: Option<String>,
     pub api_token_salt: Option<String>,
     pub smtp_url: Option<String>,
+    pub redis_url: Option<String>,
     pub server_url: Option<String>,
 }
 
@@ -370,6 +410,17 @@ struct FileConfig {
     conditions: Vec<ConditionSection>,
     providers: Providers,
     oauth: OAuthSection,
+    rate_limit: RateLimitSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct RateLimitSection {
+    enabled: Option<bool>,
+    window: Option<ExpiresIn>,
+    max_per_address: Option<u64>,
+    max_per_identifier: Option<u64>,
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

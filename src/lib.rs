@@ -13,6 +13,7 @@ pub mod filter;
 pub mod graphql;
 pub mod mail;
 pub mod policy;
+pub mod ratelimit;
 pub mod router;
 pub mod service;
 pub mod util;
@@ -78,7 +79,10 @@ impl Castellan {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
+use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::extract::{FromRequestParts, Request};
-use axum::extract::{Path, Query, State};
 use axum::handler::Handler;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
@@ -67,9 +67,40 @@ pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -
             app: app.clone(),
             schema,
         })
-        .merge(extra.with_state(app))
+        .merge(extra.with_state(app.clone()))
+        .layer(middleware::from_fn_with_state(app, client_address))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
+}
+
+/// The address of the client of a request (behind trusted proxies, from `X-Forwarded-For`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+async fn client_address(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let address = app.limiter.client_address(peer, forwarded);
+    request.extensions_mut().insert(ClientAddress(address));
+    next.run(request).await
+}
+
+/// Counts a REST attempt of `operation` against the rate limits.
+async fn limit_rest(
+    app: &AppState,
+    address: ClientAddress,
+    operation: &str,
+) -> Result<(), Response> {
+    app.limiter
+        .check(operation, address.0, None)
+        .await
+        .map_err(|e| rest_error(&e))
 }
 
 /// A library user's REST route and what it needs.
@@ -164,6 +195,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
 /// request with 401 before any resolver runs.
 async fn graphql_api(
     State(http): State<HttpState>,
+    Extension(address): Extension<ClientAddress>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
@@ -171,7 +203,8 @@ async fn graphql_api(
         Ok(principal) => principal,
         Err(error) => return error_response(&error),
     };
-    let response = graphql::execute(&http.schema, &http.app, request.into_inner(), principal).await;
+    let request = request.into_inner().data(address);
+    let response = graphql::execute(&http.schema, &http.app, request, principal).await;
     GraphQLResponse::from(response).into_response()
 }
 
@@ -259,11 +292,15 @@ fn redirect(location: &str, cookie: HeaderValue) -> Response {
 /// signed cookie.
 async fn connect(
     State(http): State<HttpState>,
+    Extension(address): Extension<ClientAddress>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     Query(query): Query<ConnectQuery>,
 ) -> Response {
     if let Err(response) = authorize_rest(&http.app, &headers, actions::AUTH_CONNECT).await {
+        return response;
+    }
+    if let Err(response) = limit_rest(&http.app, address, "connect").await {
         return response;
     }
     match providers::connect(&http.app, &provider, query.callback.as_deref()).await {
@@ -279,11 +316,15 @@ async fn connect(
 /// browser goes on to the front end with `access_token`.
 async fn connect_callback(
     State(http): State<HttpState>,
+    Extension(address): Extension<ClientAddress>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     Query(params): Query<providers::CallbackParams>,
 ) -> Response {
     if let Err(response) = authorize_rest(&http.app, &headers, actions::AUTH_CONNECT).await {
+        return response;
+    }
+    if let Err(response) = limit_rest(&http.app, address, "connect-callback").await {
         return response;
     }
     let cookie = headers
@@ -309,11 +350,15 @@ struct AccessTokenQuery {
 /// `GET /api/auth/:provider/callback?access_token=…`: `{jwt, user}`, Strapi's REST answer.
 async fn provider_sign_in(
     State(http): State<HttpState>,
+    Extension(address): Extension<ClientAddress>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     Query(query): Query<AccessTokenQuery>,
 ) -> Response {
     if let Err(response) = authorize_rest(&http.app, &headers, actions::AUTH_CALLBACK).await {
+        return response;
+    }
+    if let Err(response) = limit_rest(&http.app, address, "provider-login").await {
         return response;
     }
     match providers::sign_in(&http.app, &provider, &query.access_token).await {

@@ -23,6 +23,16 @@ pub fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)
     ))
 }
 
+/// Counts an attempt of `operation` against the rate limits (per client address, and per
+/// identifier when given).
+pub async fn limit(ctx: &Context<'_>, operation: &str, identifier: Option<&str>) -> AppResult<()> {
+    let (app, _) = request(ctx)?;
+    let address = ctx
+        .data_opt::<crate::router::ClientAddress>()
+        .and_then(|a| a.0);
+    app.limiter.check(operation, address, identifier).await
+}
+
 #[derive(Default)]
 pub struct AuthQuery;
 
@@ -52,6 +62,7 @@ impl AuthMutation {
         input: UsersPermissionsLoginInput,
     ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
+        limit(ctx, "login", Some(&input.identifier)).await?;
         let session =
             account::login(app, &input.identifier, &input.password, &input.provider).await?;
         Ok(session.into())
@@ -66,6 +77,7 @@ impl AuthMutation {
         input: UsersPermissionsRegisterInput,
     ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
+        limit(ctx, "register", Some(&input.email)).await?;
         let registration = Registration {
             username: &input.username,
             email: &input.email,
@@ -84,6 +96,7 @@ impl AuthMutation {
         email: String,
     ) -> Result<Option<UsersPermissionsPasswordPayload>> {
         let (app, _) = request(ctx)?;
+        limit(ctx, "forgot-password", Some(&email)).await?;
         account::forgot_password(app, &email).await?;
         Ok(Some(UsersPermissionsPasswordPayload { ok: true }))
     }
@@ -99,6 +112,7 @@ impl AuthMutation {
         code: String,
     ) -> Result<Option<UsersPermissionsLoginPayload>> {
         let (app, _) = request(ctx)?;
+        limit(ctx, "reset-password", None).await?;
         let session =
             account::reset_password(app, &password, &password_confirmation, &code).await?;
         Ok(Some(session.into()))
@@ -115,6 +129,8 @@ impl AuthMutation {
         password_confirmation: String,
     ) -> Result<Option<UsersPermissionsLoginPayload>> {
         let (app, principal) = request(ctx)?;
+        let user_id = principal.user().map(|u| u.user.id.to_string());
+        limit(ctx, "change-password", user_id.as_deref()).await?;
         let session = account::change_password(
             app,
             principal.user(),
@@ -148,6 +164,7 @@ impl AuthMutation {
         email: String,
     ) -> Result<UsersPermissionsPasswordPayload> {
         let (app, _) = request(ctx)?;
+        limit(ctx, "send-email-confirmation", Some(&email)).await?;
         account::resend_confirmation(app, &email).await?;
         Ok(UsersPermissionsPasswordPayload { ok: true })
     }

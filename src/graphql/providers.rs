@@ -132,6 +132,7 @@ impl ProvidersMutation {
         access_token: String,
     ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
+        super::auth::limit(ctx, "provider-login", None).await?;
         Ok(providers::sign_in(app, &provider, &access_token)
             .await?
             .into())

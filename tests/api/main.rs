@@ -16,6 +16,7 @@ mod filter;
 mod guards;
 mod instances;
 mod lifecycle;
+mod limits;
 mod oauth;
 mod peers;
 mod roles;

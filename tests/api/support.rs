@@ -164,6 +164,8 @@ impl TestServer {
             .expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("local address");
         config.server_url = Some(format!("http://{address}"));
+        // Tests of other things sign in and up many times from one address.
+        config.rate_limit.enabled = false;
         adjust(&mut config);
         let castellan = build(config).start().await.expect("Castellan starts");
         let app = castellan.app.clone();

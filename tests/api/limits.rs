@@ -1,0 +1,118 @@
+//! Rate limits of sign-in operations: per client address, per identifier, behind trusted
+//! proxies, over REST, and shared by two instances through Redis.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::support::{Backend, TestServer, error_code, error_message};
+
+const LOGIN: &str = "mutation($i: String!) { login(input: { identifier: $i, password: \"wrong-password\" }) { jwt } }";
+
+async fn login_from(server: &TestServer, identifier: &str, forwarded_for: Option<&str>) -> Value {
+    let mut request = server
+        .client
+        .post(format!("{}/graphql", server.url))
+        .json(&json!({ "query": LOGIN, "variables": { "i": identifier } }));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+fn limited(body: &Value) -> bool {
+    body["errors"][0]["extensions"]["code"] == "STRAPI_RATE_LIMIT_ERROR"
+}
+
+both_backends! {
+    async fn logins_are_limited_per_client_address(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 3;
+            config.rate_limit.max_per_identifier = 100;
+        })
+        .await;
+        for i in 0..3 {
+            let body = login_from(&server, &format!("user{i}"), None).await;
+            assert_eq!(error_message(&body), "Invalid identifier or password", "attempt {i}: {body}");
+        }
+        let body = login_from(&server, "user9", None).await;
+        assert_eq!(error_code(&body), "STRAPI_RATE_LIMIT_ERROR", "{body}");
+        assert_eq!(error_message(&body), "Too many requests, please try again later.");
+        assert_eq!(body["errors"][0]["extensions"]["error"]["name"], "RateLimitError");
+        // Other operations have their own count.
+        let body = server.gql("mutation { forgotPassword(email: \"someone@example.com\") { ok } }", json!({})).await;
+        assert_eq!(body["data"]["forgotPassword"]["ok"], true, "{body}");
+    }
+
+    async fn identifiers_are_limited_whatever_the_address_behind_trusted_proxies(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 2;
+            config.rate_limit.max_per_identifier = 2;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .await;
+        // Behind the trusted proxy each forwarded address counts on its own…
+        assert!(!limited(&login_from(&server, "victim", Some("203.0.113.1")).await));
+        assert!(!limited(&login_from(&server, "victim", Some("203.0.113.2")).await));
+        // …but the identifier is limited across addresses.
+        let body = login_from(&server, "victim", Some("203.0.113.3")).await;
+        assert!(limited(&body), "{body}");
+        assert!(!limited(&login_from(&server, "someone-else", Some("203.0.113.4")).await));
+        // A client cannot escape its own limit by forging the header chain: the last untrusted hop counts.
+        assert!(!limited(&login_from(&server, "a1", Some("198.51.100.1, 203.0.113.9")).await));
+        assert!(!limited(&login_from(&server, "a2", Some("198.51.100.2, 203.0.113.9")).await));
+        assert!(limited(&login_from(&server, "a3", Some("198.51.100.3, 203.0.113.9")).await));
+    }
+
+    async fn rest_routes_answer_429_with_retry_after(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 2;
+        })
+        .await;
+        let mut last = None;
+        for _ in 0..3 {
+            last = Some(server.client.get(format!("{}/api/connect/github", server.url)).send().await.unwrap());
+        }
+        let response = last.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["name"], "RateLimitError");
+        assert_eq!(body["error"]["status"], 429);
+    }
+}
+
+/// Two instances count together when they share Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sharing_redis_share_the_limits() {
+    let redis =
+        std::env::var("CASTELLAN_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!(
+        "castellan-test:{}",
+        castellan::util::random_alphanumeric(10)
+    );
+    let shared = |config: &mut castellan::Config| {
+        config.rate_limit.enabled = true;
+        config.rate_limit.max_per_address = 3;
+        config.rate_limit.redis_url = Some(redis.clone());
+        config.rate_limit.key_prefix = prefix.clone();
+    };
+    let a = TestServer::start_with(Backend::Sqlite, shared).await;
+    let b = TestServer::start_with(Backend::Sqlite, shared).await;
+    assert!(!limited(&login_from(&a, "x", None).await));
+    assert!(!limited(&login_from(&a, "y", None).await));
+    assert!(
+        !limited(&login_from(&b, "z", None).await),
+        "the third attempt, on the other instance"
+    );
+    let body = login_from(&b, "w", None).await;
+    assert!(
+        limited(&body),
+        "the fourth attempt counts the other instance's: {body}"
+    );
+    assert!(limited(&login_from(&a, "v", None).await));
+}
