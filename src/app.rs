@@ -21,6 +21,7 @@ pub struct App {
     pub users: crate::changes::UserCache,
     pub mailer: Arc<Mailer>,
     pub limiter: crate::ratelimit::RateLimiter,
+    pub metrics: crate::metrics::Metrics,
     /// Calls to sign-in providers.
     pub http: reqwest::Client,
     /// The provider-login states already used, until they expire (a state works once).
@@ -63,6 +64,7 @@ impl App {
         let limiter = crate::ratelimit::RateLimiter::new(config.rate_limit.clone()).await?;
         Ok(AppState(Arc::new(App {
             limiter,
+            metrics: Default::default(),
             users: crate::changes::UserCache::new(std::time::Duration::from_secs(30)),
             http,
             used_states: Default::default(),

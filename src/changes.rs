@@ -88,6 +88,14 @@ impl UserCache {
             .remove(&id);
     }
 
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn clear(&self) {
         self.entries
             .lock()

@@ -104,6 +104,32 @@ pub struct Config {
     pub provider_timeout: Duration,
     /// Rate limits of sign-in and sign-up operations (`[rateLimit]`, `REDIS_URL`).
     pub rate_limit: RateLimitConfig,
+    /// Limits of GraphQL requests (`[graphql]`).
+    pub graphql: GraphqlLimits,
+}
+
+/// `[graphql]`: what one request may ask.
+#[derive(Debug, Clone)]
+pub struct GraphqlLimits {
+    /// Whether the schema can be introspected (GraphiQL, code generators). Default on.
+    pub introspection: bool,
+    /// Deepest nesting of a query (`maxDepth`, default 32; the standard introspection query needs 15).
+    pub max_depth: usize,
+    /// Largest complexity of a query (`maxComplexity`, default 2000).
+    pub max_complexity: usize,
+    /// Largest request body in bytes (`maxBodyBytes`, default 1 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            max_depth: 32,
+            max_complexity: 2_000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -136,6 +162,7 @@ impl Config {
             allowed_callback_prefixes: Vec::new(),
             provider_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
+            graphql: GraphqlLimits::default(),
         }
     }
 
@@ -292,6 +319,32 @@ impl Config {
                 })?);
         }
         config.rate_limit.redis_url = sources.redis_url.filter(|u| !u.is_empty());
+        let limits = file.graphql;
+        config.graphql.introspection = limits.introspection.unwrap_or(true);
+        for (value, target, name) in [
+            (
+                limits.max_depth,
+                &mut config.graphql.max_depth,
+                "graphql.maxDepth",
+            ),
+            (
+                limits.max_complexity,
+                &mut config.graphql.max_complexity,
+                "graphql.maxComplexity",
+            ),
+            (
+                limits.max_body_bytes,
+                &mut config.graphql.max_body_bytes,
+                "graphql.maxBodyBytes",
+            ),
+        ] {
+            if let Some(n) = value {
+                if n == 0 {
+                    bail!("{name} must be at least 1");
+                }
+                *target = n;
+            }
+        }
         for declared in file.conditions {
             if !crate::policy::conditions::is_valid_name(&declared.name) {
                 bail!(
@@ -411,6 +464,16 @@ struct FileConfig {
     providers: Providers,
     oauth: OAuthSection,
     rate_limit: RateLimitSection,
+    graphql: GraphqlSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct GraphqlSection {
+    introspection: Option<bool>,
+    max_depth: Option<usize>,
+    max_complexity: Option<usize>,
+    max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod filter;
 pub mod graphql;
 pub mod mail;
+pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
 pub mod router;

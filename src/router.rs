@@ -17,6 +17,7 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, on};
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
@@ -57,8 +58,17 @@ pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -
         ])
         .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_api))
+        .route(
+            "/graphql",
+            get(graphiql)
+                .post(graphql_api)
+                .layer(RequestBodyLimitLayer::new(
+                    app.config.graphql.max_body_bytes,
+                )),
+        )
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/api/auth/email-confirmation", get(email_confirmation))
         .route("/api/connect/{provider}", get(connect))
         .route("/api/connect/{provider}/callback", get(connect_callback))
@@ -201,10 +211,16 @@ async fn graphql_api(
 ) -> Response {
     let principal = match authenticate(&http.app, headers.get(AUTHORIZATION)).await {
         Ok(principal) => principal,
-        Err(error) => return error_response(&error),
+        Err(error) => {
+            if let AppError::Unauthorized(_) = error {
+                http.app.metrics.unauthorized();
+            }
+            return error_response(&error);
+        }
     };
     let request = request.into_inner().data(address);
     let response = graphql::execute(&http.schema, &http.app, request, principal).await;
+    http.app.metrics.graphql_request(&response);
     GraphQLResponse::from(response).into_response()
 }
 
@@ -394,6 +410,30 @@ async fn graphiql() -> Html<String> {
 
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers.
+async fn ready(State(http): State<HttpState>) -> Response {
+    match http.app.db.ping().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "not ready: the database does not answer"
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": "database" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Counters in Prometheus' text format.
+async fn metrics(State(http): State<HttpState>) -> Response {
+    let body = http.app.metrics.render(http.app.users.len());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// An error of a REST route, in Strapi's envelope: `{"data":null,"error":{status,name,message,details}}`.

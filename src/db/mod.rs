@@ -152,6 +152,13 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        on_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+
     /// A connection from the pool.
     pub async fn conn(&self) -> AppResult<Conn> {
         match self {

@@ -104,11 +104,18 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
         Default::default(),
         mutation,
     );
+    let limits = app
+        .as_ref()
+        .map(|a| a.config.graphql.clone())
+        .unwrap_or_default();
     let mut builder = Schema::build(q, m, EmptySubscription)
         .extension(guard::PolicyGuard)
         // The standard introspection query (GraphiQL, code generators) needs depth 15.
-        .limit_depth(32)
-        .limit_complexity(2_000);
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
     if let Some(app) = app {
         builder = builder.data(app);
     }

@@ -18,6 +18,7 @@ mod instances;
 mod lifecycle;
 mod limits;
 mod oauth;
+mod operations;
 mod peers;
 mod roles;
 mod tokens;
