@@ -14,6 +14,7 @@ mod binary;
 mod extension;
 mod filter;
 mod guards;
+mod hostile;
 mod instances;
 mod lifecycle;
 mod limits;

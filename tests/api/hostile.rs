@@ -1,0 +1,208 @@
+//! Hostile input: forged tokens, injection through filters, random query objects and
+//! templates, a hanging SMTP server.
+
+use std::time::{Duration, Instant};
+
+use castellan::mail::MailTransport;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::support::{TEST_JWT_SECRET, TestServer, user_id};
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+both_backends! {
+    async fn a_token_claiming_rs256_but_signed_with_the_secret_is_refused(backend: Backend) {
+        use hmac::Mac as _;
+        let server = TestServer::start(backend).await;
+        let (_, user) = server.register("victim", "victim@example.com", "password1").await;
+        let now = chrono::Utc::now().timestamp();
+        let signing_input = format!(
+            "{}.{}",
+            base64url(br#"{"alg":"RS256","typ":"JWT"}"#),
+            base64url(json!({ "id": user_id(&user), "iat": now, "exp": now + 3600 }).to_string().as_bytes())
+        );
+        // The classic confusion: an HMAC over the token with the key a verifier might misuse.
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(TEST_JWT_SECRET.as_bytes()).unwrap();
+        mac.update(signing_input.as_bytes());
+        let forged = format!("{signing_input}.{}", base64url(&mac.finalize().into_bytes()));
+        let (status, body) = server.post(Some(&forged), &json!({ "query": "{ me { id } }" })).await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+    }
+
+    async fn filter_inputs_do_not_inject_sql(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let admin = server.user_with_grants("admin", &["plugin::users-permissions.user.find", "plugin::users-permissions.role.find"]).await;
+        let attacks = ["' OR '1'='1", "'; DROP TABLE up_users; --", "\" OR 1=1 --", "%' OR 1=1 --", "x') UNION SELECT password FROM up_users --", "\\'; --"];
+        let operators = ["eq", "eqi", "ne", "nei", "startsWith", "endsWith", "contains", "notContains", "containsi", "notContainsi", "gt", "gte", "lt", "lte"];
+        for attack in attacks {
+            for op in operators {
+                for field in ["username", "email", "provider"] {
+                    let filters = json!({ field: { op: attack } });
+                    let body = server.gql_as(&admin, "query($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { username } }", json!({ "f": filters })).await;
+                    assert!(body.get("errors").is_none(), "{filters}: {body}");
+                    let rows = body["data"]["usersPermissionsUsers"].as_array().unwrap().len();
+                    // Only the honest meaning of the operator may match: never every row by injection
+                    // for the operators that can only match a literal attack string.
+                    if matches!(op, "eq" | "eqi" | "startsWith" | "endsWith" | "contains" | "containsi") {
+                        assert_eq!(rows, 0, "{filters} matched rows");
+                    }
+                }
+            }
+            let body = server.gql_as(&admin, "query($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { username } }", json!({ "f": { "id": { "in": [attack] }, "role": { "name": { "eq": attack } } } })).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            let body = server.gql_as(&admin, "{ usersPermissionsUsers(sort: [\"username; DROP TABLE up_users\"]) { id } }", json!({})).await;
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        }
+        let body = server.gql_as(&admin, "{ usersPermissionsUsers { username } }", json!({})).await;
+        assert_eq!(body["data"]["usersPermissionsUsers"].as_array().unwrap().len(), 1, "the table is intact: {body}");
+    }
+
+    async fn a_hanging_smtp_server_does_not_stall_registration_or_login(backend: Backend) {
+        let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = hanging.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = hanging.accept().await {
+                held.push(socket);
+            }
+        });
+        let server = TestServer::start_with(backend, move |config| config.mail = MailTransport::Smtp(format!("smtp://{address}"))).await;
+        let admin = server.user_with_grants("settings-admin", &["plugin::users-permissions.advanced-settings.update"]).await;
+        server.gql_as(&admin, "mutation { updateUsersPermissionsAdvancedSettings(data: { emailConfirmation: true }) { emailConfirmation } }", json!({})).await;
+        let started = Instant::now();
+        let body = server
+            .gql("mutation { register(input: { username: \"patient\", email: \"patient@example.com\", password: \"password1\" }) { user { id } } }", json!({}))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let body = server.gql("mutation { forgotPassword(email: \"settings-admin@example.com\") { ok } }", json!({})).await;
+        assert_eq!(body["data"]["forgotPassword"]["ok"], true);
+        let login = server.login("settings-admin", "admin-password").await;
+        assert!(login["data"]["login"]["jwt"].is_string(), "{login}");
+        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    }
+}
+
+/// Random query objects and templates never crash the parser, the evaluator, the SQL
+/// compiler or the renderer. Seeded; `CASTELLAN_FUZZ_SECONDS` runs it longer
+/// (`bench/fuzz.sh`), and a crash it finds becomes a test beside this one.
+#[test]
+fn random_query_objects_and_templates_never_crash() {
+    use castellan::filter::{Dialect, Filter};
+    use castellan::mail::template::Template;
+    let seconds: u64 = std::env::var("CASTELLAN_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let seed: u64 = std::env::var("CASTELLAN_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from_le_bytes(castellan::util::random_bytes::<8>()));
+    eprintln!("fuzzing for {seconds}s with CASTELLAN_FUZZ_SEED={seed}");
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let keys = [
+        "a",
+        "b",
+        "a.b",
+        "id",
+        "$and",
+        "$or",
+        "$eq",
+        "$eqi",
+        "$ne",
+        "$in",
+        "$nin",
+        "$lt",
+        "$gt",
+        "$exists",
+        "$elemMatch",
+        "$not",
+        "",
+        "$user.id",
+        "attributes.team",
+        "role.type",
+    ];
+    fn value(next: &mut impl FnMut() -> u64, keys: &[&str], depth: u32) -> Value {
+        match next() % if depth > 3 { 6 } else { 9 } {
+            0 => Value::Null,
+            1 => json!(next() % 2 == 0),
+            2 => json!((next() % 200) as i64 - 100),
+            3 => json!(((next() % 1000) as f64) / 7.0),
+            4 => json!(keys[(next() % keys.len() as u64) as usize]),
+            5 => json!("$user.attributes.team"),
+            6 | 7 => {
+                let mut map = serde_json::Map::new();
+                for _ in 0..next() % 4 {
+                    map.insert(
+                        keys[(next() % keys.len() as u64) as usize].to_string(),
+                        value(next, keys, depth + 1),
+                    );
+                }
+                Value::Object(map)
+            }
+            _ => Value::Array(
+                (0..next() % 4)
+                    .map(|_| value(next, keys, depth + 1))
+                    .collect(),
+            ),
+        }
+    }
+    struct AnyField;
+    impl castellan::filter::FieldMap for AnyField {
+        fn locate(&self, path: &[&str]) -> Option<castellan::filter::Location> {
+            Some(castellan::filter::Location::Json {
+                column_sql: "doc".into(),
+                path: path.iter().map(|s| s.to_string()).collect(),
+            })
+        }
+    }
+    let pieces = [
+        "<%= URL %>",
+        "<%=",
+        "%>",
+        "<%",
+        "<%- USER.username %>",
+        "<% if %>",
+        "plain ",
+        "<%= CODE",
+        "\n",
+        "<p>",
+        "%",
+        "<%#",
+    ];
+    let started = Instant::now();
+    let (mut queries, mut parsed, mut templates) = (0u64, 0u64, 0u64);
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let query = value(&mut next, &keys, 0);
+        queries += 1;
+        if let Ok(filter) = Filter::parse(&query) {
+            parsed += 1;
+            let bound = filter.bind(&json!({ "id": 1, "attributes": { "team": ["x", 1] } }));
+            let _ = bound.matches(&value(&mut next, &keys, 0));
+            let _ = bound.matches(&json!({ "a": [{ "b": null }, 1], "id": "1" }));
+            let _ = bound.to_sql(Dialect::Sqlite, &AnyField);
+            let _ = bound.to_sql(Dialect::Postgres, &AnyField);
+        }
+        let source: String = (0..next() % 8)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        if let Ok(template) = Template::parse(&source, &["URL", "USER.username", "CODE"]) {
+            let _ = template.render(
+                &std::collections::HashMap::from([("URL", "<x>".to_string())]),
+                true,
+            );
+        }
+        templates += 1;
+    }
+    eprintln!("{queries} query objects ({parsed} accepted) and {templates} templates, no crash");
+    assert!(queries > 100);
+}
