@@ -134,7 +134,7 @@ fn random_query_objects_and_templates_never_crash() {
     fn value(next: &mut impl FnMut() -> u64, keys: &[&str], depth: u32) -> Value {
         match next() % if depth > 3 { 6 } else { 9 } {
             0 => Value::Null,
-            1 => json!(next() % 2 == 0),
+            1 => json!(next().is_multiple_of(2)),
             2 => json!((next() % 200) as i64 - 100),
             3 => json!(((next() % 1000) as f64) / 7.0),
             4 => json!(keys[(next() % keys.len() as u64) as usize]),
