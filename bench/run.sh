@@ -111,6 +111,8 @@ server_env() {
 # start_server DIR PORT LOG: starts the server, waits for GET /healthz; sets SERVER_PID, STARTUP_MS.
 start_server() {
   local dir=$1 port=$2 logfile=$3 t0 t1 line ok=""
+  # Rate limits would refuse the load generator: switched off for the benchmark.
+  printf '[rateLimit]\nenabled = false\n' >"$dir/castellan.toml"
   t0=$(now_us)
   (cd "$dir" && exec env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET_VALUE" \
       API_TOKEN_SALT="$API_TOKEN_SALT_VALUE" CASTELLAN_ENV=production RUST_LOG=warn \

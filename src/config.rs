@@ -451,7 +451,7 @@ fn resolve_secret(
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct FileConfig {
     server: ServerSection,
     database: DatabaseSection,
@@ -723,6 +723,17 @@ mod tests {
             file.conditions[0].query,
             serde_json::json!({ "attributes.team": "$user.attributes.team" })
         );
+    }
+
+    #[test]
+    fn rate_limits_and_graphql_limits_are_read_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[rateLimit]\nenabled = false\nmaxPerAddress = 5\ntrustedProxies = [\"10.0.0.1\"]\n[graphql]\nintrospection = false\nmaxDepth = 12\n",
+        )
+        .unwrap();
+        assert_eq!(file.rate_limit.enabled, Some(false));
+        assert_eq!(file.rate_limit.max_per_address, Some(5));
+        assert_eq!(file.graphql.max_depth, Some(12));
     }
 
     #[test]
