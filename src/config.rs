@@ -133,6 +133,8 @@ impl Default for GraphqlLimits {
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
+/// bcrypt cost of new hashes unless configured (the bcrypt crate's own default is 12).
+pub const DEFAULT_BCRYPT_COST: u32 = 10;
 const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Config {
@@ -149,7 +151,7 @@ impl Config {
             api_token_salt: Secret::new(format!("api-token-salt:{}", jwt_secret.expose())),
             jwt_secret,
             jwt_expires_in: THIRTY_DAYS,
-            bcrypt_cost: bcrypt::DEFAULT_COST,
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             reset_code_lifetime: Duration::from_secs(3600),
             server_url: None,
@@ -202,7 +204,7 @@ impl Config {
                 "jwt.expiresIn is longer than 30 days: a stolen token stays usable that long"
             );
         }
-        let bcrypt_cost = file.password.bcrypt_cost.unwrap_or(bcrypt::DEFAULT_COST);
+        let bcrypt_cost = file.password.bcrypt_cost.unwrap_or(DEFAULT_BCRYPT_COST);
         if !(4..=31).contains(&bcrypt_cost) {
             bail!("password.bcryptCost must be between 4 and 31, got {bcrypt_cost}");
         }
@@ -622,6 +624,11 @@ mod tests {
         assert_eq!(secs(ExpiresIn::Text("1.5h".into())), 5_400);
         // A string without unit is milliseconds.
         assert_eq!(secs(ExpiresIn::Text("120000".into())), 120);
+    }
+
+    #[test]
+    fn the_default_bcrypt_cost_is_ten() {
+        assert_eq!(Config::new("sqlite::memory:", Secret::new("x")).bcrypt_cost, 10);
     }
 
     #[test]
