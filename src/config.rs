@@ -628,7 +628,10 @@ mod tests {
 
     #[test]
     fn the_default_bcrypt_cost_is_ten() {
-        assert_eq!(Config::new("sqlite::memory:", Secret::new("x")).bcrypt_cost, 10);
+        assert_eq!(
+            Config::new("sqlite::memory:", Secret::new("x")).bcrypt_cost,
+            10
+        );
     }
 
     #[test]

@@ -216,3 +216,25 @@ fn literal(schema: &Value, ty: &Value) -> String {
         },
     }
 }
+
+both_backends! {
+    async fn rest_routes_are_refused_to_a_role_without_their_action(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let cases = [
+            ("plugin::users-permissions.auth.connect", "/api/connect/github"),
+            ("plugin::users-permissions.auth.connect", "/api/connect/github/callback?code=x&state=y"),
+            ("plugin::users-permissions.auth.callback", "/api/auth/github/callback?access_token=x"),
+            ("plugin::users-permissions.auth.emailConfirmation", "/api/auth/email-confirmation?confirmation=x"),
+        ];
+        for (action, _) in cases.iter().filter(|(_, path)| !path.contains("callback?code")) {
+            server.revoke("public", action).await;
+        }
+        for (action, path) in cases {
+            let response = server.client.get(format!("{}{path}", server.url)).send().await.unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::FORBIDDEN, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["name"], "ForbiddenError", "{path}");
+            assert_eq!(body["error"]["details"]["action"], action, "{path}");
+        }
+    }
+}

@@ -7,12 +7,7 @@ use castellan::mail::MailTransport;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::support::{TEST_JWT_SECRET, TestServer, user_id};
-
-fn base64url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
+use crate::support::{TEST_JWT_SECRET, TestServer, base64url, user_id};
 
 both_backends! {
     async fn a_token_claiming_rs256_but_signed_with_the_secret_is_refused(backend: Backend) {

@@ -449,6 +449,12 @@ impl Drop for TestServer {
     }
 }
 
+/// Base64url without padding, to forge JWT segments by hand.
+pub fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Runs of 64 hexadecimal characters: the one-time codes Castellan sends.
 pub fn hex_codes(text: &str) -> Vec<String> {
     let mut codes = Vec::new();

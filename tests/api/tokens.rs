@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::support::{TEST_JWT_SECRET, TestServer, user_id};
+use crate::support::{TEST_JWT_SECRET, TestServer, base64url, user_id};
 
 fn sign(secret: &str, algorithm: Algorithm, claims: Value) -> String {
     jsonwebtoken::encode(
@@ -14,21 +14,6 @@ fn sign(secret: &str, algorithm: Algorithm, claims: Value) -> String {
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .unwrap()
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 fn now() -> i64 {
