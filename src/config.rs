@@ -106,6 +106,40 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Limits of GraphQL requests (`[graphql]`).
     pub graphql: GraphqlLimits,
+    /// Which browser origins may call the API (`[cors]`).
+    pub cors: CorsConfig,
+}
+
+/// `[cors]`: the cross-origin rules browsers apply to the API.
+#[derive(Debug, Clone)]
+pub struct CorsConfig {
+    /// Origins allowed to call (`origins`), or every origin when it holds `*` (the default).
+    pub origins: Vec<String>,
+    /// Whether browsers may send cookies and credentials (`credentials`, default off; needs
+    /// explicit origins).
+    pub credentials: bool,
+    /// Request headers allowed beyond `Authorization` and `Content-Type` (`headers`).
+    pub headers: Vec<String>,
+    /// How long a browser may cache a preflight answer (`maxAge`, seconds; default 1 day).
+    pub max_age: Duration,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            origins: vec!["*".into()],
+            credentials: false,
+            headers: Vec::new(),
+            max_age: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl CorsConfig {
+    /// Whether every origin is allowed.
+    pub fn any_origin(&self) -> bool {
+        self.origins.iter().any(|o| o == "*")
+    }
 }
 
 /// `[graphql]`: what one request may ask.
@@ -119,6 +153,8 @@ pub struct GraphqlLimits {
     pub max_complexity: usize,
     /// Largest request body in bytes (`maxBodyBytes`, default 1 MiB).
     pub max_body_bytes: usize,
+    /// Most operations in one batched request (a JSON array; `maxBatch`, default 10).
+    pub max_batch: usize,
 }
 
 impl Default for GraphqlLimits {
@@ -128,6 +164,7 @@ impl Default for GraphqlLimits {
             max_depth: 32,
             max_complexity: 2_000,
             max_body_bytes: 1024 * 1024,
+            max_batch: 10,
         }
     }
 }
@@ -165,6 +202,7 @@ impl Config {
             provider_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
             graphql: GraphqlLimits::default(),
+            cors: CorsConfig::default(),
         }
     }
 
@@ -339,6 +377,11 @@ impl Config {
                 &mut config.graphql.max_body_bytes,
                 "graphql.maxBodyBytes",
             ),
+            (
+                limits.max_batch,
+                &mut config.graphql.max_batch,
+                "graphql.maxBatch",
+            ),
         ] {
             if let Some(n) = value {
                 if n == 0 {
@@ -347,6 +390,7 @@ impl Config {
                 *target = n;
             }
         }
+        config.cors = cors(file.cors)?;
         for declared in file.conditions {
             if !crate::policy::conditions::is_valid_name(&declared.name) {
                 bail!(
@@ -467,6 +511,7 @@ struct FileConfig {
     oauth: OAuthSection,
     rate_limit: RateLimitSection,
     graphql: GraphqlSection,
+    cors: CorsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -476,6 +521,56 @@ struct GraphqlSection {
     max_depth: Option<usize>,
     max_complexity: Option<usize>,
     max_body_bytes: Option<usize>,
+    max_batch: Option<usize>,
+}
+
+/// Checks `[cors]`: origins are `*` or `scheme://host[:port]`, and credentials need origins.
+fn cors(section: CorsSection) -> anyhow::Result<CorsConfig> {
+    let mut cors = CorsConfig::default();
+    if let Some(origins) = section.origins {
+        for origin in &origins {
+            let valid = origin == "*"
+                || url::Url::parse(origin).is_ok_and(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.origin().ascii_serialization() == origin.trim_end_matches('/')
+                        && !origin.ends_with('/')
+                });
+            if !valid {
+                bail!(
+                    "cors.origins: `{origin}` is not an origin (`*` or scheme://host[:port], without a path)"
+                );
+            }
+        }
+        if origins.is_empty() {
+            bail!("cors.origins: list at least one origin, or `*` for every origin");
+        }
+        cors.origins = origins;
+    }
+    cors.credentials = section.credentials.unwrap_or(false);
+    if cors.credentials && cors.any_origin() {
+        bail!(
+            "cors.credentials needs the allowed origins listed: browsers refuse credentials with `*`"
+        );
+    }
+    for header in &section.headers {
+        if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            bail!("cors.headers: `{header}` is not a header name");
+        }
+    }
+    cors.headers = section.headers;
+    if let Some(seconds) = section.max_age {
+        cors.max_age = Duration::from_secs(seconds);
+    }
+    Ok(cors)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct CorsSection {
+    origins: Option<Vec<String>>,
+    credentials: Option<bool>,
+    headers: Vec<String>,
+    max_age: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -736,6 +831,42 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_are_checked() {
+        let read = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            cors(file.cors)
+        };
+        let cors = read("[cors]\norigins = [\"https://app.example\", \"http://localhost:5173\"]\ncredentials = true\nheaders = [\"X-Client\"]\nmaxAge = 60\n").unwrap();
+        assert_eq!(
+            cors.origins,
+            ["https://app.example", "http://localhost:5173"]
+        );
+        assert!(cors.credentials && !cors.any_origin());
+        assert_eq!(cors.max_age, Duration::from_secs(60));
+        assert!(read("").unwrap().any_origin());
+        for (text, says) in [
+            ("[cors]\ncredentials = true\n", "needs the allowed origins"),
+            (
+                "[cors]\norigins = [\"https://app.example/path\"]\n",
+                "is not an origin",
+            ),
+            ("[cors]\norigins = [\"app.example\"]\n", "is not an origin"),
+            (
+                "[cors]\norigins = [\"ftp://app.example\"]\n",
+                "is not an origin",
+            ),
+            ("[cors]\norigins = []\n", "at least one origin"),
+            (
+                "[cors]\nheaders = [\"bad header\"]\n",
+                "is not a header name",
+            ),
+        ] {
+            let error = read(text).unwrap_err().to_string();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+
+    #[test]
     fn rate_limits_and_graphql_limits_are_read_from_the_file() {
         let file: FileConfig = toml::from_str(
             "[rateLimit]\nenabled = false\nmaxPerAddress = 5\ntrustedProxies = [\"10.0.0.1\"]\n[graphql]\nintrospection = false\nmaxDepth = 12\n",
@@ -744,6 +875,8 @@ mod tests {
         assert_eq!(file.rate_limit.enabled, Some(false));
         assert_eq!(file.rate_limit.max_per_address, Some(5));
         assert_eq!(file.graphql.max_depth, Some(12));
+        let file: FileConfig = toml::from_str("[graphql]\nmaxBatch = 3\n").unwrap();
+        assert_eq!(file.graphql.max_batch, Some(3));
     }
 
     #[test]

@@ -7,12 +7,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging(std::env::var("LOG_FORMAT").ok().as_deref())?;
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Schema => {
@@ -30,6 +25,21 @@ async fn main() -> anyhow::Result<()> {
         Command::Token { command } => token(Config::load(cli.options.sources())?, command).await,
         Command::User { command } => user(Config::load(cli.options.sources())?, command).await,
     }
+}
+
+/// Log lines go to stderr: text by default, one JSON object per line with `LOG_FORMAT=json`.
+/// `RUST_LOG` chooses what is logged (default `info`: start-up, and one line per request).
+fn logging(format: Option<&str>) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format.unwrap_or("text") {
+        "json" => logs.json().init(),
+        "text" => logs.init(),
+        other => anyhow::bail!("LOG_FORMAT must be `text` or `json`, not `{other}`"),
+    }
+    Ok(())
 }
 
 /// `castellan token create`: the key goes to stdout, alone, so it can be captured.

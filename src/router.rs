@@ -4,24 +4,27 @@
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
 use axum::extract::{FromRequestParts, Request};
 use axum::handler::Handler;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, on};
 use serde_json::json;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::app::AppState;
 use crate::auth::{Principal, authenticate};
+use crate::config::CorsConfig;
 use crate::error::AppError;
 use crate::graphql::{self, CastellanSchema};
 use crate::policy::{Access, Requirement, actions};
@@ -47,16 +50,7 @@ pub struct HttpState {
 
 /// The whole server: Castellan's routes and `extra` (a library user's, already protected).
 pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
+    let cors = cors_layer(&app.config.cors);
     Router::new()
         .route(
             "/graphql",
@@ -80,7 +74,103 @@ pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -
         .merge(extra.with_state(app.clone()))
         .layer(middleware::from_fn_with_state(app, client_address))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(middleware::from_fn(request_id))
+}
+
+/// The CORS rules of `[cors]`.
+fn cors_layer(cors: &CorsConfig) -> CorsLayer {
+    let mut headers = vec![AUTHORIZATION, CONTENT_TYPE, X_REQUEST_ID];
+    headers.extend(
+        cors.headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+    );
+    let origins = if cors.any_origin() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            cors.origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(headers)
+        .expose_headers([X_REQUEST_ID, RETRY_AFTER])
+        .allow_credentials(cors.credentials)
+        .max_age(cors.max_age)
+}
+
+/// The header that carries a request's id, both ways.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of a request, in its log lines and in the `X-Request-Id` of its response: the
+/// caller's `X-Request-Id` when it is a short plain token (a proxy's id), else a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn of(headers: &HeaderMap) -> Self {
+        let given = headers
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                (1..=64).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            });
+        match given {
+            Some(id) => Self(id.to_string()),
+            None => Self::new(),
+        }
+    }
+
+    /// A new id: this process's random prefix and a count, unique across instances without
+    /// a system call per request.
+    fn new() -> Self {
+        static PREFIX: std::sync::LazyLock<u32> =
+            std::sync::LazyLock::new(|| u32::from_le_bytes(crate::util::random_bytes::<4>()));
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(format!("{:08x}{n:016x}", *PREFIX))
+    }
+}
+
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = RequestId::of(request.headers());
+    let value = HeaderValue::from_str(&id.0).ok();
+    request.extensions_mut().insert(id);
+    let mut response = next.run(request).await;
+    if let Some(value) = value {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    response
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map_or("", |id| id.0.as_str());
+    tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        path = request.uri().path(),
+    )
 }
 
 /// The address of the client of a request (behind trusted proxies, from `X-Forwarded-For`).
@@ -201,13 +291,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
     }
 }
 
-/// The GraphQL API. The principal is resolved before execution; unusable credentials end the
-/// request with 401 before any resolver runs.
+/// The GraphQL API: one operation, or a batch (a JSON array) of at most `graphql.maxBatch`,
+/// run one after the other. The principal is resolved before execution; unusable credentials
+/// end the request with 401 before any resolver runs.
 async fn graphql_api(
     State(http): State<HttpState>,
     Extension(address): Extension<ClientAddress>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    request: GraphQLBatchRequest,
 ) -> Response {
     let principal = match authenticate(&http.app, headers.get(AUTHORIZATION)).await {
         Ok(principal) => principal,
@@ -218,10 +309,34 @@ async fn graphql_api(
             return error_response(&error);
         }
     };
-    let request = request.into_inner().data(address);
-    let response = graphql::execute(&http.schema, &http.app, request, principal).await;
-    http.app.metrics.graphql_request(&response);
-    GraphQLResponse::from(response).into_response()
+    let execute = |request: async_graphql::Request| {
+        let (http, principal) = (&http, principal.clone());
+        async move {
+            let response =
+                graphql::execute(&http.schema, &http.app, request.data(address), principal).await;
+            http.app.metrics.graphql_request(&response);
+            response
+        }
+    };
+    match request.into_inner() {
+        BatchRequest::Single(request) => {
+            GraphQLResponse::from(execute(request).await).into_response()
+        }
+        BatchRequest::Batch(requests) => {
+            let limit = http.app.config.graphql.max_batch;
+            if requests.is_empty() || requests.len() > limit {
+                return error_response(&AppError::validation(format!(
+                    "A batch holds from 1 to {limit} operations; this one holds {}",
+                    requests.len()
+                )));
+            }
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(execute(request).await);
+            }
+            GraphQLResponse::from(BatchResponse::Batch(responses)).into_response()
+        }
+    }
 }
 
 /// The principal of a REST request, if it may perform `action`; otherwise the error response

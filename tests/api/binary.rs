@@ -6,6 +6,22 @@ use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 
+/// A child process killed when the test ends, even by a panic.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTP client, in a process where no server may have installed rustls' provider yet.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// `schema.graphql` at the root is the SDL the binary prints.
 #[test]
 fn schema_graphql_equals_castellan_schema() {
@@ -57,7 +73,7 @@ fn serve_in_an_empty_directory_answers_graphiql_within_a_second() {
         .build()
         .unwrap();
     let page = runtime.block_on(async {
-        let client = reqwest::Client::new();
+        let client = http_client();
         loop {
             match client.get(format!("http://{address}/graphql")).send().await {
                 Ok(response) => break response.text().await.unwrap(),
@@ -104,4 +120,84 @@ fn production_without_jwt_secret_refuses_to_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+}
+
+/// `LOG_FORMAT=json`: every log line is one JSON object, and a request's lines carry its id.
+#[test]
+fn json_logs_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(BINARY)
+        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("JWT_SECRET")
+        .env_remove("CASTELLAN_ENV")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("castellan serve starts");
+    let mut child = KillOnDrop(child);
+    // Kept open to the end: the server writes a second line to stdout.
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let address = stdout
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("Castellan is listening on ")
+                .map(str::to_string)
+        })
+        .expect("the listening address is printed");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        http_client()
+            .get(format!("http://{address}/healthz"))
+            .header("x-request-id", "json-log-check-1")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success());
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let found = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = lines_rx.recv_timeout(left) else {
+            break None;
+        };
+        let entry: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        seen.push(line);
+        if entry["span"]["id"] == "json-log-check-1" {
+            break Some(entry);
+        }
+    };
+    drop(child);
+    drop(stdout);
+    let entry = found.unwrap_or_else(|| panic!("no log line of the request: {seen:#?}"));
+    assert_eq!(entry["span"]["path"], "/healthz", "{entry}");
+    assert_eq!(entry["level"], "INFO", "{entry}");
+    assert!(entry["fields"]["status"].is_number(), "{entry}");
+
+    let refused = Command::new(BINARY)
+        .arg("schema")
+        .env("LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("LOG_FORMAT must be"));
 }

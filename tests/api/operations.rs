@@ -20,12 +20,8 @@ both_backends! {
         assert!(metrics.contains("castellan_graphql_errors_total{code=\"FORBIDDEN\"} 1"), "{metrics}");
         assert!(metrics.contains("castellan_unauthorized_total 1"), "{metrics}");
         assert!(metrics.contains("# TYPE castellan_graphql_requests_total counter"), "{metrics}");
-
-        // A database that does not answer is not ready.
-        if server.app.config.database_url.starts_with("postgres") {
-            let closed = castellan::db::Db::connect("postgres://postgres@127.0.0.1:1/none", None).unwrap();
-            assert!(closed.ping().await.is_err());
-        }
+        // A database that stops answering: `faults::postgres_restart_under_load` and
+        // `faults::unresponsive_postgres_gets_clean_errors_in_bounded_time`.
     }
 
     async fn deep_complex_and_oversized_requests_are_refused_clearly(backend: Backend) {
@@ -54,5 +50,97 @@ both_backends! {
         let closed = TestServer::start_with(backend, |config| config.graphql.introspection = false).await;
         let body = closed.gql("{ __schema { queryType { name } } }", json!({})).await;
         assert_eq!(body["data"]["__schema"], Value::Null, "{body}");
+    }
+
+    async fn batches_run_each_operation_and_are_limited(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.graphql.max_batch = 3;
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_identifier = 2;
+        })
+        .await;
+        server.register("batcher", "batcher@example.com", "Secret123").await;
+        let login = json!({
+            "query": "mutation($i: String!) { login(input: {identifier: $i, password: \"Secret123\"}) { jwt } }",
+            "variables": { "i": "batcher" },
+        });
+        let me = json!({ "query": "{ me { id } }" });
+
+        // Each operation of a batch answers in order, with its own errors.
+        let (status, body) = server.post(None, &json!([login, me])).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body[0]["data"]["login"]["jwt"].is_string(), "{body}");
+        assert_eq!(body[1]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+
+        // Each operation counts against the rate limits: a batch is no way around them.
+        let (_, body) = server.post(None, &json!([login, login])).await;
+        assert!(body[0]["data"]["login"]["jwt"].is_string(), "{body}");
+        assert_eq!(body[1]["errors"][0]["extensions"]["code"], "STRAPI_RATE_LIMIT_ERROR", "{body}");
+
+        // Over the limit: refused before anything runs.
+        let (status, body) = server.post(None, &json!([me, me, me, me])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_message(&body), "A batch holds from 1 to 3 operations; this one holds 4");
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+        // An empty array reads as an empty document, which GraphQL refuses.
+        let (_, body) = server.post(None, &json!([])).await;
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    }
+
+    async fn every_response_carries_a_request_id(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let id_of = |response: &reqwest::Response| {
+            response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string())
+        };
+        let first = server.client.get(format!("{}/healthz", server.url)).send().await.unwrap();
+        let second = server.client.get(format!("{}/healthz", server.url)).send().await.unwrap();
+        let (first, second) = (id_of(&first).unwrap(), id_of(&second).unwrap());
+        assert_eq!(first.len(), 24, "{first}");
+        assert_ne!(first, second);
+
+        // A proxy's id is kept; anything else is replaced, never echoed.
+        let kept = server.client.post(format!("{}/graphql", server.url))
+            .header("x-request-id", "edge-4f2a.77").json(&json!({ "query": "{ me { id } }" }))
+            .send().await.unwrap();
+        assert_eq!(id_of(&kept).as_deref(), Some("edge-4f2a.77"));
+        for hostile in ["<script>", "a b", &"x".repeat(65)] {
+            let replaced = server.client.get(format!("{}/healthz", server.url))
+                .header("x-request-id", hostile).send().await.unwrap();
+            let id = id_of(&replaced).unwrap();
+            assert_ne!(id, hostile);
+            assert_eq!(id.len(), 24);
+        }
+    }
+
+    async fn cors_follows_the_configured_origins(backend: Backend) {
+        let open = TestServer::start(backend).await;
+        let preflight = |server: &TestServer, origin: &str| {
+            server.client.request(reqwest::Method::OPTIONS, format!("{}/graphql", server.url))
+                .header("origin", origin.to_string())
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization,content-type")
+                .send()
+        };
+        let response = preflight(&open, "https://anywhere.example").await.unwrap();
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        assert!(response.headers().get("access-control-allow-credentials").is_none());
+
+        let strict = TestServer::start_with(backend, |config| {
+            config.cors.origins = vec!["https://app.example".into()];
+            config.cors.credentials = true;
+        })
+        .await;
+        let allowed = preflight(&strict, "https://app.example").await.unwrap();
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+        assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+        let allowed_headers = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+        let refused = preflight(&strict, "https://evil.example").await.unwrap();
+        assert!(refused.headers().get("access-control-allow-origin").is_none());
+        // A simple request from another origin gets no CORS grant either.
+        let response = strict.client.post(format!("{}/graphql", strict.url))
+            .header("origin", "https://evil.example").json(&json!({ "query": "{ me { id } }" }))
+            .send().await.unwrap();
+        assert!(response.headers().get("access-control-allow-origin").is_none());
     }
 }
