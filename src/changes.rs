@@ -154,7 +154,13 @@ pub fn listen(app: AppState, url: String) {
 }
 
 async fn listen_once(app: &App, url: &str) -> anyhow::Result<()> {
-    let mut conn = AsyncPgConnection::establish(url).await?;
+    // A server that accepts the connection but never answers must not stall the listener.
+    let mut conn = tokio::time::timeout(
+        crate::db::CONNECTION_WAIT,
+        AsyncPgConnection::establish(url),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no connection within {:?}", crate::db::CONNECTION_WAIT))??;
     diesel::sql_query(format!("LISTEN {CHANNEL}"))
         .execute(&mut conn)
         .await?;

@@ -12,6 +12,7 @@ mod account;
 mod api_tokens;
 mod binary;
 mod extension;
+mod faults;
 mod filter;
 mod guards;
 mod hostile;
