@@ -6,6 +6,8 @@
 #   BENCH_NOTE="…" bash bench/run.sh  # a line put at the top of bench/results.md
 #   BACKENDS="sqlite" bash bench/run.sh   # only some backends (default: "sqlite postgres")
 #   SKIP_BUILD=1 bash bench/run.sh    # use target/release/castellan as it is (noted in the results)
+#   PROFILE=b bash bench/run.sh       # also sample the server with `perf` during workload (b)
+#                                     # (or a, c, d); the top functions go to bench/profile-BACKEND-b.txt
 #
 # Needs: cargo, curl, jq, python3, psql, a PostgreSQL server at 127.0.0.1:5432 where the user
 # `postgres` may create databases without a password (PGHOST/PGPORT/PGUSER override it), and wrk
@@ -159,10 +161,32 @@ body() { jq -cn --arg q "$2" --argjson v "${3:-null}" '{query: $q, variables: $v
 
 # run_wrk NAME BODY_FILE TOKEN: runs wrk in the foreground, leaves $WORK/wrk-NAME.txt
 run_wrk() {
-  local name=$1 bodyfile=$2 token=$3
+  local name=$1 bodyfile=$2 token=$3 perf_pid=""
+  if [[ -n ${PROFILE:-} && $name == *-"$PROFILE" ]]; then
+    command -v perf >/dev/null || die "PROFILE needs perf (Debian: linux-perf)"
+    perf record -q -F 999 -e cpu-clock -p "$SERVER_PID" -o "$WORK/perf-$name.data" 2>>"$WORK/perf.log" &
+    perf_pid=$!
+  fi
   WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t "$THREADS" -c "$CONNECTIONS" \
     -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-$name.txt" 2>&1 \
     || { cat "$WORK/wrk-$name.txt" >&2; die "wrk failed ($name)"; }
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -q -i "$WORK/perf-$name.data" --stdio --no-children --sort dso,symbol \
+      >"$WORK/perf-$name.txt" 2>>"$WORK/perf.log" || die "perf report failed: $(tail -n 3 "$WORK/perf.log")"
+    {
+      echo "# perf profile of the server during workload $name ($(date -u '+%F %T') UTC, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+      echo "# share of samples: SQLite (C code in the binary), Castellan and its Rust crates, the kernel, libc"
+      awk 'NF { p = $1; sub("%", "", p)
+                if ($2 == "castellan") { if ($0 ~ /::|[<{]/) rust += p; else c += p }
+                else if ($2 ~ /kernel/) k += p; else if ($2 ~ /libc/) l += p }
+           END { printf "# SQLite %.1f%%, Rust %.1f%%, kernel %.1f%%, libc (malloc, locks) %.1f%%\n", c, rust, k, l }' \
+        "$WORK/perf-$name.txt"
+      awk 'NF && ++n <= 60 { sub(/ +- +- *$/, ""); sub(/ +$/, ""); print }' "$WORK/perf-$name.txt"
+    } >"$BENCH/profile-$name.txt"
+    log "[$name] perf profile of the server: bench/profile-$name.txt"
+  fi
   grep -q '^BENCH ' "$WORK/wrk-$name.txt" || { cat "$WORK/wrk-$name.txt" >&2; die "no result from wrk ($name)"; }
 }
 

@@ -105,6 +105,11 @@ impl SqlWhere {
         w
     }
 
+    /// Whether this is one of the constant expressions (no filter at all, or nothing).
+    fn is_constant(&self) -> bool {
+        matches!(self.pieces.as_slice(), [Piece::Sql(s)] if s == "1 = 1" || s == "1 = 0")
+    }
+
     /// `NOT (a)`.
     pub fn not(inner: &SqlWhere) -> SqlWhere {
         let mut w = SqlWhere::new(inner.dialect);
@@ -145,7 +150,12 @@ where
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
-        out.unsafe_to_cache_prepared();
+        // A statement is prepared once per connection and kept only when its SQL comes from a
+        // small set: kept statements are never evicted, and a caller's filters have endless
+        // shapes.
+        if !self.is_constant() {
+            out.unsafe_to_cache_prepared();
+        }
         for piece in &self.pieces {
             match piece {
                 Piece::Sql(text) => out.push_sql(text),
@@ -156,6 +166,52 @@ where
                 Piece::Bind(SqlValue::Timestamp(v)) => out.push_bind_param::<Timestamp, _>(v)?,
             }
         }
+        Ok(())
+    }
+}
+
+/// An `ORDER BY` list from Castellan's own vocabulary (sortable columns and directions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlOrder {
+    sql: String,
+    /// The default order (by id): its statements may be kept prepared. Other orders have too
+    /// many shapes to keep.
+    default: bool,
+}
+
+impl SqlOrder {
+    /// `sql`, checked by the caller against its whitelist; `default` when no sort was asked.
+    pub fn new(sql: String, default: bool) -> Self {
+        Self { sql, default }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.sql
+    }
+}
+
+impl Expression for SqlOrder {
+    type SqlType = Text;
+}
+
+impl<QS> AppearsOnTable<QS> for SqlOrder {}
+impl<QS> SelectableExpression<QS> for SqlOrder {}
+
+impl ValidGrouping<()> for SqlOrder {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for SqlOrder {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB: Backend> QueryFragment<DB> for SqlOrder {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
+        if !self.default {
+            out.unsafe_to_cache_prepared();
+        }
+        out.push_sql(&self.sql);
         Ok(())
     }
 }

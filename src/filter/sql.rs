@@ -30,6 +30,34 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct SqlFilter {
     parts: Vec<Part>,
+    /// Whether statements holding this filter may stay prepared on their connection.
+    kept: bool,
+}
+
+/// How many filter shapes (SQL text and parameter types) may stay prepared. Connections never
+/// evict a prepared statement, and conditions' `$user` values can change a filter's shape (an
+/// array of N values is N parameters), so only the first shapes seen are kept; later ones are
+/// prepared for each query.
+const KEPT_SHAPES: usize = 64;
+
+fn keep_shape(parts: &[Part]) -> bool {
+    use std::hash::{Hash, Hasher};
+    static SHAPES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<u64>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for part in parts {
+        match part {
+            Part::Sql(sql) => sql.hash(&mut hasher),
+            Part::Bind(Param::Text(_)) => 't'.hash(&mut hasher),
+            Part::Bind(Param::Float(_)) => 'f'.hash(&mut hasher),
+            Part::Bind(Param::Bool(_)) => 'b'.hash(&mut hasher),
+        }
+    }
+    let shape = hasher.finish();
+    let mut shapes = SHAPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    shapes.contains(&shape) || (shapes.len() < KEPT_SHAPES && shapes.insert(shape))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +134,8 @@ pub(super) fn compile(
     let body = compiler.nodes(nodes)?;
     let mut out = Frag::sql("(");
     out.append(body).push(")");
-    Ok(SqlFilter { parts: out.0 })
+    let kept = keep_shape(&out.0);
+    Ok(SqlFilter { parts: out.0, kept })
 }
 
 struct Compiler<'f> {
@@ -122,6 +151,13 @@ enum Subject {
     Walk {
         alias: String,
         len: usize,
+    },
+    /// The one visit of a walk along objects only (see [`Compiler::single_visit`]): its
+    /// JSON type (`'undefined'` when missing), its value, and whether its key is present.
+    Leaf {
+        t: Frag,
+        v: Frag,
+        own: Frag,
     },
     Column {
         sql: String,
@@ -147,6 +183,8 @@ struct Start {
     depth: usize,
     /// The start value is an element of an array (under `$elemMatch`).
     element: bool,
+    /// The stored JSON text the start value was read from (a top-level JSON column on SQLite).
+    document: Option<String>,
     last: String,
 }
 
@@ -219,6 +257,7 @@ impl Compiler<'_> {
                     v,
                     depth: prefix,
                     element: false,
+                    document: (!self.pg()).then(|| column_sql.clone()),
                     last: "FALSE".into(),
                 };
                 self.walk_ops(&start, &full, ops)
@@ -250,39 +289,124 @@ impl Compiler<'_> {
             alias: alias.clone(),
             len: path.len(),
         };
-        let (decisive, outcome, default) = self.rule(op, &subject)?;
+        let rule = self.rule(op, &subject)?;
+        let walk = self.cte(&alias, start, path);
+        let generic = Self::first_decisive(&alias, path.len(), walk, &rule, self.pg());
+        let Some((plain, leaf)) = self.single_visit(start, path) else {
+            return Ok(generic);
+        };
+        // Most documents hold objects all along the path: the walk is then one visit, read
+        // directly, and the recursive walk runs only for the others.
+        let (decisive, outcome, default) = self.rule(op, &leaf)?;
+        let mut out = Frag::sql("CASE WHEN (");
+        out.append(plain).push(") THEN (CASE WHEN (");
+        out.append(decisive).push(") THEN (").append(outcome);
+        out.push(format!(") ELSE {default} END) ELSE ("));
+        out.append(generic).push(") END");
+        Ok(out)
+    }
+
+    /// The outcome of the first visit of `visits` (a CTE named `alias`) that `rule` finds
+    /// decisive, else the rule's default.
+    fn first_decisive(
+        alias: &str,
+        len: usize,
+        visits: Frag,
+        (decisive, outcome, default): &(Frag, Frag, &'static str),
+        pg: bool,
+    ) -> Frag {
         let mut out = Frag::default();
-        let cte = self.cte(&alias, start, path);
-        let visit = format!(
-            "({alias}.d = {} OR {alias}.t IN ('null', 'undefined'))",
-            path.len()
-        );
+        let visit = format!("({alias}.d = {len} OR {alias}.t IN ('null', 'undefined'))");
         if outcome.is("TRUE") || outcome.is("FALSE") {
             out.push(if outcome.is("TRUE") {
                 "EXISTS ("
             } else {
                 "NOT EXISTS ("
             });
-            out.append(cte);
+            out.append(visits);
             out.push(format!(" SELECT 1 FROM {alias} WHERE {visit} AND ("));
-            out.append(decisive).push("))");
+            out.append(decisive.clone()).push("))");
         } else {
             out.push("coalesce((");
-            out.append(cte);
+            out.append(visits);
             out.push(" SELECT (");
-            out.append(outcome);
+            out.append(outcome.clone());
             out.push(format!(") FROM {alias} WHERE {visit} AND ("));
-            out.append(decisive);
-            let collate = if self.pg() { " COLLATE \"C\"" } else { "" };
-            // An array is visited after its elements.
+            out.append(decisive.clone());
+            let collate = if pg { " COLLATE \"C\"" } else { "" };
             out.push(format!(
                 ") ORDER BY ({alias}.ord || CASE WHEN {alias}.t = 'array' THEN '~' ELSE '' END){collate} LIMIT 1), {default})"
             ));
         }
-        Ok(out)
+        out
     }
 
-    /// `WITH RECURSIVE alias(t, v, d, ord, own, oarr, last) AS (…)`: the walk of `path`.
+    /// When every value on the way to the end of `path` is an object and the value at its end
+    /// is not an array, sift's walk makes exactly one visit: the end of the path (`undefined`
+    /// when it is missing). Returns that test, and the visit as a [`Subject::Leaf`]. `None`
+    /// inside `$elemMatch` and for an empty path.
+    fn single_visit(&self, start: &Start, path: &[String]) -> Option<(Frag, Subject)> {
+        if start.element || start.depth >= path.len() {
+            return None;
+        }
+        let keys = &path[start.depth..];
+        let json_path = |n: usize| -> String {
+            let steps: String = keys[..n].iter().map(|k| format!(".\"{k}\"")).collect();
+            format!("${steps}")
+        };
+        // SQLite reads paths from the stored text directly, without re-encoding the start.
+        let document = start.document.as_deref().unwrap_or(&start.v);
+        // SQL of the value at the end of `keys[..n]`, and of its JSON type (NULL when missing).
+        let value_at = |n: usize| -> Frag {
+            if self.pg() {
+                let mut f = Frag::sql(format!("({document}"));
+                for key in &keys[..n] {
+                    f.push(" -> ").bind(Param::Text(key.clone()));
+                }
+                f.push(")");
+                f
+            } else {
+                let mut f = Frag::sql(format!("json_extract({document}, "));
+                f.bind(Param::Text(json_path(n))).push(")");
+                f
+            }
+        };
+        let type_at = |n: usize| -> Frag {
+            if self.pg() {
+                let mut f = Frag::sql("jsonb_typeof(");
+                f.append(value_at(n)).push(")");
+                f
+            } else {
+                let mut f = Frag::sql(format!("json_type({document}, "));
+                f.bind(Param::Text(json_path(n))).push(")");
+                f
+            }
+        };
+        // The prefixes are checked once the start is known to be an object: SQLite's JSON
+        // functions fail on a start that is a plain string.
+        let end = keys.len();
+        let mut plain = Frag::sql(format!("CASE WHEN {} = 'object' THEN (", start.t));
+        for n in 1..end {
+            plain.append(type_at(n)).push(" = 'object' AND ");
+        }
+        plain.push("coalesce(");
+        plain.append(type_at(end)).push(", '') <> 'array'");
+        plain.push(") ELSE FALSE END");
+
+        let mut t = Frag::sql("coalesce(");
+        t.append(type_at(end)).push(", 'undefined')");
+        let mut own = Frag::sql("(");
+        own.append(type_at(end)).push(" IS NOT NULL)");
+        Some((
+            plain,
+            Subject::Leaf {
+                t,
+                v: value_at(end),
+                own,
+            },
+        ))
+    }
+
     fn cte(&self, alias: &str, start: &Start, path: &[String]) -> Frag {
         let a = alias;
         let len = path.len();
@@ -379,26 +503,27 @@ impl Compiler<'_> {
     fn rule(&mut self, op: &Op, s: &Subject) -> Result<(Frag, Frag, &'static str), FilterError> {
         let tested = self.flag(s, "tested");
         let t = |f: Frag| {
-            let mut out = Frag::sql(format!("{tested} AND ("));
-            out.append(f).push(")");
+            let mut out = tested.clone();
+            out.push(" AND (").append(f).push(")");
             out
         };
         Ok(match op {
             Op::Eq(x) => (t(self.equals(x, s)), Frag::sql("TRUE"), "FALSE"),
             Op::Ne(x) => (self.equals(x, s), Frag::sql("FALSE"), "TRUE"),
             Op::Eqi(x) => {
-                let fold = |e: String| {
-                    if self.pg() {
-                        format!(
-                            "translate({e}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
-                        )
+                let fold = |e: Frag| {
+                    let mut f = Frag::sql(if self.pg() { "translate(" } else { "lower(" });
+                    f.append(e);
+                    f.push(if self.pg() {
+                        ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
                     } else {
-                        format!("lower({e})")
-                    }
+                        ")"
+                    });
+                    f
                 };
                 let f = match self.guard(s, JType::Str) {
                     Some(mut f) => {
-                        f.push(fold(self.value(s, JType::Str))).push(" = ");
+                        f.append(fold(self.value(s, JType::Str))).push(" = ");
                         f.bind(Param::Text(x.to_ascii_lowercase()))
                             .push(" ELSE FALSE END");
                         f
@@ -410,12 +535,10 @@ impl Compiler<'_> {
             Op::In(list) => (self.any_equals(&list.values, s), Frag::sql("TRUE"), "FALSE"),
             Op::Nin(list) => {
                 let hit = self.any_equals(&list.values, s);
-                let mut decisive = Frag::sql(format!(
-                    "(NOT {}) OR {} OR {} OR ",
-                    self.flag(s, "oarr"),
-                    self.flag(s, "root"),
-                    self.flag(s, "last")
-                ));
+                let mut decisive = Frag::sql("(NOT ");
+                decisive.append(self.flag(s, "oarr")).push(") OR ");
+                decisive.append(self.flag(s, "root")).push(" OR ");
+                decisive.append(self.flag(s, "last")).push(" OR ");
                 decisive.append(hit.clone());
                 let mut outcome = Frag::sql("NOT (");
                 outcome.append(hit).push(")");
@@ -436,7 +559,8 @@ impl Compiler<'_> {
                 };
                 let f = match self.guard(s, ty).filter(|_| ty != JType::Null) {
                     Some(mut f) => {
-                        f.push(format!("{}{collate} {sign} ", self.value(s, ty)));
+                        f.append(self.value(s, ty))
+                            .push(format!("{collate} {sign} "));
                         f.bind(param).push(" ELSE FALSE END");
                         f
                     }
@@ -445,20 +569,15 @@ impl Compiler<'_> {
                 (t(f), Frag::sql("TRUE"), "FALSE")
             }
             Op::Exists(wanted) => {
-                let leaf = self.flag(s, "leaf");
-                let own = self.flag(s, "own");
+                let (leaf, own) = (self.flag(s, "leaf"), self.flag(s, "own"));
+                let mut decisive = Frag::sql("(NOT ");
+                decisive.append(leaf.clone()).push(") OR ");
                 if *wanted {
-                    (
-                        Frag::sql(format!("(NOT {leaf}) OR {own}")),
-                        Frag::sql(leaf),
-                        "FALSE",
-                    )
+                    decisive.append(own);
+                    (decisive, leaf, "FALSE")
                 } else {
-                    (
-                        Frag::sql(format!("(NOT {leaf}) OR (NOT {own})")),
-                        Frag::sql("TRUE"),
-                        "FALSE",
-                    )
+                    decisive.push("(NOT ").append(own).push(")");
+                    (decisive, Frag::sql("TRUE"), "FALSE")
                 }
             }
             Op::ElemMatch(query) => {
@@ -487,6 +606,7 @@ impl Compiler<'_> {
                     v: format!("{e}.value"),
                     depth: 0,
                     element: true,
+                    document: None,
                     last: format!("{e}.i = jsonb_array_length({alias}.v)"),
                 },
             )
@@ -498,6 +618,7 @@ impl Compiler<'_> {
                     v: format!("{e}.value"),
                     depth: 0,
                     element: true,
+                    document: None,
                     last: format!("{e}.key = json_array_length({alias}.v) - 1"),
                 },
             )
@@ -521,38 +642,44 @@ impl Compiler<'_> {
     }
 
     /// A visit flag as SQL: `tested`, `leaf`, `root`, `own`, `oarr` or `last`.
-    fn flag(&self, s: &Subject, name: &str) -> String {
+    fn flag(&self, s: &Subject, name: &str) -> Frag {
         match s {
-            Subject::Walk { alias, len } => match name {
+            Subject::Walk { alias, len } => Frag::sql(match name {
                 "tested" => format!("((NOT {alias}.oarr) OR {alias}.own)"),
                 "leaf" => format!("({alias}.d = {len})"),
                 "root" => format!("({alias}.d = 0)"),
                 _ => format!("{alias}.{name}"),
+            }),
+            Subject::Leaf { own, .. } => match name {
+                "tested" | "leaf" => Frag::sql("TRUE"),
+                "own" => own.clone(),
+                _ => Frag::sql("FALSE"),
             },
-            // A column is a present leaf, reached through an object.
-            Subject::Column { .. } => match name {
-                "tested" | "leaf" | "own" => "TRUE".into(),
-                _ => "FALSE".into(),
-            },
+            Subject::Column { .. } => Frag::sql(match name {
+                "tested" | "leaf" | "own" => "TRUE",
+                _ => "FALSE",
+            }),
         }
     }
 
-    /// Whether the visited value has type `ty`.
     fn is(&self, s: &Subject, ty: JType) -> Frag {
-        Frag::sql(match s {
-            Subject::Walk { alias, .. } => {
-                let names = match (ty, self.pg()) {
-                    (JType::Null, _) => "'null'",
-                    (JType::Undefined, _) => "'undefined'",
-                    (JType::Array, _) => "'array'",
-                    (JType::Str, true) => "'string'",
-                    (JType::Str, false) => "'text'",
-                    (JType::Num, true) => "'number'",
-                    (JType::Num, false) => "'integer', 'real'",
-                    (JType::Bool, true) => "'boolean'",
-                    (JType::Bool, false) => "'true', 'false'",
-                };
-                format!("({alias}.t IN ({names}))")
+        let names = match (ty, self.pg()) {
+            (JType::Null, _) => "'null'",
+            (JType::Undefined, _) => "'undefined'",
+            (JType::Array, _) => "'array'",
+            (JType::Str, true) => "'string'",
+            (JType::Str, false) => "'text'",
+            (JType::Num, true) => "'number'",
+            (JType::Num, false) => "'integer', 'real'",
+            (JType::Bool, true) => "'boolean'",
+            (JType::Bool, false) => "'true', 'false'",
+        };
+        match s {
+            Subject::Walk { alias, .. } => Frag::sql(format!("({alias}.t IN ({names}))")),
+            Subject::Leaf { t, .. } => {
+                let mut f = Frag::sql("(");
+                f.append(t.clone()).push(format!(" IN ({names}))"));
+                f
             }
             Subject::Column { sql, kind } => {
                 let holds = matches!(
@@ -561,19 +688,15 @@ impl Compiler<'_> {
                         | (JType::Num, ColumnKind::Integer)
                         | (JType::Bool, ColumnKind::Bool)
                 );
-                match ty {
+                Frag::sql(match ty {
                     JType::Null => format!("({sql} IS NULL)"),
                     _ if holds => format!("({sql} IS NOT NULL)"),
                     _ => "FALSE".into(),
-                }
+                })
             }
-        })
+        }
     }
 
-    /// `CASE WHEN <value has type ty> THEN ` — to be completed with a test and `ELSE FALSE END`,
-    /// so that casts only run on values of the right type and the result is never NULL.
-    /// `None` when the value can never have that type (a column of another kind): the test
-    /// is then FALSE, and a comparison across SQL types is never even written.
     fn guard(&self, s: &Subject, ty: JType) -> Option<Frag> {
         let is = self.is(s, ty);
         if is.is("FALSE") {
@@ -585,26 +708,38 @@ impl Compiler<'_> {
     }
 
     /// The visited value as SQL of type `ty` (only valid under [`Self::guard`]).
-    fn value(&self, s: &Subject, ty: JType) -> String {
-        match s {
-            Subject::Walk { alias, .. } => match (ty, self.pg()) {
-                (JType::Str, true) => format!("({alias}.v #>> '{{}}')"),
-                (JType::Num, true) => format!("({alias}.v #>> '{{}}')::float8"),
-                (JType::Bool, true) => format!("(({alias}.v #>> '{{}}') = 'true')"),
-                (JType::Bool, false) => format!("({alias}.t = 'true')"),
-                _ => format!("{alias}.v"),
-            },
-            Subject::Column { sql, kind } => match (kind, self.pg()) {
-                (ColumnKind::Timestamp, true) => {
-                    let us = format!("(extract(microseconds from {sql})::bigint % 1000000)");
-                    format!(
-                        "(to_char({sql}, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN {us} = 0 THEN '' \
-                         WHEN {us} % 1000 = 0 THEN '.' || lpad(({us} / 1000)::text, 3, '0') \
-                         ELSE '.' || lpad({us}::text, 6, '0') END)"
-                    )
-                }
-                _ => sql.clone(),
-            },
+    fn value(&self, s: &Subject, ty: JType) -> Frag {
+        let (t, v) = match s {
+            Subject::Walk { alias, .. } => (
+                Frag::sql(format!("{alias}.t")),
+                Frag::sql(format!("{alias}.v")),
+            ),
+            Subject::Leaf { t, v, .. } => (t.clone(), v.clone()),
+            Subject::Column { sql, kind } => {
+                return Frag::sql(match (kind, self.pg()) {
+                    (ColumnKind::Timestamp, true) => {
+                        let us = format!("(extract(microseconds from {sql})::bigint % 1000000)");
+                        format!(
+                            "(to_char({sql}, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN {us} = 0 THEN '' \
+                             WHEN {us} % 1000 = 0 THEN '.' || lpad(({us} / 1000)::text, 3, '0') \
+                             ELSE '.' || lpad({us}::text, 6, '0') END)"
+                        )
+                    }
+                    _ => sql.clone(),
+                });
+            }
+        };
+        let wrap = |before: &str, inner: Frag, after: &str| {
+            let mut f = Frag::sql(before);
+            f.append(inner).push(after);
+            f
+        };
+        match (ty, self.pg()) {
+            (JType::Str, true) => wrap("(", v, " #>> '{}')"),
+            (JType::Num, true) => wrap("(", v, " #>> '{}')::float8"),
+            (JType::Bool, true) => wrap("((", v, " #>> '{}') = 'true')"),
+            (JType::Bool, false) => wrap("(", t, " = 'true')"),
+            _ => v,
         }
     }
 
@@ -626,7 +761,7 @@ impl Compiler<'_> {
         let Some(mut f) = self.guard(s, ty) else {
             return Frag::sql("FALSE");
         };
-        f.push(format!("{} = ", self.value(s, ty)));
+        f.append(self.value(s, ty)).push(" = ");
         f.bind(param).push(" ELSE FALSE END");
         f
     }
@@ -655,6 +790,9 @@ where
     bool: ToSql<Bool, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.kept {
+            out.unsafe_to_cache_prepared();
+        }
         for part in &self.parts {
             match part {
                 Part::Sql(sql) => out.push_sql(sql),

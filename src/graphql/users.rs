@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::auth::request;
@@ -15,10 +15,12 @@ use super::roles::UsersPermissionsRole;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::models::{Role, User};
+use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult};
+use crate::filter::SqlFilter;
 use crate::policy::subject::{UserFields, user_document};
 use crate::policy::{Access, Scope, actions};
-use crate::service::listing::{PageRequest, order_by};
+use crate::service::listing::{Page, PageRequest, order_by};
 use crate::service::users::{self, UserData};
 
 /// A user, as administrators see them. Secrets (password, reset and confirmation tokens) can
@@ -134,10 +136,30 @@ pub struct UsersPermissionsUserEntityResponse {
     pub data: Option<UsersPermissionsUser>,
 }
 
+/// A page of users. `pageInfo` counts the reachable users only when it is asked for.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct UsersPermissionsUserEntityResponseCollection {
     pub nodes: Vec<UsersPermissionsUser>,
-    pub page_info: Pagination,
+    #[graphql(skip)]
+    query: PageQuery,
+}
+
+/// What a page was selected by, for counting its total.
+struct PageQuery {
+    filter: SqlWhere,
+    scope: Option<SqlFilter>,
+    page: Page,
+}
+
+#[ComplexObject]
+impl UsersPermissionsUserEntityResponseCollection {
+    async fn page_info(&self, ctx: &Context<'_>) -> Result<Pagination> {
+        let (app, _) = request(ctx)?;
+        let query = &self.query;
+        let total = users::count(app, &query.filter, query.scope.as_ref()).await?;
+        Ok(query.page.info(total).into())
+    }
 }
 
 const USER_SORT: &[(&str, &str)] = &[
@@ -197,7 +219,7 @@ async fn page(
     let scope = match &access.scope {
         Scope::All => None,
         Scope::Nothing => {
-            filter = crate::db::sql::SqlWhere::any(dialect, &[]);
+            filter = SqlWhere::any(dialect, &[]);
             None
         }
         Scope::Only(conditions) => Some(
@@ -206,13 +228,17 @@ async fn page(
                 .map_err(AppError::internal)?,
         ),
     };
-    let (found, info) = users::list(app, &filter, scope.as_ref(), &order, page).await?;
+    let found = users::list(app, &filter, scope.as_ref(), &order, page).await?;
     Ok(UsersPermissionsUserEntityResponseCollection {
         nodes: found
             .into_iter()
             .map(|(user, role)| UsersPermissionsUser::new(user, role, access.clone()))
             .collect(),
-        page_info: info.into(),
+        query: PageQuery {
+            filter,
+            scope,
+            page,
+        },
     })
 }
 

@@ -1,5 +1,6 @@
 //! Pagination and sorting of lists, with Strapi's rules.
 
+use crate::db::sql::SqlOrder;
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 10;
@@ -85,7 +86,7 @@ pub fn order_by(
     sort: &[String],
     columns: &[(&str, &'static str)],
     id_column: &'static str,
-) -> AppResult<String> {
+) -> AppResult<SqlOrder> {
     let mut parts = Vec::new();
     for item in sort {
         let (field, direction) = item.split_once(':').unwrap_or((item.as_str(), "asc"));
@@ -112,7 +113,7 @@ pub fn order_by(
         parts.push(format!("{column} {direction}"));
     }
     parts.push(format!("{id_column} ASC"));
-    Ok(parts.join(", "))
+    Ok(SqlOrder::new(parts.join(", "), sort.is_empty()))
 }
 
 #[cfg(test)]
@@ -203,9 +204,12 @@ mod tests {
         let columns = [("username", "u.username"), ("id", "u.id")];
         assert_eq!(
             order_by(&["username:desc".into()], &columns, "u.id").unwrap(),
-            "u.username DESC, u.id ASC"
+            SqlOrder::new("u.username DESC, u.id ASC".into(), false)
         );
-        assert_eq!(order_by(&[], &columns, "u.id").unwrap(), "u.id ASC");
+        assert_eq!(
+            order_by(&[], &columns, "u.id").unwrap(),
+            SqlOrder::new("u.id ASC".into(), true)
+        );
         assert!(order_by(&["password:asc".into()], &columns, "u.id").is_err());
         assert!(order_by(&["username:sideways".into()], &columns, "u.id").is_err());
     }

@@ -36,7 +36,7 @@ pub struct RoleData {
 pub async fn list(
     app: &App,
     filter: &SqlWhere,
-    order: &str,
+    order: &crate::db::sql::SqlOrder,
     page: Page,
 ) -> AppResult<(Vec<Role>, PageInfo)> {
     let mut conn = app.db.conn().await?;

@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::filter::SqlFilter;
 use crate::policy::subject::user_document;
 use crate::service::account::hash_code;
-use crate::service::listing::{Page, PageInfo};
+use crate::service::listing::Page;
 use crate::service::validate::{check_password, is_valid_email};
 
 /// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` receive.
@@ -52,19 +52,23 @@ impl UserData {
     }
 }
 
-/// One page of users (with their roles) matching `filter`, and the page's info.
+/// One page of users (with their roles) matching `filter`.
 /// `scope` is the SQL of the grant's conditions, when it has some.
 pub async fn list(
     app: &App,
     filter: &SqlWhere,
     scope: Option<&SqlFilter>,
-    order: &str,
+    order: &crate::db::sql::SqlOrder,
     page: Page,
-) -> AppResult<(Vec<(User, Role)>, PageInfo)> {
+) -> AppResult<Vec<(User, Role)>> {
     let mut conn = app.db.conn().await?;
-    let users = User::page(&mut conn, filter, scope, order, page.offset, page.limit).await?;
-    let total = User::count(&mut conn, filter, scope).await?;
-    Ok((users, page.info(total)))
+    Ok(User::page(&mut conn, filter, scope, order, page.offset, page.limit).await?)
+}
+
+/// How many users match `filter` within `scope`: the total of a page's info.
+pub async fn count(app: &App, filter: &SqlWhere, scope: Option<&SqlFilter>) -> AppResult<i64> {
+    let mut conn = app.db.conn().await?;
+    Ok(User::count(&mut conn, filter, scope).await?)
 }
 
 /// A user by numeric id or documentId.

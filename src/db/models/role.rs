@@ -108,13 +108,13 @@ impl Role {
     pub async fn page(
         conn: &mut Conn,
         filter: &SqlWhere,
-        order: &str,
+        order: &crate::db::sql::SqlOrder,
         offset: i64,
         limit: i64,
     ) -> QueryResult<Vec<Role>> {
         on_conn!(conn, |c| up_roles::table
             .filter(filter.clone())
-            .order(diesel::dsl::sql::<diesel::sql_types::Text>(order))
+            .order(order.clone())
             .offset(offset)
             .limit(limit)
             .select(Role::as_select())

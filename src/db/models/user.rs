@@ -289,7 +289,7 @@ impl User {
         conn: &mut Conn,
         filter: &crate::db::sql::SqlWhere,
         scope: Option<&crate::filter::SqlFilter>,
-        order: &str,
+        order: &crate::db::sql::SqlOrder,
         offset: i64,
         limit: i64,
     ) -> QueryResult<Vec<(User, Role)>> {
@@ -303,7 +303,7 @@ impl User {
                 query = query.filter(scope.clone());
             }
             query
-                .order(diesel::dsl::sql::<diesel::sql_types::Text>(order))
+                .order(order.clone())
                 .offset(offset)
                 .limit(limit)
                 .load(c)
