@@ -170,23 +170,41 @@ where
     }
 }
 
-/// An `ORDER BY` list from Castellan's own vocabulary (sortable columns and directions).
+/// An `ORDER BY` list from Castellan's own vocabulary (sortable columns and directions),
+/// optionally followed by a page (`LIMIT`/`OFFSET`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlOrder {
     sql: String,
     /// The default order (by id): its statements may be kept prepared. Other orders have too
     /// many shapes to keep.
     default: bool,
+    /// `(limit, offset)`, bound.
+    page: Option<(i64, i64)>,
 }
 
 impl SqlOrder {
     /// `sql`, checked by the caller against its whitelist; `default` when no sort was asked.
     pub fn new(sql: String, default: bool) -> Self {
-        Self { sql, default }
+        Self {
+            sql,
+            default,
+            page: None,
+        }
     }
 
     pub fn as_str(&self) -> &str {
         &self.sql
+    }
+
+    /// The order followed by `LIMIT (limit + 0) OFFSET (offset + 0)`. SQLite (3.47 and later)
+    /// reads a plain `LIMIT ?` at prepare time and then prepares the statement again whenever
+    /// the parameter is bound, which is every execution; an expression is read only when the
+    /// statement runs, so the prepared statement is reused.
+    pub fn paged(&self, limit: i64, offset: i64) -> Self {
+        Self {
+            page: Some((limit, offset)),
+            ..self.clone()
+        }
     }
 }
 
@@ -206,12 +224,23 @@ impl QueryId for SqlOrder {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<DB: Backend> QueryFragment<DB> for SqlOrder {
+impl<DB> QueryFragment<DB> for SqlOrder
+where
+    DB: Backend + HasSqlType<BigInt>,
+    i64: ToSql<BigInt, DB>,
+{
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
         if !self.default {
             out.unsafe_to_cache_prepared();
         }
         out.push_sql(&self.sql);
+        if let Some((limit, offset)) = &self.page {
+            out.push_sql(" LIMIT (");
+            out.push_bind_param::<BigInt, _>(limit)?;
+            out.push_sql(" + 0) OFFSET (");
+            out.push_bind_param::<BigInt, _>(offset)?;
+            out.push_sql(" + 0)");
+        }
         Ok(())
     }
 }

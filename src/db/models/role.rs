@@ -114,9 +114,7 @@ impl Role {
     ) -> QueryResult<Vec<Role>> {
         on_conn!(conn, |c| up_roles::table
             .filter(filter.clone())
-            .order(order.clone())
-            .offset(offset)
-            .limit(limit)
+            .order(order.paged(limit, offset))
             .select(Role::as_select())
             .load(c)
             .await)

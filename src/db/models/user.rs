@@ -302,12 +302,7 @@ impl User {
             if let Some(scope) = scope {
                 query = query.filter(scope.clone());
             }
-            query
-                .order(order.clone())
-                .offset(offset)
-                .limit(limit)
-                .load(c)
-                .await
+            query.order(order.paged(limit, offset)).load(c).await
         })
     }
 
