@@ -6,6 +6,8 @@
 #   BENCH_NOTE="…" bash bench/run.sh  # a line put at the top of bench/results.md
 #   BACKENDS="sqlite" bash bench/run.sh   # only some backends (default: "sqlite postgres")
 #   SKIP_BUILD=1 bash bench/run.sh    # use target/release/castellan as it is (noted in the results)
+#   CASTELLAN_BIN=/path/castellan RESULTS=/tmp/other.md bash bench/run.sh
+#                                     # measure another build (another commit), written elsewhere
 #   PROFILE=b bash bench/run.sh       # also sample the server with `perf` during workload (b)
 #                                     # (or a, c, d); the top functions go to bench/profile-BACKEND-b.txt
 #
@@ -32,7 +34,9 @@ BCRYPT_HASHES=${BCRYPT_HASHES:-20}  # per process, for the raw bcrypt rate
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
-BIN=$ROOT/target/release/castellan
+BIN=${CASTELLAN_BIN:-$ROOT/target/release/castellan}
+[[ -z ${CASTELLAN_BIN:-} ]] || SKIP_BUILD=1
+RESULTS=${RESULTS:-$BENCH/results.md}
 cd "$ROOT"
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -419,7 +423,11 @@ report() {
   echo "# Castellan benchmark"
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "- Commit: $COMMIT$DIRTY"
+  if [[ -n ${CASTELLAN_BIN:-} ]]; then
+    echo "- Binary: \`$CASTELLAN_BIN\` (CASTELLAN_BIN; the repository is at $COMMIT$DIRTY)"
+  else
+    echo "- Commit: $COMMIT$DIRTY"
+  fi
   echo "- uname -a: \`$(uname -a)\`"
   echo "- nproc: $NPROC; CPU: $CPU_MODEL"
   echo "- Load average when the run started: $LOADAVG_START"
@@ -493,7 +501,7 @@ report() {
 }
 
 report >"$WORK/results.md"
-cp "$WORK/results.md" "$BENCH/results.md"
+cp "$WORK/results.md" "$RESULTS"
 echo
-cat "$BENCH/results.md"
-log "written to bench/results.md"
+cat "$RESULTS"
+log "written to $RESULTS"
