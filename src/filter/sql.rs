@@ -897,6 +897,26 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_shapes_stay_prepared() {
+        // `$in` lists of 1 to 80 values: 80 shapes of SQL. The registry is shared with every
+        // other filter compiled in this process, so only its bound is certain.
+        let kept = (1..=80)
+            .map(|n| {
+                let values: Vec<i64> = (0..n).collect();
+                compile(json!({"id": {"$in": values}}), Dialect::Sqlite)
+                    .unwrap()
+                    .kept
+            })
+            .filter(|kept| *kept)
+            .count();
+        assert!(kept <= KEPT_SHAPES, "{kept} shapes kept");
+        // The same shape again is kept if it was the first time.
+        let once = compile(json!({"attributes.team": "red"}), Dialect::Sqlite).unwrap();
+        let twice = compile(json!({"attributes.team": "blue"}), Dialect::Sqlite).unwrap();
+        assert_eq!(once.kept, twice.kept);
+    }
+
+    #[test]
     fn an_empty_alternative_list_is_false() {
         let filter = Filter::any_of(vec![]);
         let sql = filter.to_sql(Dialect::Sqlite, &Users).unwrap();

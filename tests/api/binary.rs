@@ -1,25 +1,61 @@
 //! The `castellan` binary itself.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::http_client;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 
-/// A child process killed when the test ends, even by a panic.
-struct KillOnDrop(std::process::Child);
+/// `castellan serve` in an empty directory on a free loopback port, with the development
+/// defaults (no DATABASE_URL, JWT_SECRET or CASTELLAN_ENV), killed when dropped, even by a
+/// panic.
+struct Serve {
+    child: Child,
+    /// Kept open to the end: the server writes to stdout after its address, and a closed
+    /// pipe would end it.
+    _stdout: Lines<BufReader<ChildStdout>>,
+    address: String,
+}
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+impl Serve {
+    /// Starts the server with `env` added; its stderr goes to `stderr`.
+    fn start(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .current_dir(dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("JWT_SECRET")
+            .env_remove("CASTELLAN_ENV")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("castellan serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let address = stdout
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("Castellan is listening on ")
+                    .map(str::to_string)
+            })
+            .expect("the listening address is printed");
+        Self {
+            child,
+            _stdout: stdout,
+            address,
+        }
     }
 }
 
-/// An HTTP client, in a process where no server may have installed rustls' provider yet.
-fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// `schema.graphql` at the root is the SDL the binary prints.
@@ -48,32 +84,15 @@ fn schema_graphql_equals_castellan_schema() {
 fn serve_in_an_empty_directory_answers_graphiql_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("JWT_SECRET")
-        .env_remove("CASTELLAN_ENV")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("castellan serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.strip_prefix("Castellan is listening on ")
-                .map(str::to_string)
-        })
-        .expect("the listening address is printed");
+    let served = Serve::start(dir.path(), &[], Stdio::null());
+    let address = served.address.clone();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let page = runtime.block_on(async {
-        let client = http_client();
+        let client = http_client(Duration::from_secs(5));
         loop {
             match client.get(format!("http://{address}/graphql")).send().await {
                 Ok(response) => break response.text().await.unwrap(),
@@ -85,8 +104,7 @@ fn serve_in_an_empty_directory_answers_graphiql_within_a_second() {
         }
     });
     let elapsed = started.elapsed();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     assert!(
         page.to_lowercase().contains("graphiql"),
         "not GraphiQL: {page}"
@@ -126,31 +144,14 @@ fn production_without_jwt_secret_refuses_to_start() {
 #[test]
 fn json_logs_carry_the_request_id() {
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(BINARY)
-        .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-        .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
-        .env_remove("JWT_SECRET")
-        .env_remove("CASTELLAN_ENV")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("castellan serve starts");
-    let mut child = KillOnDrop(child);
-    // Kept open to the end: the server writes a second line to stdout.
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let address = stdout
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.strip_prefix("Castellan is listening on ")
-                .map(str::to_string)
-        })
-        .expect("the listening address is printed");
+    let mut served = Serve::start(
+        dir.path(),
+        &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+        Stdio::piped(),
+    );
+    let address = served.address.clone();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.0.stderr.take().unwrap();
+    let stderr = served.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
@@ -162,7 +163,7 @@ fn json_logs_carry_the_request_id() {
         .build()
         .unwrap();
     let status = runtime.block_on(async {
-        http_client()
+        http_client(Duration::from_secs(5))
             .get(format!("http://{address}/healthz"))
             .header("x-request-id", "json-log-check-1")
             .send()
@@ -186,8 +187,7 @@ fn json_logs_carry_the_request_id() {
             break Some(entry);
         }
     };
-    drop(child);
-    drop(stdout);
+    drop(served);
     let entry = found.unwrap_or_else(|| panic!("no log line of the request: {seen:#?}"));
     assert_eq!(entry["span"]["path"], "/healthz", "{entry}");
     assert_eq!(entry["level"], "INFO", "{entry}");

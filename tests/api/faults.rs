@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TEST_JWT_SECRET, TestServer, user_id};
+use crate::support::{Backend, TEST_JWT_SECRET, TestServer, free_port, http_client, user_id};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 
@@ -26,13 +26,7 @@ const ME: &str = "{ me { id username } }";
 const ROLES: &str = "{ usersPermissionsRoles { name } }";
 
 fn client() -> reqwest::Client {
-    // reqwest is built without a TLS provider of its own; a test that starts no in-process
-    // server must install the one Castellan uses (a second install is a no-op).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .expect("client")
+    http_client(REQUEST_TIMEOUT)
 }
 
 /// POST /graphql; the status and the body text, or the transport error.
@@ -301,11 +295,6 @@ fn effective_uid_is_root() -> bool {
             line.split_whitespace().nth(2).map(|euid| euid == "0")
         })
         .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
 }
 
 /// Runs blocking `work` with the cluster off the runtime's workers.

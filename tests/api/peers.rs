@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support::free_port;
 use serde_json::Value;
 
 pub fn peers_dir() -> PathBuf {
@@ -51,14 +52,6 @@ pub fn ensure_npm_peers() {
             }
         }
     });
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
 }
 
 /// A maildev SMTP server: mails sent to it can be read back over its HTTP API.

@@ -14,6 +14,26 @@ use serde_json::{Value, json};
 
 pub const TEST_JWT_SECRET: &str = "castellan-test-secret-0123456789abcdef";
 
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// An HTTP client that gives up after `timeout`. reqwest is built without a TLS provider of
+/// its own; a test that starts no in-process server must install the one Castellan uses (a
+/// second install is a no-op).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("client")
+}
+
 /// Where the PostgreSQL tests create their databases; override with `CASTELLAN_TEST_POSTGRES`.
 pub fn postgres_admin_url() -> String {
     std::env::var("CASTELLAN_TEST_POSTGRES")
