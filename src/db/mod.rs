@@ -1,9 +1,12 @@
 //! One pool over SQLite (the embedded default) or PostgreSQL, chosen at run time from the URL.
-//! Queries are written once: [`on_conn!`] type-checks a query body for each backend.
+//! Queries are written once: [`on_conn!`] type-checks a query body for each backend, and
+//! [`load_on_conn!`] does the same for queries that read rows.
 
+pub mod blocking;
 pub mod models;
 pub mod schema;
 pub mod sql;
+pub mod stamp;
 
 use std::path::Path;
 
@@ -24,7 +27,7 @@ use crate::error::{AppError, AppResult};
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, blocking::SqliteRuntime>;
 
 /// Which database a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +66,31 @@ macro_rules! on_conn {
             $crate::db::Conn::Sqlite(pooled) => {
                 let $c: &mut $crate::db::SqliteConn = &mut *pooled;
                 $body
+            }
+        }
+    };
+}
+
+/// Loads the rows of a read query, written once for both backends as with [`on_conn!`].
+/// On SQLite the query runs on the calling thread and its rows are decoded where SQLite holds
+/// them, not first copied out (see [`blocking`]); it must own its bound values (`'static`).
+#[macro_export]
+macro_rules! load_on_conn {
+    ($conn:expr, $row:ty, $query:expr) => {
+        match $conn {
+            $crate::db::Conn::Postgres(pooled) => {
+                let c: &mut ::diesel_async::AsyncPgConnection = &mut *pooled;
+                ::diesel_async::RunQueryDsl::load::<$row>($query, c).await
+            }
+            $crate::db::Conn::Sqlite(pooled) => {
+                let query = $query;
+                // The call is made inside `inline`, which decides where it runs.
+                $crate::db::blocking::inline(async move {
+                    pooled
+                        .spawn_blocking(move |c| ::diesel::RunQueryDsl::load::<$row>(query, c))
+                        .await
+                })
+                .await
             }
         }
     };

@@ -4,7 +4,8 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::schema::up_api_tokens;
-use crate::on_conn;
+use crate::db::stamp::Stamp;
+use crate::{load_on_conn, on_conn};
 
 /// An API token. `access_key` is the keyed hash of the key, never the key.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -23,7 +24,9 @@ pub struct ApiTokenRow {
     pub lifespan: Option<i64>,
     pub expires_at: Option<NaiveDateTime>,
     pub last_used_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -54,11 +57,13 @@ impl NewApiToken<'_> {
 
 impl ApiTokenRow {
     pub async fn all(conn: &mut Conn) -> QueryResult<Vec<ApiTokenRow>> {
-        on_conn!(conn, |c| up_api_tokens::table
-            .order(up_api_tokens::id)
-            .select(ApiTokenRow::as_select())
-            .load(c)
-            .await)
+        load_on_conn!(
+            conn,
+            ApiTokenRow,
+            up_api_tokens::table
+                .order(up_api_tokens::id)
+                .select(ApiTokenRow::as_select())
+        )
     }
 
     pub async fn find(conn: &mut Conn, id: i32) -> QueryResult<Option<ApiTokenRow>> {

@@ -4,7 +4,8 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::schema::up_conditions;
-use crate::on_conn;
+use crate::db::stamp::Stamp;
+use crate::{load_on_conn, on_conn};
 
 /// A condition created over GraphQL: its query object as JSON text.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -15,16 +16,19 @@ pub struct StoredCondition {
     pub display_name: String,
     pub category: Option<String>,
     pub query: String,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
 }
 
 impl StoredCondition {
     pub async fn all(conn: &mut Conn) -> QueryResult<Vec<StoredCondition>> {
-        on_conn!(conn, |c| up_conditions::table
-            .order(up_conditions::name)
-            .select(StoredCondition::as_select())
-            .load(c)
-            .await)
+        load_on_conn!(
+            conn,
+            StoredCondition,
+            up_conditions::table
+                .order(up_conditions::name)
+                .select(StoredCondition::as_select())
+        )
     }
 
     pub async fn insert(&self, conn: &mut Conn) -> QueryResult<usize> {

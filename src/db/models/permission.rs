@@ -4,7 +4,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::db::Conn;
 use crate::db::schema::up_permissions;
-use crate::on_conn;
+use crate::db::stamp::Stamp;
+use crate::{load_on_conn, on_conn};
 
 /// A grant: the role may perform `action`, under any one of `conditions` (a JSON array of
 /// condition names; empty = always) and, when `fields` (a JSON array) is set, on those fields only.
@@ -17,7 +18,9 @@ pub struct Permission {
     pub action: String,
     pub conditions: String,
     pub fields: Option<String>,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -34,11 +37,13 @@ pub struct NewPermission<'a> {
 
 impl Permission {
     pub async fn all(conn: &mut Conn) -> QueryResult<Vec<Permission>> {
-        on_conn!(conn, |c| up_permissions::table
-            .order(up_permissions::id)
-            .select(Permission::as_select())
-            .load(c)
-            .await)
+        load_on_conn!(
+            conn,
+            Permission,
+            up_permissions::table
+                .order(up_permissions::id)
+                .select(Permission::as_select())
+        )
     }
 }
 

@@ -5,7 +5,8 @@ use diesel_async::RunQueryDsl;
 use crate::db::Conn;
 use crate::db::schema::{up_roles, up_users};
 use crate::db::sql::SqlWhere;
-use crate::on_conn;
+use crate::db::stamp::Stamp;
+use crate::{load_on_conn, on_conn};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = up_roles)]
@@ -16,7 +17,9 @@ pub struct Role {
     pub name: String,
     pub description: String,
     pub role_type: String,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -51,11 +54,13 @@ impl Role {
     }
 
     pub async fn all(conn: &mut Conn) -> QueryResult<Vec<Role>> {
-        on_conn!(conn, |c| up_roles::table
-            .order(up_roles::id)
-            .select(Role::as_select())
-            .load(c)
-            .await)
+        load_on_conn!(
+            conn,
+            Role,
+            up_roles::table
+                .order(up_roles::id)
+                .select(Role::as_select())
+        )
     }
 }
 
@@ -112,12 +117,14 @@ impl Role {
         offset: i64,
         limit: i64,
     ) -> QueryResult<Vec<Role>> {
-        on_conn!(conn, |c| up_roles::table
-            .filter(filter.clone())
-            .order(order.paged(limit, offset))
-            .select(Role::as_select())
-            .load(c)
-            .await)
+        load_on_conn!(
+            conn,
+            Role,
+            up_roles::table
+                .filter(filter.clone())
+                .order(order.paged(limit, offset))
+                .select(Role::as_select())
+        )
     }
 
     pub async fn count(conn: &mut Conn, filter: &SqlWhere) -> QueryResult<i64> {

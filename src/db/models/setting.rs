@@ -5,6 +5,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::schema::up_settings;
+use crate::db::stamp::Stamp;
 use crate::on_conn;
 
 /// One settings document: a key and its JSON text.
@@ -14,6 +15,7 @@ use crate::on_conn;
 pub struct Setting {
     pub key: String,
     pub value: String,
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
 }
 

@@ -5,7 +5,8 @@ use diesel_async::RunQueryDsl;
 use crate::db::Conn;
 use crate::db::models::Role;
 use crate::db::schema::{up_roles, up_users};
-use crate::on_conn;
+use crate::db::stamp::Stamp;
+use crate::{load_on_conn, on_conn};
 
 /// A user row. It holds secrets (the password hash, token hashes): it is never a GraphQL type.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -28,7 +29,9 @@ pub struct User {
     pub attributes: String,
     /// JWTs of this user issued (`iat`) before this Unix time are refused.
     pub tokens_valid_after: i64,
+    #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -69,19 +72,21 @@ impl User {
         identifier: &str,
     ) -> QueryResult<Vec<(User, Role)>> {
         let email = identifier.to_lowercase();
-        let mut found: Vec<(User, Role)> = on_conn!(conn, |c| up_users::table
-            .inner_join(up_roles::table)
-            .filter(up_users::provider.eq("local"))
-            .filter(
-                up_users::email
-                    .eq(&email)
-                    .or(up_users::username.eq(identifier))
-            )
-            .order(up_users::id)
-            .select((User::as_select(), Role::as_select()))
-            .limit(8)
-            .load(c)
-            .await)?;
+        let mut found = load_on_conn!(
+            conn,
+            (User, Role),
+            up_users::table
+                .inner_join(up_roles::table)
+                .filter(up_users::provider.eq("local"))
+                .filter(
+                    up_users::email
+                        .eq(email.clone())
+                        .or(up_users::username.eq(identifier.to_owned()))
+                )
+                .order(up_users::id)
+                .select((User::as_select(), Role::as_select()))
+                .limit(8)
+        )?;
         found.sort_by_key(|(user, _)| user.email != email);
         Ok(found)
     }
@@ -293,7 +298,7 @@ impl User {
         offset: i64,
         limit: i64,
     ) -> QueryResult<Vec<(User, Role)>> {
-        on_conn!(conn, |c| {
+        load_on_conn!(conn, (User, Role), {
             let mut query = up_users::table
                 .inner_join(up_roles::table)
                 .filter(filter.clone())
@@ -302,7 +307,7 @@ impl User {
             if let Some(scope) = scope {
                 query = query.filter(scope.clone());
             }
-            query.order(order.paged(limit, offset)).load(c).await
+            query.order(order.paged(limit, offset))
         })
     }
 
@@ -340,12 +345,14 @@ impl User {
 impl User {
     /// Every account with this (lower-case) email, oldest first.
     pub async fn find_by_email(conn: &mut Conn, email: &str) -> QueryResult<Vec<(User, Role)>> {
-        on_conn!(conn, |c| up_users::table
-            .inner_join(up_roles::table)
-            .filter(up_users::email.eq(email))
-            .order(up_users::id)
-            .select((User::as_select(), Role::as_select()))
-            .load(c)
-            .await)
+        load_on_conn!(
+            conn,
+            (User, Role),
+            up_users::table
+                .inner_join(up_roles::table)
+                .filter(up_users::email.eq(email.to_owned()))
+                .order(up_users::id)
+                .select((User::as_select(), Role::as_select()))
+        )
     }
 }
