@@ -53,17 +53,17 @@ mod sql;
 
 use std::fmt;
 
-pub use sql::SqlFilter;
+pub use sql::{SqlCache, SqlFilter};
 
 /// A parsed query object. Build it with [`Filter::parse`] or [`Filter::any_of`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Filter {
     /// The conditions, all of which must hold.
     root: Vec<Node>,
 }
 
 /// A condition of a query object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Node {
     /// A dotted path and the operators its values must satisfy (all of them).
     Field { path: Vec<String>, ops: Vec<Op> },
@@ -74,7 +74,7 @@ enum Node {
 }
 
 /// One operator applied to the values a path reaches.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Op {
     Eq(Scalar),
     Ne(Scalar),
@@ -89,14 +89,14 @@ enum Op {
     Never,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ScalarList {
     values: Vec<Scalar>,
     /// The operand was a single `$user.` string standing for the whole list.
     placeholder: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum CmpOp {
     Lt,
     Lte,
@@ -105,7 +105,7 @@ enum CmpOp {
 }
 
 /// The operand of `$elemMatch`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ElemQuery {
     /// A document-level query (fields only) applied to each element.
     Query(Vec<Node>),
@@ -120,6 +120,23 @@ enum Scalar {
     Bool(bool),
     Num(f64),
     Str(String),
+}
+
+/// Filters are keys of [`SqlCache`]. JSON has no NaN, so every number equals itself; a NaN
+/// would only make a key that is never found again.
+impl Eq for Scalar {}
+
+impl std::hash::Hash for Scalar {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Scalar::Null => {}
+            Scalar::Bool(b) => b.hash(state),
+            // 0 and -0 are equal, so they hash alike.
+            Scalar::Num(n) => (if *n == 0.0 { 0 } else { n.to_bits() }).hash(state),
+            Scalar::Str(s) => s.hash(state),
+        }
+    }
 }
 
 /// Why a query object was refused, or could not be compiled.
@@ -173,7 +190,7 @@ pub enum FilterError {
 }
 
 /// The SQL dialect to compile for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Sqlite,
     Postgres,

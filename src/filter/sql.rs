@@ -16,8 +16,12 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{Bool, Double, HasSqlType, Text};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use super::{
-    CmpOp, ColumnKind, Dialect, ElemQuery, FieldMap, FilterError, Location, Node, Op, Scalar,
+    CmpOp, ColumnKind, Dialect, ElemQuery, FieldMap, Filter, FilterError, Location, Node, Op,
+    Scalar,
 };
 
 /// A compiled filter: a SQL boolean expression with its bind parameters, usable as
@@ -29,7 +33,8 @@ use super::{
 /// for a few milliseconds of execution.
 #[derive(Debug, Clone)]
 pub struct SqlFilter {
-    parts: Vec<Part>,
+    /// Shared: a filter is cloned into every query built with it, and kept by [`SqlCache`].
+    parts: Arc<[Part]>,
     /// Whether statements holding this filter may stay prepared on their connection.
     kept: bool,
 }
@@ -58,6 +63,51 @@ fn keep_shape(parts: &[Part]) -> bool {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     shapes.contains(&shape) || (shapes.len() < KEPT_SHAPES && shapes.insert(shape))
+}
+
+/// The SQL of the filters compiled most recently, for one [`FieldMap`].
+///
+/// A grant's conditions bound to a user compile to the same SQL on each of that user's requests
+/// (and for everyone whose `$user` values are the same), and compiling them costs more than
+/// running the query they filter: ~120,000 instructions for `{"attributes.team":
+/// "$user.attributes.team"}`, against ~170,000 for SQLite to select and step through 20 users
+/// (callgrind). Compilation depends only on the filter, the dialect and the field map, so a
+/// cached result is the one compiling again would give.
+pub struct SqlCache {
+    fields: &'static (dyn FieldMap + Sync),
+    compiled: Mutex<HashMap<(Dialect, Filter), SqlFilter>>,
+}
+
+impl SqlCache {
+    /// How many filters are kept; the cache starts again empty when it is full.
+    const CAPACITY: usize = 256;
+
+    pub fn new(fields: &'static (dyn FieldMap + Sync)) -> Self {
+        Self {
+            fields,
+            compiled: Mutex::default(),
+        }
+    }
+
+    /// [`Filter::to_sql`] with this cache's field map, compiled once per filter.
+    pub fn to_sql(&self, filter: &Filter, dialect: Dialect) -> Result<SqlFilter, FilterError> {
+        let lock = || {
+            self.compiled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let key = (dialect, filter.clone());
+        if let Some(found) = lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let sql = filter.to_sql(dialect, self.fields)?;
+        let mut compiled = lock();
+        if compiled.len() >= Self::CAPACITY {
+            compiled.clear();
+        }
+        compiled.insert(key, sql.clone());
+        Ok(sql)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +185,10 @@ pub(super) fn compile(
     let mut out = Frag::sql("(");
     out.append(body).push(")");
     let kept = keep_shape(&out.0);
-    Ok(SqlFilter { parts: out.0, kept })
+    Ok(SqlFilter {
+        parts: out.0.into(),
+        kept,
+    })
 }
 
 struct Compiler<'f> {
@@ -793,7 +846,7 @@ where
         if !self.kept {
             out.unsafe_to_cache_prepared();
         }
-        for part in &self.parts {
+        for part in self.parts.iter() {
             match part {
                 Part::Sql(sql) => out.push_sql(sql),
                 Part::Bind(Param::Text(s)) => out.push_bind_param::<Text, String>(s)?,
@@ -917,9 +970,51 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_gives_what_compiling_gives_and_stays_bounded() {
+        let cache = SqlCache::new(&Users);
+        let parsed = |query| Filter::parse(&query).unwrap();
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for team in ["red", "blue", "red"] {
+                let filter = parsed(json!({"attributes.team": team, "id": {"$gt": 0}}));
+                let cached = cache.to_sql(&filter, dialect).unwrap();
+                let fresh = filter.to_sql(dialect, &Users).unwrap();
+                assert_eq!(cached.parts, fresh.parts, "{team} on {dialect:?}");
+            }
+        }
+        // 0 and -0 are the same filter; each dialect has its own SQL.
+        let zero = cache.to_sql(&parsed(json!({"id": 0.0})), Dialect::Sqlite);
+        let minus_zero = cache.to_sql(&parsed(json!({"id": -0.0})), Dialect::Sqlite);
+        assert_eq!(zero.unwrap().parts, minus_zero.unwrap().parts);
+        assert_ne!(
+            cache
+                .to_sql(&parsed(json!({"attributes.a": 1})), Dialect::Sqlite)
+                .unwrap()
+                .parts,
+            cache
+                .to_sql(&parsed(json!({"attributes.a": 1})), Dialect::Postgres)
+                .unwrap()
+                .parts,
+        );
+        // A filter that does not compile is an error each time, and never cached.
+        for _ in 0..2 {
+            assert!(
+                cache
+                    .to_sql(&parsed(json!({"password": "x"})), Dialect::Sqlite)
+                    .is_err()
+            );
+        }
+        for n in 0..(SqlCache::CAPACITY * 2) {
+            cache
+                .to_sql(&parsed(json!({"attributes.n": n})), Dialect::Sqlite)
+                .unwrap();
+            assert!(cache.compiled.lock().unwrap().len() <= SqlCache::CAPACITY);
+        }
+    }
+
+    #[test]
     fn an_empty_alternative_list_is_false() {
         let filter = Filter::any_of(vec![]);
         let sql = filter.to_sql(Dialect::Sqlite, &Users).unwrap();
-        assert_eq!(sql.parts, vec![Part::Sql("(((FALSE)))".into())]);
+        assert_eq!(*sql.parts, [Part::Sql("(((FALSE)))".into())]);
     }
 }

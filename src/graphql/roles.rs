@@ -176,15 +176,19 @@ const ROLE_SORT: &[(&str, &str)] = &[
 pub struct RolesQuery;
 
 impl RolesQuery {
+    // Filter inputs arrive boxed, as `users::page` explains.
     async fn page(
         ctx: &Context<'_>,
-        filters: Option<UsersPermissionsRoleFiltersInput>,
+        filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<String>>,
     ) -> Result<UsersPermissionsRoleEntityResponseCollection> {
         let (app, _) = request(ctx)?;
         let (pagination, sort) = (pagination.unwrap_or_default(), sort.unwrap_or_default());
-        let filter = filters.unwrap_or_default().compile(app.db.backend())?;
+        let filter = filters
+            .map(|f| *f)
+            .unwrap_or_default()
+            .compile(app.db.backend())?;
         let order = order_by(&sort, ROLE_SORT, "up_roles.id")?;
         let page = PageRequest::from(pagination).resolve()?;
         let (found, info) = roles::list(app, &filter, &order, page).await?;
@@ -202,7 +206,7 @@ impl RolesQuery {
     async fn users_permissions_roles(
         &self,
         ctx: &Context<'_>,
-        filters: Option<UsersPermissionsRoleFiltersInput>,
+        filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<String>>,
     ) -> Result<Vec<UsersPermissionsRole>> {
@@ -214,7 +218,7 @@ impl RolesQuery {
     async fn users_permissions_roles_connection(
         &self,
         ctx: &Context<'_>,
-        filters: Option<UsersPermissionsRoleFiltersInput>,
+        filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<String>>,
     ) -> Result<UsersPermissionsRoleEntityResponseCollection> {

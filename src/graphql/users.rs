@@ -18,7 +18,7 @@ use crate::db::models::{Role, User};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult};
 use crate::filter::SqlFilter;
-use crate::policy::subject::{UserFields, user_document};
+use crate::policy::subject::{USER_SQL, user_document};
 use crate::policy::{Access, Scope, actions};
 use crate::service::listing::{Page, PageRequest, order_by};
 use crate::service::users::{self, UserData};
@@ -181,7 +181,7 @@ fn access(app: &AppState, principal: &Principal, action: &str) -> AppResult<Arc<
 /// The fields a filter or a sort reads must be reachable by the grant too.
 fn check_read_fields(
     access: &Access,
-    filters: &Option<UsersPermissionsUserFiltersInput>,
+    filters: Option<&UsersPermissionsUserFiltersInput>,
     sort: &[String],
 ) -> AppResult<()> {
     if access.grant.fields.is_none() {
@@ -202,20 +202,23 @@ fn check_read_fields(
     Ok(())
 }
 
+// The filter inputs arrive boxed (6 KB unboxed): arguments live in the future of their root
+// field, and async-graphql moves that future twice per request, whatever the query asks. At
+// 21 KB it was a quarter of the instructions of a refused query (callgrind).
 async fn page(
     ctx: &Context<'_>,
-    filters: Option<UsersPermissionsUserFiltersInput>,
+    filters: Option<Box<UsersPermissionsUserFiltersInput>>,
     pagination: Option<PaginationArg>,
     sort: Option<Vec<String>>,
 ) -> Result<UsersPermissionsUserEntityResponseCollection> {
     let (app, principal) = request(ctx)?;
     let access = access(app, principal, actions::USER_FIND)?;
     let sort = sort.unwrap_or_default();
-    check_read_fields(&access, &filters, &sort)?;
+    check_read_fields(&access, filters.as_deref(), &sort)?;
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
     let order = order_by(&sort, USER_SORT, "up_users.id")?;
-    let mut filter = filters.unwrap_or_default().compile(dialect)?;
+    let mut filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
     let scope = match &access.scope {
         Scope::All => None,
         Scope::Nothing => {
@@ -223,8 +226,8 @@ async fn page(
             None
         }
         Scope::Only(conditions) => Some(
-            conditions
-                .to_sql(dialect.into(), &UserFields)
+            USER_SQL
+                .to_sql(conditions, dialect.into())
                 .map_err(AppError::internal)?,
         ),
     };
@@ -252,7 +255,7 @@ impl UsersQuery {
     async fn users_permissions_users(
         &self,
         ctx: &Context<'_>,
-        filters: Option<UsersPermissionsUserFiltersInput>,
+        filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<String>>,
     ) -> Result<Vec<UsersPermissionsUser>> {
@@ -264,7 +267,7 @@ impl UsersQuery {
     async fn users_permissions_users_connection(
         &self,
         ctx: &Context<'_>,
-        filters: Option<UsersPermissionsUserFiltersInput>,
+        filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<String>>,
     ) -> Result<UsersPermissionsUserEntityResponseCollection> {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::db::models::{Role, User};
-use crate::filter::{ColumnKind, FieldMap, Location};
+use crate::filter::{ColumnKind, FieldMap, Location, SqlCache};
 
 /// The user as conditions see them: `"$user.<path>"` placeholders and query objects about
 /// users both use these names.
@@ -26,6 +26,10 @@ pub fn user_document(user: &User, role: &Role) -> Value {
 
 /// Where each path of [`user_document`] lives in `up_users JOIN up_roles`.
 pub struct UserFields;
+
+/// Conditions on users compiled to SQL over [`UserFields`], each filter once.
+pub static USER_SQL: std::sync::LazyLock<SqlCache> =
+    std::sync::LazyLock::new(|| SqlCache::new(&UserFields));
 
 impl FieldMap for UserFields {
     fn locate(&self, path: &[&str]) -> Option<Location> {

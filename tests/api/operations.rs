@@ -43,6 +43,33 @@ both_backends! {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
+    async fn a_query_text_seen_before_is_checked_and_answered_anew(backend: Backend) {
+        // Parsed documents are kept by query text: the variables, the operation chosen, the
+        // caller and the limits must still be those of each request.
+        let server = TestServer::start_with(backend, |config| config.graphql.max_depth = 4).await;
+        let (ann, _) = server.register("ann", "ann@example.com", "Secret123").await;
+        let (bob, _) = server.register("bob", "bob@example.com", "Secret123").await;
+        let mut syntax_error = None;
+        let me = "query Me($named: Boolean!) { me { username @include(if: $named) email } } query Id { me { id } }";
+        for _ in 0..2 {
+            let body = server.post(Some(&ann), &json!({ "query": me, "operationName": "Me", "variables": { "named": true } })).await.1;
+            assert_eq!(body["data"]["me"], json!({ "username": "ann", "email": "ann@example.com" }), "{body}");
+            let body = server.post(Some(&bob), &json!({ "query": me, "operationName": "Me", "variables": { "named": false } })).await.1;
+            assert_eq!(body["data"]["me"], json!({ "email": "bob@example.com" }), "{body}");
+            let body = server.post(Some(&bob), &json!({ "query": me, "operationName": "Id" })).await.1;
+            assert!(body["data"]["me"]["id"].is_string(), "{body}");
+            let body = server.post(None, &json!({ "query": me, "operationName": "Id" })).await.1;
+            assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+            let body = server.gql("{ __schema { types { fields { type { ofType { name } } } } } }", json!({})).await;
+            assert_eq!(error_message(&body), "Query is nested too deep.", "{body}");
+            // A text that does not parse is refused each time, with the same message.
+            let body = server.gql("{ me { id } ", json!({})).await;
+            assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+            let message = error_message(&body).to_string();
+            assert_eq!(syntax_error.get_or_insert_with(|| message.clone()), &message);
+        }
+    }
+
     async fn introspection_can_be_switched_off(backend: Backend) {
         let open = TestServer::start(backend).await;
         let body = open.gql("{ __schema { queryType { name } } }", json!({})).await;
