@@ -10,6 +10,9 @@
 #                                     # measure another build (another commit), written elsewhere
 #   PROFILE=b bash bench/run.sh       # also sample the server with `perf` during workload (b)
 #                                     # (or a, c, d); the top functions go to bench/profile-BACKEND-b.txt
+#   CALLGRIND=b bash bench/run.sh     # also count the server's instructions per request of (b)
+#                                     # (or a, c) under valgrind's callgrind, which repeats exactly on
+#                                     # a noisy machine: bench/callgrind-BACKEND-b.txt
 #
 # Needs: cargo, curl, jq, python3, psql, a PostgreSQL server at 127.0.0.1:5432 where the user
 # `postgres` may create databases without a password (PGHOST/PGPORT/PGUSER override it), and wrk
@@ -114,6 +117,8 @@ server_env() {
     API_TOKEN_SALT="$API_TOKEN_SALT_VALUE" CASTELLAN_ENV=production RUST_LOG=warn "$@"
 }
 
+SERVER_WRAP=() # a command the server runs under (valgrind, for CALLGRIND)
+
 # start_server DIR PORT LOG: starts the server, waits for GET /healthz; sets SERVER_PID, STARTUP_MS.
 start_server() {
   local dir=$1 port=$2 logfile=$3 t0 t1 line ok=""
@@ -122,7 +127,7 @@ start_server() {
   t0=$(now_us)
   (cd "$dir" && exec env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET_VALUE" \
       API_TOKEN_SALT="$API_TOKEN_SALT_VALUE" CASTELLAN_ENV=production RUST_LOG=warn \
-      "$BIN" serve --host 127.0.0.1 --port "$port" 8>&-) >>"$logfile" 2>&1 &
+      "${SERVER_WRAP[@]}" "$BIN" serve --host 127.0.0.1 --port "$port" 8>&-) >>"$logfile" 2>&1 &
   SERVER_PID=$!
   # Tight, fork-free poll: connect with bash's /dev/tcp, send GET /healthz, read the status
   # line; 1 ms pause between attempts.
@@ -192,6 +197,36 @@ run_wrk() {
     log "[$name] perf profile of the server: bench/profile-$name.txt"
   fi
   grep -q '^BENCH ' "$WORK/wrk-$name.txt" || { cat "$WORK/wrk-$name.txt" >&2; die "no result from wrk ($name)"; }
+}
+
+# count_instructions BACKEND WORKLOAD BODY_FILE TOKEN: restarts the server under callgrind
+# (instrumentation off until the load starts), runs the workload with 2 connections for
+# CG_SECONDS, and writes the instructions per request and the top functions to
+# bench/callgrind-BACKEND-WORKLOAD.txt; then starts the server as before. Uses `dir` and `port`
+# of bench_backend.
+count_instructions() {
+  local b=$1 w=$2 bodyfile=$3 token=$4 out=$WORK/callgrind-$1-$2.out requests total
+  command -v valgrind >/dev/null || die "CALLGRIND needs valgrind (Debian: valgrind)"
+  stop_server
+  SERVER_WRAP=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$out")
+  start_server "$dir" "$port" "$dir/server-callgrind.log"
+  SERVER_WRAP=()
+  callgrind_control -i on "$SERVER_PID" >/dev/null
+  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t 1 -c 2 -d "${CG_SECONDS:-20}s" --timeout 30s \
+    -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-cg-$b-$w.txt" 2>&1 || die "wrk failed (callgrind $b-$w)"
+  callgrind_control -i off "$SERVER_PID" >/dev/null
+  stop_server # callgrind writes its counts as the server exits
+  requests=$(field "cg-$b-$w" requests)
+  total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+  [[ -n $total && $requests -gt 0 ]] || die "callgrind counted nothing ($b-$w)"
+  {
+    echo "# callgrind: instructions of the server per request of workload ($w) on $b ($(date -u '+%F %T') UTC, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    echo "# $requests requests, $total instructions: $(( total / requests )) per request"
+    echo "# self cost of the top functions (callgrind_annotate):"
+    callgrind_annotate "$out" 2>/dev/null | awk '/^-+$/ { rule++; next } rule == 6 && NF && ++n <= 40' | cut -c1-200
+  } >"$BENCH/callgrind-$b-$w.txt"
+  log "[$b] callgrind ($w): $(( total / requests )) instructions per request: bench/callgrind-$b-$w.txt"
+  start_server "$dir" "$port" "$dir/server.log"
 }
 
 # field NAME KEY: a value of the BENCH line of a wrk run
@@ -363,6 +398,14 @@ bench_backend() {
   out=$(gql_ok "" "$q_login" "$v_login")
   [[ $(jq -r '.data.login.jwt' <<<"$out") == ey* ]] || die "(d) answered: $out"
   log "[$b] checked: (a) me, (b) 20 rows of the red team (24 in all) and no errors, (c) FORBIDDEN, (d) a JWT"
+
+  case ${CALLGRIND:-} in
+    a) count_instructions "$b" a "$WORK/me.json" "${JWTS[0]}" ;;
+    b) count_instructions "$b" b "$WORK/team.json" "${JWTS[1]}" ;;
+    c) count_instructions "$b" c "$WORK/public.json" "" ;;
+    "") ;;
+    *) die "CALLGRIND is a, b or c" ;;
+  esac
 
   # ---- load ----
   log "[$b] (a) me, ${DURATION}s"
