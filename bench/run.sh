@@ -57,7 +57,7 @@ stop_server() {
   [[ -n $pid ]] || return 0
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq "${STOP_TENTHS:-50}"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
@@ -215,7 +215,7 @@ count_instructions() {
   WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t 1 -c 2 -d "${CG_SECONDS:-20}s" --timeout 30s \
     -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-cg-$b-$w.txt" 2>&1 || die "wrk failed (callgrind $b-$w)"
   callgrind_control -i off "$SERVER_PID" >/dev/null
-  stop_server # callgrind writes its counts as the server exits
+  STOP_TENTHS=600 stop_server # callgrind writes its counts as the server exits: up to 60 s
   requests=$(field "cg-$b-$w" requests)
   total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
   [[ -n $total && $requests -gt 0 ]] || die "callgrind counted nothing ($b-$w)"

@@ -5,10 +5,15 @@
 //! into owned buffers on one thread and freed on another (perf of a 20-row list: 22 % of the
 //! samples in the kernel, 31 % in the allocator, 9 % in SQLite itself).
 //!
-//! Reads wrapped in [`inline`] therefore run on the calling task's thread. In WAL mode a
-//! reader never waits for a writer, so such a call does not sleep. Everything else (writes,
-//! which may wait up to `busy_timeout` for the write lock, migrations, opening a file) still
-//! goes to the blocking pool.
+//! Reads wrapped in [`inline`] therefore run on the calling task's thread. In WAL mode (the
+//! mode of a database file) a reader does not wait for writers. Everything else (writes, which
+//! may wait up to `busy_timeout` for the write lock, migrations, opening a file) still goes to
+//! the blocking pool.
+//!
+//! The trade-off: while a read runs, its worker thread serves nothing else. A list over a large
+//! table with a JSON condition is CPU work for as long as the scan takes, as it would be on the
+//! blocking pool; the other worker threads go on serving. This is how a Node.js server runs
+//! SQLite too. For large tables and heavy lists, PostgreSQL is the backend to use.
 
 use std::error::Error;
 use std::future::Future;
@@ -53,8 +58,10 @@ impl SpawnBlocking for SqliteRuntime {
         R: Send + 'static,
     {
         if INLINE.try_with(|_| ()).is_ok() {
-            let done = task();
-            return Box::pin(std::future::ready(Ok(done)));
+            // A panic becomes an error, as it does when the pool runs the call.
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
+                .map_err(|_| "a SQLite read panicked".into());
+            return Box::pin(std::future::ready(done));
         }
         self.0.spawn_blocking(task)
     }
@@ -90,5 +97,14 @@ mod tests {
         // A call made before `inline` is entered has already gone to the pool.
         let made_before = conn.spawn_blocking(|_| Ok(std::thread::current().id()));
         assert_ne!(inline(made_before).await.unwrap(), here);
+        // A read that panics is an error, and the connection stays usable.
+        let panicked = inline(async {
+            conn.spawn_blocking(|_| -> diesel::QueryResult<()> { panic!("boom") })
+                .await
+        })
+        .await;
+        assert!(panicked.is_err());
+        let after = inline(async { conn.spawn_blocking(|_| Ok(1)).await }).await;
+        assert_eq!(after.unwrap(), 1);
     }
 }

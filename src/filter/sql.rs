@@ -73,40 +73,66 @@ fn keep_shape(parts: &[Part]) -> bool {
 /// "$user.attributes.team"}`, against ~170,000 for SQLite to select and step through 20 users
 /// (callgrind). Compilation depends only on the filter, the dialect and the field map, so a
 /// cached result is the one compiling again would give.
+///
+/// Bound values come from users' own attributes, so a filter whose SQL and values exceed
+/// [`SqlCache::LARGEST`] bytes is compiled each time instead of kept: a backend's cache stays
+/// within about 8 MB (256 filters of at most 16 KB, and their keys) whatever users store.
 pub struct SqlCache {
     fields: &'static (dyn FieldMap + Sync),
-    compiled: Mutex<HashMap<(Dialect, Filter), SqlFilter>>,
+    /// One map per dialect, so a lookup needs no owned key.
+    sqlite: Mutex<HashMap<Filter, SqlFilter>>,
+    postgres: Mutex<HashMap<Filter, SqlFilter>>,
 }
 
 impl SqlCache {
-    /// How many filters are kept; the cache starts again empty when it is full.
+    /// How many filters are kept per dialect; the cache starts again empty when it is full.
     const CAPACITY: usize = 256;
+    /// The largest compiled filter kept: its SQL text and bound text, in bytes.
+    const LARGEST: usize = 16 * 1024;
 
     pub fn new(fields: &'static (dyn FieldMap + Sync)) -> Self {
         Self {
             fields,
-            compiled: Mutex::default(),
+            sqlite: Mutex::default(),
+            postgres: Mutex::default(),
         }
     }
 
     /// [`Filter::to_sql`] with this cache's field map, compiled once per filter.
     pub fn to_sql(&self, filter: &Filter, dialect: Dialect) -> Result<SqlFilter, FilterError> {
+        let map = match dialect {
+            Dialect::Sqlite => &self.sqlite,
+            Dialect::Postgres => &self.postgres,
+        };
         let lock = || {
-            self.compiled
-                .lock()
+            map.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        let key = (dialect, filter.clone());
-        if let Some(found) = lock().get(&key) {
+        if let Some(found) = lock().get(filter) {
             return Ok(found.clone());
         }
         let sql = filter.to_sql(dialect, self.fields)?;
-        let mut compiled = lock();
-        if compiled.len() >= Self::CAPACITY {
-            compiled.clear();
+        if sql.bytes() <= Self::LARGEST {
+            let mut compiled = lock();
+            if compiled.len() >= Self::CAPACITY {
+                compiled.clear();
+            }
+            compiled.insert(filter.clone(), sql.clone());
         }
-        compiled.insert(key, sql.clone());
         Ok(sql)
+    }
+}
+
+impl SqlFilter {
+    /// The bytes of SQL text and bound text this filter holds.
+    fn bytes(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Sql(text) | Part::Bind(Param::Text(text)) => text.len(),
+                Part::Bind(_) => 8,
+            })
+            .sum()
     }
 }
 
@@ -1007,8 +1033,16 @@ mod tests {
             cache
                 .to_sql(&parsed(json!({"attributes.n": n})), Dialect::Sqlite)
                 .unwrap();
-            assert!(cache.compiled.lock().unwrap().len() <= SqlCache::CAPACITY);
+            assert!(cache.sqlite.lock().unwrap().len() <= SqlCache::CAPACITY);
         }
+        // A filter bound to a large value is compiled, not kept.
+        let large = parsed(json!({"attributes.team": "x".repeat(SqlCache::LARGEST)}));
+        let sql = cache.to_sql(&large, Dialect::Postgres).unwrap();
+        assert!(sql.bytes() > SqlCache::LARGEST);
+        assert!(!cache.postgres.lock().unwrap().contains_key(&large));
+        let small = parsed(json!({"attributes.team": "red"}));
+        cache.to_sql(&small, Dialect::Postgres).unwrap();
+        assert!(cache.postgres.lock().unwrap().contains_key(&small));
     }
 
     #[test]

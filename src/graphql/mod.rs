@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{EmptySubscription, MergedObject, ObjectType, Schema, SimpleObject};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -155,10 +155,10 @@ pub async fn execute(
 /// Front ends send the same few query texts over and over, and parsing one was a third of the
 /// instructions of a refused query (callgrind: ~60,000 of ~180,000). A request whose text was
 /// parsed before gets a copy of that document; the depth, complexity and validation checks
-/// still run on every request, as they do on a freshly parsed one. Texts that do not parse are
-/// never kept, and neither are long ones, so the cache stays small whatever clients send.
+/// still run on every request, as they do on a freshly parsed one. Kept are only texts of at
+/// most 4 KB that parse and hold no mutation (whose texts may carry passwords), 64 of them.
 struct Documents {
-    parsed: std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>,
+    parsed: std::sync::Mutex<std::collections::HashMap<String, Arc<ExecutableDocument>>>,
 }
 
 static DOCUMENTS: std::sync::LazyLock<Documents> = std::sync::LazyLock::new(|| Documents {
@@ -167,7 +167,7 @@ static DOCUMENTS: std::sync::LazyLock<Documents> = std::sync::LazyLock::new(|| D
 
 impl Documents {
     /// How many documents are kept; the cache starts again empty when it is full.
-    const CAPACITY: usize = 128;
+    const CAPACITY: usize = 64;
     /// The longest query text kept, in bytes.
     const LONGEST: usize = 4096;
 
@@ -182,14 +182,24 @@ impl Documents {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if let Some(document) = lock().get(&request.query) {
-            request.set_parsed_query(document.clone());
+        let found = lock().get(&request.query).cloned();
+        if let Some(document) = found {
+            // Copied outside the lock.
+            request.set_parsed_query(ExecutableDocument::clone(&document));
             return;
         }
         // A text that does not parse is left to `execute`, which reports the error.
-        let Ok(document) = request.parsed_query().cloned() else {
+        let Ok(document) = request.parsed_query() else {
             return;
         };
+        let mutation = document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == OperationType::Mutation);
+        if mutation {
+            return;
+        }
+        let document = Arc::new(document.clone());
         let mut parsed = lock();
         if parsed.len() >= Self::CAPACITY {
             parsed.clear();
@@ -228,9 +238,12 @@ mod tests {
             format!("{:?}", fresh.parsed_query().unwrap())
         );
 
+        let login =
+            r#"mutation { login(input: {identifier: "ann", password: "Secret123"}) { jwt } }"#;
         for text in [
             "{ me { id } ",
             &format!("{{ me {{ id }} }} #{}", "x".repeat(5_000)),
+            login,
         ] {
             documents.prepare(&mut async_graphql::Request::new(text));
             assert!(!kept(&documents, text), "{:.20}", text);
