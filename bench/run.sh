@@ -13,6 +13,9 @@
 #   CALLGRIND=b bash bench/run.sh     # also count the server's instructions per request of (b)
 #                                     # (or a, c) under valgrind's callgrind, which repeats exactly on
 #                                     # a noisy machine: bench/callgrind-BACKEND-b.txt
+#   CALLGRIND=b CALLGRIND_KEEP=/tmp/cg bash bench/run.sh
+#                                     # also keep callgrind's own files there, for callgrind_annotate
+#                                     # --inclusive=yes or kcachegrind
 #
 # Needs: cargo, curl, jq, python3, psql, a PostgreSQL server at 127.0.0.1:5432 where the user
 # `postgres` may create databases without a password (PGHOST/PGPORT/PGUSER override it), and wrk
@@ -168,17 +171,46 @@ gql_ok() {
 # body FILE QUERY [VARIABLES_JSON]: writes a GraphQL request body for wrk
 body() { jq -cn --arg q "$2" --argjson v "${3:-null}" '{query: $q, variables: $v}' >"$1"; }
 
-# run_wrk NAME BODY_FILE TOKEN: runs wrk in the foreground, leaves $WORK/wrk-NAME.txt
+# cpu_ticks: "SERVER POSTGRES BUSY", CPU clock ticks used so far by the server, by every
+# PostgreSQL process, and by the whole machine (every state but idle and iowait)
+cpu_ticks() {
+  local server=0 pg=0 pid busy
+  [[ -n $SERVER_PID ]] && server=$(proc_ticks "$SERVER_PID")
+  for pid in $(pgrep -x postgres || true); do pg=$(( pg + $(proc_ticks "$pid") )); done
+  busy=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
+  echo "$server $pg $busy"
+}
+# proc_ticks PID: user + system ticks of one process (0 once it is gone); the fields after the
+# command name, which may hold spaces, are counted from its closing parenthesis
+proc_ticks() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  awk '{ print $12 + $13 }' <<<"${stat##*) }"
+}
+
+# run_wrk NAME BODY_FILE TOKEN: runs wrk in the foreground, leaves $WORK/wrk-NAME.txt, and
+# the CPU the run took per request (server, PostgreSQL, the rest: wrk and the kernel's
+# softirqs) in $WORK/cpu-NAME.txt
 run_wrk() {
-  local name=$1 bodyfile=$2 token=$3 perf_pid=""
+  local name=$1 bodyfile=$2 token=$3 perf_pid="" before after
   if [[ -n ${PROFILE:-} && $name == *-"$PROFILE" ]]; then
     command -v perf >/dev/null || die "PROFILE needs perf (Debian: linux-perf)"
     perf record -q -F 999 -e cpu-clock -p "$SERVER_PID" -o "$WORK/perf-$name.data" 2>>"$WORK/perf.log" &
     perf_pid=$!
   fi
+  before=$(cpu_ticks)
   WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t "$THREADS" -c "$CONNECTIONS" \
     -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-$name.txt" 2>&1 \
     || { cat "$WORK/wrk-$name.txt" >&2; die "wrk failed ($name)"; }
+  after=$(cpu_ticks)
+  local hz requests
+  hz=$(getconf CLK_TCK)
+  requests=$(sed -n 's/^BENCH .*\<requests=\([0-9]*\).*/\1/p' "$WORK/wrk-$name.txt")
+  awk -v b="$before" -v a="$after" -v hz="$hz" -v n="${requests:-0}" 'BEGIN {
+        split(b, x); split(a, y); if (n <= 0) exit
+        us = 1e6 / hz / n; s = (y[1] - x[1]) * us; p = (y[2] - x[2]) * us; t = (y[3] - x[3]) * us
+        printf "server=%.0f postgres=%.0f rest=%.0f total=%.0f\n", s, p, t - s - p, t }' \
+    >"$WORK/cpu-$name.txt"
   if [[ -n $perf_pid ]]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
@@ -225,6 +257,9 @@ count_instructions() {
     echo "# self cost of the top functions (callgrind_annotate):"
     callgrind_annotate "$out" 2>/dev/null | awk '/^-+$/ { rule++; next } rule == 6 && NF && ++n <= 40' | cut -c1-200
   } >"$BENCH/callgrind-$b-$w.txt"
+  if [[ -n ${CALLGRIND_KEEP:-} ]]; then
+    mkdir -p "$CALLGRIND_KEEP" && cp "$out" "$CALLGRIND_KEEP/"
+  fi
   log "[$b] callgrind ($w): $(( total / requests )) instructions per request: bench/callgrind-$b-$w.txt"
   start_server "$dir" "$port" "$dir/server.log"
 }
@@ -247,6 +282,7 @@ summarize_wrk() { # summarize_wrk BACKEND WORKLOAD LABEL: reads $WORK/wrk-BACKEN
   R[$b.$w.p50]=$(field "$n" p50_ms)
   R[$b.$w.p99]=$(field "$n" p99_ms)
   R[$b.$w.err]=$(errors_of "$n")
+  R[$b.$w.cpu]=$(sed -n 's/^server=\([0-9]*\) postgres=\([0-9]*\) rest=\(-*[0-9]*\) .*/\1 \/ \2 \/ \3/p' "$WORK/cpu-$n.txt" 2>/dev/null)
   log "[$b] $3: ${R[$b.$w.rps]} req/s, p50 ${R[$b.$w.p50]} ms, p99 ${R[$b.$w.p99]} ms, errors ${R[$b.$w.err]}"
 }
 
@@ -515,12 +551,15 @@ report() {
   row "(a) \`me\` with a JWT" "requests/s" "≥ 20,000" a.rps ">=" 20000
   row "(a)" "p50 (ms)" "" a.p50 "" ""
   row "(a)" "p99 (ms)" "≤ 5 ms" a.p99 "<=" 5
+  row "(a)" "CPU per request (µs): server / PostgreSQL / rest" "" a.cpu "" "" raw
   row "(b) 20 users of the caller's team (condition)" "requests/s" "≥ 5,000" b.rps ">=" 5000
   row "(b)" "p50 (ms)" "" b.p50 "" ""
   row "(b)" "p99 (ms)" "" b.p99 "" ""
+  row "(b)" "CPU per request (µs): server / PostgreSQL / rest" "" b.cpu "" "" raw
   row "(c) public query refused (FORBIDDEN)" "requests/s" "≥ 30,000" c.rps ">=" 30000
   row "(c)" "p50 (ms)" "" c.p50 "" ""
   row "(c)" "p99 (ms)" "" c.p99 "" ""
+  row "(c)" "CPU per request (µs): server / PostgreSQL / rest" "" c.cpu "" "" raw
   row "(d) \`login\`, correct password" "logins/s" "" d.rps "" ""
   row "(d)" "% of the raw bcrypt rate ($RAW_RATE/s)" "≥ 90 %" login_pct ">=" 90 raw
   row "(d)" "p50 (ms)" "" d.p50 "" ""
@@ -538,6 +577,9 @@ report() {
   row "errors" "in (e) (d)" "0" ed.err "<=" 0 raw
   echo
   echo "Latencies are wrk's (from the client, over loopback, on the same $NPROC cores as the server)."
+  echo "CPU per request: clock ticks of the server process, of every PostgreSQL process, and the rest"
+  echo "of the machine's busy time (wrk, the kernel's network work, anything else) during the wrk run,"
+  echo "divided by the requests wrk completed."
   echo "The raw bcrypt rate comes from pyca/bcrypt, not from Castellan's binary (it has no hashing"
   echo "command), so (d) compares logins/s against that reference. wrk counts only completed requests:"
   echo "with 32 connections and logins taking seconds, short runs under-count (d); use DURATION ≥ 10."
