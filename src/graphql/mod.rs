@@ -62,18 +62,39 @@ pub struct NoExtension;
 
 /// The schema with its type parameters erased, so HTTP handlers need not know them.
 pub trait GraphqlSchema: Send + Sync + 'static {
-    fn execute(&self, request: async_graphql::Request) -> BoxFuture<'_, async_graphql::Response>;
+    /// Runs `request`; without the field guard only when [`guard::clears`] said so.
+    fn execute(
+        &self,
+        request: async_graphql::Request,
+        cleared: bool,
+    ) -> BoxFuture<'_, async_graphql::Response>;
     fn sdl(&self) -> String;
 }
 
-impl<Q: ObjectType + 'static, M: ObjectType + 'static> GraphqlSchema
-    for Schema<Query<Q>, Mutation<M>, EmptySubscription>
-{
-    fn execute(&self, request: async_graphql::Request) -> BoxFuture<'_, async_graphql::Response> {
-        Box::pin(Schema::execute(self, request))
+type RootedSchema<Q, M> = Schema<Query<Arc<Q>>, Mutation<Arc<M>>, EmptySubscription>;
+
+/// One schema twice, over the same root objects: with the field guard, and without it for the
+/// requests the guard was shown to clear before execution.
+struct Schemas<Q: ObjectType + 'static, M: ObjectType + 'static> {
+    guarded: RootedSchema<Q, M>,
+    cleared: RootedSchema<Q, M>,
+}
+
+impl<Q: ObjectType + 'static, M: ObjectType + 'static> GraphqlSchema for Schemas<Q, M> {
+    fn execute(
+        &self,
+        request: async_graphql::Request,
+        cleared: bool,
+    ) -> BoxFuture<'_, async_graphql::Response> {
+        let schema = if cleared {
+            &self.cleared
+        } else {
+            &self.guarded
+        };
+        Box::pin(schema.execute(request))
     }
     fn sdl(&self) -> String {
-        Schema::sdl(self)
+        self.guarded.sdl()
     }
 }
 
@@ -81,10 +102,11 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> GraphqlSchema
 pub type CastellanSchema = Arc<dyn GraphqlSchema>;
 
 fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
-    query: Q,
-    mutation: M,
+    query: Arc<Q>,
+    mutation: Arc<M>,
     app: Option<AppState>,
-) -> Schema<Query<Q>, Mutation<M>, EmptySubscription> {
+    guarded: bool,
+) -> RootedSchema<Q, M> {
     let q = Query(
         Default::default(),
         Default::default(),
@@ -110,10 +132,12 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
         .map(|a| a.config.graphql.clone())
         .unwrap_or_default();
     let mut builder = Schema::build(q, m, EmptySubscription)
-        .extension(guard::PolicyGuard)
         // The standard introspection query (GraphiQL, code generators) needs depth 15.
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
+    if guarded {
+        builder = builder.extension(guard::PolicyGuard);
+    }
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -130,7 +154,11 @@ pub fn build_schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
     query: Q,
     mutation: M,
 ) -> CastellanSchema {
-    Arc::new(schema(query, mutation, Some(app)))
+    let (query, mutation) = (Arc::new(query), Arc::new(mutation));
+    Arc::new(Schemas {
+        guarded: schema(query.clone(), mutation.clone(), Some(app.clone()), true),
+        cleared: schema(query, mutation, Some(app), false),
+    })
 }
 
 /// The app and the principal of the request, in a resolver; for a resolver of a library user,
@@ -145,7 +173,12 @@ pub async fn execute(
     principal: Principal,
 ) -> async_graphql::Response {
     DOCUMENTS.prepare(&mut request);
-    let mut response = schema.execute(request.data(principal)).await;
+    let operation = request.operation_name.take();
+    let cleared = request
+        .parsed_query()
+        .is_ok_and(|document| guard::clears(document, operation.as_deref(), app, &principal));
+    request.operation_name = operation;
+    let mut response = schema.execute(request.data(principal), cleared).await;
     errors::finish(&mut response, app.catalogue());
     response
 }
@@ -210,7 +243,7 @@ impl Documents {
 
 /// The printed SDL of Castellan's own schema, as committed in `schema.graphql`. Needs no database.
 pub fn sdl() -> String {
-    schema(NoExtension, NoExtension, None).sdl()
+    schema(Arc::new(NoExtension), Arc::new(NoExtension), None, true).sdl()
 }
 
 #[cfg(test)]

@@ -28,13 +28,17 @@ use crate::service::users::{self, UserData};
 /// FORBIDDEN error at its path.
 pub struct UsersPermissionsUser {
     user: User,
-    role: Role,
+    role: Arc<Role>,
     access: Arc<Access>,
 }
 
 impl UsersPermissionsUser {
-    fn new(user: User, role: Role, access: Arc<Access>) -> Self {
-        Self { user, role, access }
+    fn new(user: User, role: impl Into<Arc<Role>>, access: Arc<Access>) -> Self {
+        Self {
+            user,
+            role: role.into(),
+            access,
+        }
     }
 
     fn field<T>(&self, name: &str, value: impl FnOnce() -> T) -> AppResult<Option<T>> {
@@ -77,7 +81,9 @@ impl UsersPermissionsUser {
     }
 
     async fn role(&self) -> Result<Option<UsersPermissionsRole>> {
-        Ok(self.field("role", || UsersPermissionsRole::from(self.role.clone()))?)
+        Ok(self.field("role", || {
+            UsersPermissionsRole::from(Role::clone(&self.role))
+        })?)
     }
 
     /// Extra fields (`register.allowedFields`, or written by an administrator).

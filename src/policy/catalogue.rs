@@ -2,7 +2,7 @@
 //! `@action(name: …)` or `@authenticated` is bound to that requirement. A library user's field
 //! enters the catalogue by declaring its directive; nothing is registered twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::bail;
 use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinition};
@@ -41,6 +41,8 @@ pub struct Catalogue {
     shapes: HashMap<String, HashMap<String, FieldShape>>,
     actions: BTreeMap<String, Vec<String>>,
     roots: Vec<String>,
+    /// The names of the fields outside the root types that declare a requirement.
+    below_root: HashSet<String>,
 }
 
 impl Catalogue {
@@ -122,6 +124,12 @@ impl Catalogue {
                 TypeSystemDefinition::Directive(_) => {}
             }
         }
+        catalogue.below_root = catalogue
+            .fields
+            .iter()
+            .filter(|(type_name, _)| !roots.contains(type_name))
+            .flat_map(|(_, fields)| fields.keys().cloned())
+            .collect();
         catalogue.roots = roots;
         Ok(catalogue)
     }
@@ -144,6 +152,12 @@ impl Catalogue {
     /// Whether `type_name` is a root operation type (its fields must declare a requirement).
     pub fn is_root(&self, type_name: &str) -> bool {
         self.roots.iter().any(|root| root == type_name)
+    }
+
+    /// Whether a field of this name declares a requirement on some type that is not a root
+    /// operation type.
+    pub fn guards_below_root(&self, field: &str) -> bool {
+        self.below_root.contains(field)
     }
 
     /// Binds an action to a REST route (`GET /api/progress`), so the catalogue shows it.
@@ -218,6 +232,8 @@ mod tests {
         );
         assert_eq!(catalogue.requirement("Query", "open"), None);
         assert!(catalogue.is_root("Mutation") && !catalogue.is_root("Other"));
+        assert!(catalogue.guards_below_root("secret"));
+        assert!(!catalogue.guards_below_root("me") && !catalogue.guards_below_root("login"));
         let progress: Vec<_> = catalogue
             .entries()
             .filter(|e| e.action == "api::member-progress.get")

@@ -32,9 +32,10 @@ pub struct Grant {
     pub fields: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default)]
+/// A role as the database held it when the snapshot was built, and its grants.
+#[derive(Debug)]
 struct RoleGrants {
-    role_type: String,
+    row: Arc<Role>,
     grants: HashMap<String, Arc<Grant>>,
 }
 
@@ -118,6 +119,13 @@ impl Policy {
         self.current().conditions.values().cloned().collect()
     }
 
+    /// The role with this id, as of the last change of roles or grants. Every change made
+    /// through Castellan rebuilds the snapshot before it answers (and, on PostgreSQL, tells the
+    /// other instances to), so this is the row the database holds, without a round trip.
+    pub fn role(&self, id: i32) -> Option<Arc<Role>> {
+        self.current().roles.get(&id).map(|r| r.row.clone())
+    }
+
     /// The grants of a role, sorted by action.
     pub fn grants_of(&self, role_id: i32) -> Vec<Arc<Grant>> {
         let snapshot = self.current();
@@ -179,7 +187,7 @@ impl Policy {
                 };
                 match role.grants.get(action.as_str()) {
                     Some(grant) => Ok(Some(grant.clone())),
-                    None => Err(AppError::missing_action(action, &role.role_type)),
+                    None => Err(AppError::missing_action(action, &role.row.role_type)),
                 }
             }
         }
@@ -336,7 +344,7 @@ impl Snapshot {
             snapshot.roles.insert(
                 role.id,
                 RoleGrants {
-                    role_type: role.role_type.clone(),
+                    row: Arc::new(role.clone()),
                     grants: HashMap::new(),
                 },
             );

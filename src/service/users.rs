@@ -1,5 +1,7 @@
 //! User administration: what an administrator (or a grant's conditions) may do to accounts.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use tracing::instrument;
 
@@ -60,9 +62,21 @@ pub async fn list(
     scope: Option<&SqlFilter>,
     order: &crate::db::sql::SqlOrder,
     page: Page,
-) -> AppResult<Vec<(User, Role)>> {
+) -> AppResult<Vec<(User, Arc<Role>)>> {
     let mut conn = app.db.conn().await?;
-    Ok(User::page(&mut conn, filter, scope, order, page.offset, page.limit).await?)
+    let users = User::page(&mut conn, filter, scope, order, page.offset, page.limit).await?;
+    let mut found = Vec::with_capacity(users.len());
+    for user in users {
+        let role = match app.policy.role(user.role_id) {
+            Some(role) => role,
+            // A role created through another instance whose news has not arrived yet.
+            None => Arc::new(Role::find(&mut conn, user.role_id).await?.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("user {} has no role", user.id))
+            })?),
+        };
+        found.push((user, role));
+    }
+    Ok(found)
 }
 
 /// How many users match `filter` within `scope`: the total of a page's info.

@@ -48,6 +48,38 @@ both_backends! {
         assert_eq!(error_code(&body), "FORBIDDEN");
     }
 
+    async fn fields_below_the_root_and_behind_fragments_are_guarded_too(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        // May list users, but not roles: a role's `nbUsers` and `grants` need role.find.
+        let jwt = server.user_with_grants("lister", &["plugin::users-permissions.user.find"]).await;
+        let body = server
+            .gql_as(&jwt, "{ usersPermissionsUsers { username ...R } } fragment R on UsersPermissionsUser { role { name nbUsers } }", json!({}))
+            .await;
+        assert_eq!(body["data"]["usersPermissionsUsers"], json!([{ "username": "lister", "role": null }]), "{body}");
+        // `nbUsers` is non-null: the refusal nulls the role around it.
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        assert_eq!(body["errors"][0]["path"], json!(["usersPermissionsUsers", 0, "role", "nbUsers"]));
+        // A refused root field behind an alias, a fragment, or the operation chosen by name.
+        for (query, operation, path) in [
+            ("{ mine: usersPermissionsUsers { username } roles: usersPermissionsRoles { name } }", None, "roles"),
+            ("{ usersPermissionsUsers { username } ...Q } fragment Q on Query { usersPermissionsRoles { name } }", None, "usersPermissionsRoles"),
+            ("{ usersPermissionsUsers { username } ... on Query { usersPermissionsRoles { name } } }", None, "usersPermissionsRoles"),
+            ("query A { usersPermissionsUsers { username } } query B { usersPermissionsRoles { name } }", Some("B"), "usersPermissionsRoles"),
+        ] {
+            let mut request = json!({ "query": query });
+            if let Some(operation) = operation {
+                request["operationName"] = json!(operation);
+            }
+            let (_, body) = server.post(Some(&jwt), &request).await;
+            assert_eq!(error_code(&body), "FORBIDDEN", "{query}: {body}");
+            assert_eq!(body["errors"][0]["path"], json!([path]), "{query}: {body}");
+        }
+        let (_, body) = server
+            .post(Some(&jwt), &json!({ "query": "query A { usersPermissionsUsers { username } } query B { usersPermissionsRoles { name } }", "operationName": "A" }))
+            .await;
+        assert_eq!(body, json!({ "data": { "usersPermissionsUsers": [{ "username": "lister" }] } }));
+    }
+
     async fn a_grant_removed_is_enforced_on_the_next_request(backend: Backend) {
         let server = TestServer::start(backend).await;
         let (jwt, _) = server.register("judy", "judy@example.com", "password1").await;

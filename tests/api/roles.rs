@@ -1,5 +1,6 @@
 //! Roles, grants and the action catalogue.
 
+use castellan::db::models::{NewRole, now};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -90,6 +91,55 @@ both_backends! {
         assert_eq!(role["nbUsers"], 1);
         let body = server.gql_as(&admin, DELETE, json!({ "id": role["id"] })).await;
         assert_eq!(error_message(&body), "Cannot delete role role-admin: 1 user still has it; give them another role first");
+    }
+
+    async fn the_user_list_shows_each_role_as_it_is_now(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let mut actions = ROLE_ACTIONS.to_vec();
+        actions.extend(["plugin::users-permissions.user.find", "plugin::users-permissions.user.update"]);
+        let admin = server.user_with_grants("role-admin", &actions).await;
+        let (_, member) = server.register("member", "member@example.com", "password1").await;
+        let body = server.gql_as(&admin, CREATE, json!({ "data": { "name": "Editors", "description": "Write" } })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let editors = role_named(&server, &admin, "Editors").await;
+        let body = server
+            .gql_as(&admin, "mutation($id: ID!, $role: ID!) { updateUsersPermissionsUser(id: $id, data: { role: $role }) { data { id } } }",
+                json!({ "id": member["id"], "role": editors["id"] }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+
+        const FIELDS: &str = "id documentId name description type createdAt updatedAt";
+        let listed = async || {
+            let query = format!("{{ usersPermissionsUsers(filters: {{ username: {{ eq: \"member\" }} }}) {{ role {{ {FIELDS} }} }} }}");
+            let body = server.gql_as(&admin, &query, json!({})).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            body["data"]["usersPermissionsUsers"][0]["role"].clone()
+        };
+        let stored = async || {
+            let query = format!("query($d: ID!) {{ usersPermissionsRole(documentId: $d) {{ {FIELDS} }} }}");
+            server.gql_as(&admin, &query, json!({ "d": editors["documentId"] })).await["data"]["usersPermissionsRole"].clone()
+        };
+        assert_eq!(listed().await["name"], "Editors");
+        assert_eq!(listed().await, stored().await);
+        // Renamed: the next list shows the role as the database now holds it.
+        let body = server.gql_as(&admin, UPDATE, json!({ "id": editors["id"], "data": { "name": "Writers", "description": "Write more" } })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let renamed = listed().await;
+        assert_eq!((&renamed["name"], &renamed["description"]), (&json!("Writers"), &json!("Write more")));
+        assert_eq!(renamed, stored().await);
+        // A filter on the role's columns still applies.
+        let body = server.gql_as(&admin, "{ usersPermissionsUsers(filters: { role: { name: { eq: \"Writers\" } } }) { username role { type } } }", json!({})).await;
+        assert_eq!(body["data"]["usersPermissionsUsers"], json!([{ "username": "member", "role": { "type": "editors" } }]), "{body}");
+
+        // A role this instance has not heard of (one made through another instance whose news
+        // has not arrived) is read from the database.
+        let unheard = NewRole { document_id: &castellan::util::new_document_id(), name: "Unheard", description: "",
+            role_type: "unheard", created_at: now(), updated_at: now() }
+            .insert(&mut server.conn().await)
+            .await
+            .unwrap();
+        server.set_role(user_id(&member), unheard.id).await;
+        assert_eq!(listed().await["name"], "Unheard");
     }
 
     async fn grants_are_checked_and_replaced_whole(backend: Backend) {

@@ -288,8 +288,11 @@ impl User {
             .optional())
     }
 
-    /// Users (with their role) matching `filter` and, when given, `scope` (a grant's
-    /// conditions), in `order` (SQL from a whitelist), one page.
+    /// Users matching `filter` and, when given, `scope` (a grant's conditions), in `order`
+    /// (SQL from a whitelist), one page. Filters may read the role's columns, so the roles are
+    /// joined, but their columns are not selected: callers take the roles from the policy's
+    /// snapshot. On PostgreSQL, selecting the 7 role columns of 20 rows halved the rate at which
+    /// the server ran this query (pgbench).
     pub async fn page(
         conn: &mut Conn,
         filter: &crate::db::sql::SqlWhere,
@@ -297,12 +300,12 @@ impl User {
         order: &crate::db::sql::SqlOrder,
         offset: i64,
         limit: i64,
-    ) -> QueryResult<Vec<(User, Role)>> {
-        load_on_conn!(conn, (User, Role), {
+    ) -> QueryResult<Vec<User>> {
+        load_on_conn!(conn, User, {
             let mut query = up_users::table
                 .inner_join(up_roles::table)
                 .filter(filter.clone())
-                .select((User::as_select(), Role::as_select()))
+                .select(User::as_select())
                 .into_boxed();
             if let Some(scope) = scope {
                 query = query.filter(scope.clone());
