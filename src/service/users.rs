@@ -54,8 +54,8 @@ impl UserData {
     }
 }
 
-/// One page of users (with their roles) matching `filter`.
-/// `scope` is the SQL of the grant's conditions, when it has some.
+/// One page of users (with their roles) matching `filter`, for display: without their
+/// secrets (see [`User::page`]). `scope` is the SQL of the grant's conditions, when it has some.
 pub async fn list(
     app: &App,
     filter: &SqlWhere,
