@@ -245,36 +245,6 @@ where
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use diesel::sqlite::Sqlite;
-
-    fn kept(fragment: &impl QueryFragment<Sqlite>) -> bool {
-        fragment.is_safe_to_cache_prepared(&Sqlite).unwrap()
-    }
-
-    #[test]
-    fn only_statements_of_a_few_shapes_stay_prepared() {
-        // A connection never evicts a prepared statement: a caller's filters and sorts, which
-        // have endless shapes, must not be kept.
-        assert!(kept(&SqlWhere::always(Dialect::Sqlite)));
-        assert!(kept(&SqlWhere::any(Dialect::Sqlite, &[])));
-        let mut filtered = SqlWhere::new(Dialect::Sqlite);
-        filtered
-            .sql("up_users.username = ")
-            .bind(SqlValue::Text("ada".into()));
-        assert!(!kept(&filtered));
-        assert!(!kept(&SqlWhere::all(Dialect::Sqlite, &[filtered])));
-
-        let default = SqlOrder::new("up_users.id ASC".into(), true);
-        assert!(kept(&default));
-        assert!(kept(&default.paged(20, 40)));
-        let sorted = SqlOrder::new("up_users.username DESC, up_users.id ASC".into(), false);
-        assert!(!kept(&sorted.paged(20, 0)));
-    }
-}
-
 /// SQL `NULL` of type `T` in a select list: a column left unread. Unlike `dsl::sql("NULL")`,
 /// it leaves its statement preparable once per connection, since its SQL never varies.
 #[derive(Debug)]
@@ -315,5 +285,41 @@ impl<T, DB: Backend> QueryFragment<DB> for Null<T> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
         out.push_sql("NULL");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sqlite::Sqlite;
+
+    fn kept(fragment: &impl QueryFragment<Sqlite>) -> bool {
+        fragment.is_safe_to_cache_prepared(&Sqlite).unwrap()
+    }
+
+    #[test]
+    fn only_statements_of_a_few_shapes_stay_prepared() {
+        // A connection never evicts a prepared statement: a caller's filters and sorts, which
+        // have endless shapes, must not be kept.
+        assert!(kept(&SqlWhere::always(Dialect::Sqlite)));
+        assert!(kept(&SqlWhere::any(Dialect::Sqlite, &[])));
+        let mut filtered = SqlWhere::new(Dialect::Sqlite);
+        filtered
+            .sql("up_users.username = ")
+            .bind(SqlValue::Text("ada".into()));
+        assert!(!kept(&filtered));
+        assert!(!kept(&SqlWhere::all(Dialect::Sqlite, &[filtered])));
+
+        let default = SqlOrder::new("up_users.id ASC".into(), true);
+        assert!(kept(&default));
+        assert!(kept(&default.paged(20, 40)));
+        let sorted = SqlOrder::new("up_users.username DESC, up_users.id ASC".into(), false);
+        assert!(!kept(&sorted.paged(20, 0)));
+
+        // A column left unread keeps its statement preparable, where diesel's SQL literal
+        // would not.
+        use diesel::sql_types::{Nullable, Text};
+        assert!(kept(&Null::<Nullable<Text>>::new()));
+        assert!(!kept(&diesel::dsl::sql::<Nullable<Text>>("NULL")));
     }
 }
