@@ -88,11 +88,12 @@ fn check(ctx: &ExtensionContext<'_>, info: &ResolveInfo<'_>) -> AppResult<()> {
 /// and return types of every field it resolves (two strings and two lookups per field, and as
 /// many per list item), which was a fifth of the instructions of a 20-row list (callgrind).
 ///
-/// True only when every root field of the operation declares a requirement the principal
-/// meets, and no field below the root bears the name of a field that declares one on some
-/// type (so nothing below the root would be checked). Anything else (an unknown operation,
-/// a fragment on another type, a cycle, a selection deeper than 64) is false, and the guarded
-/// schema runs the request and gives the errors it always gave.
+/// True only for a query whose every field passes the guard's own rule on the object type it
+/// is selected on: a root field declares a requirement the principal meets, a field below
+/// declares none or one the principal meets. Anything else (a mutation, an unknown operation,
+/// a selection on an interface or a union, a fragment on another type at the root, a cycle, a
+/// nesting deeper than 64) is false, and the guarded schema runs the request and gives the
+/// errors it always gave.
 pub fn clears(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
@@ -125,20 +126,19 @@ fn clears_with(
     let Some((_, operation)) = operation else {
         return false;
     };
-    let root = match operation.node.ty {
-        OperationType::Query => "Query",
-        OperationType::Mutation => "Mutation",
-        OperationType::Subscription => return false,
-    };
+    // Only queries: the root fields of a mutation run one after the other, and one of them
+    // may change the grants the guard checks the next against.
+    if operation.node.ty != OperationType::Query {
+        return false;
+    }
     Walk {
         document,
         catalogue,
         meets,
-        root,
         cleared: HashSet::new(),
         walking: Vec::new(),
     }
-    .selections(&operation.node.selection_set.node, 0, true)
+    .selections(&operation.node.selection_set.node, 0, "Query")
 }
 
 /// The deepest nesting of fields and fragments [`clears`] follows (the parser allows 64 levels
@@ -149,66 +149,76 @@ struct Walk<'a> {
     document: &'a ExecutableDocument,
     catalogue: &'a Catalogue,
     meets: &'a dyn Fn(&Requirement) -> bool,
-    root: &'a str,
-    /// Fragments found to clear, and whether at the root: each is walked once however often
-    /// it is spread.
-    cleared: HashSet<(&'a str, bool)>,
+    /// Fragments found to clear, with the object type they were spread in: each is walked once
+    /// per type however often it is spread.
+    cleared: HashSet<(&'a str, &'a str)>,
     /// The fragments being walked, against cycles.
     walking: Vec<&'a str>,
 }
 
 impl<'a> Walk<'a> {
-    /// `depth` counts every nesting (fields and fragments); the root fields are those reached
-    /// from the operation through fragments only.
-    fn selections(&mut self, set: &'a SelectionSet, depth: usize, at_root: bool) -> bool {
-        if depth > DEEPEST {
+    /// Whether the guard lets every field of `set`, selected on the object type `parent`,
+    /// through. `depth` counts every nesting (fields and fragments).
+    fn selections(&mut self, set: &'a SelectionSet, depth: usize, parent: &'a str) -> bool {
+        // On an interface or a union, the guard sees the object type each value turns out to
+        // have, which the document does not tell.
+        if depth > DEEPEST || !self.catalogue.is_object(parent) {
             return false;
         }
+        let root = self.catalogue.is_root(parent);
         set.items.iter().all(|item| match &item.node {
-            Selection::Field(field) => self.field(&field.node, depth, at_root),
+            Selection::Field(field) => self.field(&field.node, depth, parent),
+            // Below the root, a fragment's fields resolve on the object type being selected.
             Selection::InlineFragment(inline) => {
                 let on = inline.node.type_condition.as_ref();
-                (!at_root || on.is_none_or(|on| on.node.on.node == self.root))
-                    && self.selections(&inline.node.selection_set.node, depth + 1, at_root)
+                (!root || on.is_none_or(|on| on.node.on.node == parent))
+                    && self.selections(&inline.node.selection_set.node, depth + 1, parent)
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
-                if self.cleared.contains(&(name, at_root)) {
+                if self.cleared.contains(&(name, parent)) {
                     return true;
                 }
                 let Some(fragment) = self.document.fragments.get(name) else {
                     return false;
                 };
-                if (at_root && fragment.node.type_condition.node.on.node != self.root)
+                if (root && fragment.node.type_condition.node.on.node != parent)
                     || self.walking.contains(&name)
                 {
                     return false;
                 }
                 self.walking.push(name);
-                let clear = self.selections(&fragment.node.selection_set.node, depth + 1, at_root);
+                let clear = self.selections(&fragment.node.selection_set.node, depth + 1, parent);
                 self.walking.pop();
                 if clear {
-                    self.cleared.insert((name, at_root));
+                    self.cleared.insert((name, parent));
                 }
                 clear
             }
         })
     }
 
-    fn field(&mut self, field: &'a Field, depth: usize, at_root: bool) -> bool {
+    /// The guard's own rule for `parent.field`, then the field's selections.
+    fn field(&mut self, field: &'a Field, depth: usize, parent: &'a str) -> bool {
         let name = field.name.node.as_str();
         // As in the guard: introspection, and everything below it, is open to all.
         if name.starts_with("__") {
             return true;
         }
-        let allowed = if at_root {
-            self.catalogue
-                .requirement(self.root, name)
-                .is_some_and(|needed| (self.meets)(needed))
-        } else {
-            !self.catalogue.guards_below_root(name)
+        let allowed = match self.catalogue.requirement(parent, name) {
+            Some(needed) => (self.meets)(needed),
+            None => !self.catalogue.is_root(parent),
         };
-        allowed && self.selections(&field.selection_set.node, depth + 1, false)
+        if !allowed {
+            return false;
+        }
+        if field.selection_set.node.items.is_empty() {
+            return true;
+        }
+        match self.catalogue.shape(parent, name) {
+            Some(shape) => self.selections(&field.selection_set.node, depth + 1, &shape.type_name),
+            None => false,
+        }
     }
 }
 
@@ -231,14 +241,19 @@ mod tests {
         type Query {
             me: User @action(name: "plugin::users-permissions.user.me")
             roles: [Role] @action(name: "plugin::users-permissions.role.find")
+            payload: Payload @action(name: "plugin::users-permissions.user.me")
+            thing: Thing @action(name: "plugin::users-permissions.user.me")
             open: String
         }
-        type Mutation { login: String @action(name: "plugin::users-permissions.auth.callback") }
-        type User { id: ID, role: Role }
+        type Mutation { login: Payload @action(name: "plugin::users-permissions.auth.callback") }
+        type Payload { jwt: String, query: Query }
+        type User { id: ID, role: Role, mine: String @action(name: "plugin::users-permissions.user.me") }
         type Role { name: String, users: Int @action(name: "plugin::users-permissions.role.find") }
+        interface Thing { id: ID }
+        type Widget implements Thing { id: ID, users: Int @action(name: "plugin::users-permissions.role.find") }
     "#;
 
-    /// Whether `query` clears for a principal who may use `me` and `login` only.
+    /// Whether `query` clears for a principal who may use every action but `role.find`.
     fn clears(query: &str, operation: Option<&str>) -> bool {
         let catalogue = Catalogue::from_sdl(SDL).unwrap();
         let document = async_graphql::parser::parse_query(query).unwrap();
@@ -250,13 +265,14 @@ mod tests {
     }
 
     #[test]
-    fn only_operations_every_field_of_which_the_guard_lets_through_clear() {
+    fn only_queries_every_field_of_which_the_guard_lets_through_clear() {
         for query in [
-            "{ me { id role { name } } }",
+            "{ me { id mine role { name } } }",
             "{ alias: me { id } __typename __schema { types { name } } }",
             "query { ...Mine } fragment Mine on Query { me { ...Id ...Id } } fragment Id on User { id }",
-            "{ ... on Query { me { id } } ... { me { id } } }",
-            "mutation { login }",
+            "{ ... on Query { me { id } } ... { me { ... on User { id } } } }",
+            // A root type below the root: the guard checks its fields as at the root.
+            "{ payload { jwt query { me { id } } } }",
         ] {
             assert!(clears(query, None), "{query}");
         }
@@ -274,14 +290,20 @@ mod tests {
                 None,
             ),
             ("{ ... on Query { roles { name } } }", None),
-            // A root field that declares nothing.
+            ("{ payload { query { roles { name } } } }", None),
+            // A root field that declares nothing, at the root or below it.
             ("{ open }", None),
-            // A field below the root that declares a requirement on some type.
+            ("{ payload { query { open } } }", None),
+            // A field below the root whose requirement is not met.
             ("{ me { role { users } } }", None),
             (
                 "{ me { ...R } } fragment R on User { role { users } }",
                 None,
             ),
+            // An interface: which object type each value has is not in the document.
+            ("{ thing { id } }", None),
+            // Mutations, whose fields may change the grants for the next one.
+            ("mutation { login { jwt } }", None),
             // Which operation runs is not clear, or it is the refused one.
             ("query A { me { id } } query B { roles { name } }", None),
             (

@@ -2,7 +2,7 @@
 //! `@action(name: …)` or `@authenticated` is bound to that requirement. A library user's field
 //! enters the catalogue by declaring its directive; nothing is registered twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::bail;
 use async_graphql::parser::types::{ConstDirective, TypeKind, TypeSystemDefinition};
@@ -41,8 +41,6 @@ pub struct Catalogue {
     shapes: HashMap<String, HashMap<String, FieldShape>>,
     actions: BTreeMap<String, Vec<String>>,
     roots: Vec<String>,
-    /// The names of the fields outside the root types that declare a requirement.
-    below_root: HashSet<String>,
 }
 
 impl Catalogue {
@@ -124,12 +122,6 @@ impl Catalogue {
                 TypeSystemDefinition::Directive(_) => {}
             }
         }
-        catalogue.below_root = catalogue
-            .fields
-            .iter()
-            .filter(|(type_name, _)| !roots.contains(type_name))
-            .flat_map(|(_, fields)| fields.keys().cloned())
-            .collect();
         catalogue.roots = roots;
         Ok(catalogue)
     }
@@ -154,10 +146,9 @@ impl Catalogue {
         self.roots.iter().any(|root| root == type_name)
     }
 
-    /// Whether a field of this name declares a requirement on some type that is not a root
-    /// operation type.
-    pub fn guards_below_root(&self, field: &str) -> bool {
-        self.below_root.contains(field)
+    /// Whether `type_name` is an object type of the schema.
+    pub fn is_object(&self, type_name: &str) -> bool {
+        self.shapes.contains_key(type_name)
     }
 
     /// Binds an action to a REST route (`GET /api/progress`), so the catalogue shows it.
@@ -232,8 +223,7 @@ mod tests {
         );
         assert_eq!(catalogue.requirement("Query", "open"), None);
         assert!(catalogue.is_root("Mutation") && !catalogue.is_root("Other"));
-        assert!(catalogue.guards_below_root("secret"));
-        assert!(!catalogue.guards_below_root("me") && !catalogue.guards_below_root("login"));
+        assert!(catalogue.is_object("Other") && !catalogue.is_object("Progress"));
         let progress: Vec<_> = catalogue
             .entries()
             .filter(|e| e.action == "api::member-progress.get")

@@ -55,7 +55,8 @@ impl UserData {
 }
 
 /// One page of users (with their roles) matching `filter`, for display: without their
-/// secrets (see [`User::page`]). `scope` is the SQL of the grant's conditions, when it has some.
+/// secrets (see [`User::page_for_display`]). `scope` is the SQL of the grant's conditions,
+/// when it has some.
 pub async fn list(
     app: &App,
     filter: &SqlWhere,
@@ -64,15 +65,24 @@ pub async fn list(
     page: Page,
 ) -> AppResult<Vec<(User, Arc<Role>)>> {
     let mut conn = app.db.conn().await?;
-    let users = User::page(&mut conn, filter, scope, order, page.offset, page.limit).await?;
+    let users =
+        User::page_for_display(&mut conn, filter, scope, order, page.offset, page.limit).await?;
     let mut found = Vec::with_capacity(users.len());
+    // Roles made through another instance whose news has not arrived yet, read once each.
+    let mut unheard: Vec<Arc<Role>> = Vec::new();
     for user in users {
         let role = match app.policy.role(user.role_id) {
             Some(role) => role,
-            // A role created through another instance whose news has not arrived yet.
-            None => Arc::new(Role::find(&mut conn, user.role_id).await?.ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("user {} has no role", user.id))
-            })?),
+            None => match unheard.iter().find(|role| role.id == user.role_id) {
+                Some(role) => role.clone(),
+                None => {
+                    let role = Role::find(&mut conn, user.role_id).await?.ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!("user {} has no role", user.id))
+                    })?;
+                    unheard.push(Arc::new(role));
+                    unheard[unheard.len() - 1].clone()
+                }
+            },
         };
         found.push((user, role));
     }

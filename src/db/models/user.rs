@@ -338,7 +338,7 @@ impl User {
     /// selected: callers take the roles from the policy's snapshot. On PostgreSQL, selecting the
     /// 7 role columns of 20 rows halved the rate at which the server ran this query, and the 6
     /// secret ones took another 8 % (pgbench).
-    pub async fn page(
+    pub async fn page_for_display(
         conn: &mut Conn,
         filter: &crate::db::sql::SqlWhere,
         scope: Option<&crate::filter::SqlFilter>,
