@@ -105,6 +105,14 @@ impl SqlWhere {
         w
     }
 
+    /// Whether its SQL text contains `sql`, e.g. `"up_roles."` for a filter that reads the
+    /// roles' columns. Bound values are not SQL text and are never searched.
+    pub fn mentions(&self, sql: &str) -> bool {
+        self.pieces
+            .iter()
+            .any(|piece| matches!(piece, Piece::Sql(text) if text.contains(sql)))
+    }
+
     /// Whether this is one of the constant expressions (no filter at all, or nothing).
     fn is_constant(&self) -> bool {
         matches!(self.pieces.as_slice(), [Piece::Sql(s)] if s == "1 = 1" || s == "1 = 0")

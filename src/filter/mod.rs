@@ -209,12 +209,17 @@ pub enum Location {
     /// A plain column holding a scalar or NULL (never an array, never missing), e.g.
     /// `up_users.id`. NULL counts as a present `null`.
     Column { sql: String, kind: ColumnKind },
-    /// A column holding a JSON document as TEXT (cast with `::jsonb` on PostgreSQL), and the
-    /// path inside it: the remaining segments of the field path. SQL NULL counts as `null`.
-    /// The segments of the field path before `path` are taken to be objects that are present.
+    /// A column holding a JSON document as TEXT, and the path inside it: the remaining
+    /// segments of the field path. SQL NULL counts as `null`. The segments of the field path
+    /// before `path` are taken to be objects that are present.
+    ///
+    /// On PostgreSQL the text is cast with `::jsonb` where it is read, once per use in the
+    /// condition, unless `jsonb` names a `jsonb` column that always holds the same document
+    /// (e.g. `GENERATED ALWAYS AS (doc::jsonb) STORED`), which is then read instead.
     Json {
         column_sql: String,
         path: Vec<String>,
+        jsonb: Option<String>,
     },
 }
 

@@ -124,6 +124,14 @@ impl SqlCache {
 }
 
 impl SqlFilter {
+    /// Whether its SQL text contains `sql`, e.g. `"up_roles."` for a filter that reads the
+    /// roles' columns. Bound values (every value of the filter) are never searched.
+    pub fn mentions(&self, sql: &str) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Sql(text) if text.contains(sql)))
+    }
+
     /// The bytes of SQL text and bound text this filter holds.
     fn bytes(&self) -> usize {
         self.parts
@@ -314,6 +322,7 @@ impl Compiler<'_> {
             Location::Json {
                 column_sql,
                 path: inner,
+                jsonb,
             } => {
                 let prefix = path.len().checked_sub(inner.len()).ok_or_else(|| {
                     FilterError::UnknownField {
@@ -323,7 +332,11 @@ impl Compiler<'_> {
                 let full: Vec<String> =
                     path[..prefix].iter().chain(inner.iter()).cloned().collect();
                 let (t, v) = if self.pg() {
-                    let v = format!("coalesce(({column_sql})::jsonb, 'null'::jsonb)");
+                    let document = match &jsonb {
+                        Some(column) => column.clone(),
+                        None => format!("({column_sql})::jsonb"),
+                    };
+                    let v = format!("coalesce({document}, 'null'::jsonb)");
                     (format!("jsonb_typeof({v})"), v)
                 } else {
                     (
@@ -914,6 +927,7 @@ mod tests {
                 ["attributes", rest @ ..] => Some(Location::Json {
                     column_sql: "up_users.attributes".into(),
                     path: rest.iter().map(|s| s.to_string()).collect(),
+                    jsonb: None,
                 }),
                 _ => None,
             }
@@ -948,6 +962,49 @@ mod tests {
                         .parts
                         .contains(&Part::Bind(Param::Text("$.\"team\"".into())))
             );
+        }
+    }
+
+    fn sql_text(sql: &SqlFilter) -> String {
+        sql.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Sql(s) => Some(s.as_str()),
+                Part::Bind(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn postgresql_reads_the_parsed_copy_of_a_json_column_and_sqlite_the_text() {
+        let users = &crate::policy::subject::UserFields;
+        let team = Filter::parse(&json!({"attributes.team": "red"})).unwrap();
+        let pg = sql_text(&team.to_sql(Dialect::Postgres, users).unwrap());
+        assert!(pg.contains("up_users.attributes_jsonb"), "{pg}");
+        assert!(
+            !pg.contains("(up_users.attributes)"),
+            "the text is never parsed: {pg}"
+        );
+        let sqlite = sql_text(&team.to_sql(Dialect::Sqlite, users).unwrap());
+        assert!(sqlite.contains("up_users.attributes"), "{sqlite}");
+        assert!(!sqlite.contains("attributes_jsonb"), "{sqlite}");
+    }
+
+    #[test]
+    fn a_filter_tells_which_tables_its_sql_reads() {
+        let users = &crate::policy::subject::UserFields;
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let on_role = Filter::parse(&json!({"attributes.team": "up_roles.", "role.type": "x"}))
+                .unwrap()
+                .to_sql(dialect, users)
+                .unwrap();
+            assert!(on_role.mentions("up_roles."));
+            // A value is bound, never SQL text, whatever it says.
+            let on_user = Filter::parse(&json!({"attributes.team": "up_roles.", "id": 3}))
+                .unwrap()
+                .to_sql(dialect, users)
+                .unwrap();
+            assert!(!on_user.mentions("up_roles."));
         }
     }
 

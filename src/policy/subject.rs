@@ -56,6 +56,9 @@ impl FieldMap for UserFields {
             ["attributes", rest @ ..] => Some(Location::Json {
                 column_sql: "up_users.attributes".to_string(),
                 path: rest.iter().map(|s| s.to_string()).collect(),
+                // PostgreSQL keeps the attributes parsed beside their text (a generated column,
+                // migration `attributes_jsonb`): a condition on them then parses nothing.
+                jsonb: Some("up_users.attributes_jsonb".to_string()),
             }),
             _ => None,
         }

@@ -116,6 +116,9 @@ fn check_attributes(attributes: Option<&Value>, allowed: &[String]) -> AppResult
     let Some(value) = attributes.filter(|v| !v.is_null()) else {
         return Ok("{}".into());
     };
+    if let Some(problem) = crate::service::validate::attributes_problem(value) {
+        return Err(AppError::validation(problem));
+    }
     let Value::Object(map) = value else {
         return Err(AppError::validation("attributes must be an object"));
     };

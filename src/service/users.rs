@@ -13,7 +13,7 @@ use crate::filter::SqlFilter;
 use crate::policy::subject::user_document;
 use crate::service::account::hash_code;
 use crate::service::listing::Page;
-use crate::service::validate::{check_password, is_valid_email};
+use crate::service::validate::{attributes_problem, check_password, is_valid_email};
 
 /// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` receive.
 #[derive(Debug, Default, Clone)]
@@ -199,12 +199,10 @@ fn check(data: &UserData, creating: bool) -> AppResult<()> {
             value: None,
         });
     }
-    if let Some(attributes) = &data.attributes
-        && !attributes.is_object()
-    {
+    if let Some(problem) = data.attributes.as_ref().and_then(attributes_problem) {
         errors.push(FieldError {
             path: "attributes",
-            message: "attributes must be an object".into(),
+            message: problem.into(),
             value: None,
         });
     }

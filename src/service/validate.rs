@@ -53,6 +53,27 @@ pub fn check_password(path: &'static str, password: &str, errors: &mut Vec<Field
     });
 }
 
+/// Why `attributes` cannot be stored, if it cannot: it must be an object, and no key or string
+/// in it may hold the character U+0000, which PostgreSQL's `jsonb` refuses (the users'
+/// attributes are kept parsed there too). SQLite would take it; both backends refuse it alike.
+pub fn attributes_problem(attributes: &Value) -> Option<&'static str> {
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+    if !attributes.is_object() {
+        Some("attributes must be an object")
+    } else if holds_nul(attributes) {
+        Some("attributes cannot contain the character U+0000")
+    } else {
+        None
+    }
+}
+
 /// The checks of `register`, all at once.
 pub fn check_registration(username: &str, email: &str, password: &str) -> AppResult<()> {
     let mut errors = Vec::new();
@@ -100,6 +121,30 @@ pub fn check_registration(username: &str, email: &str, password: &str) -> AppRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_are_objects_without_nul() {
+        use serde_json::json;
+        assert_eq!(
+            attributes_problem(&json!({"team": "red", "n": [1, {"a": null}]})),
+            None
+        );
+        assert_eq!(
+            attributes_problem(&json!([1])),
+            Some("attributes must be an object")
+        );
+        for nul in [
+            json!({"a": "x\u{0}y"}),
+            json!({"a\u{0}": 1}),
+            json!({"a": [{"b": ["\u{0}"]}]}),
+        ] {
+            assert_eq!(
+                attributes_problem(&nul),
+                Some("attributes cannot contain the character U+0000"),
+                "{nul}"
+            );
+        }
+    }
 
     #[test]
     fn emails() {

@@ -240,9 +240,17 @@ fn gen_query(rng: &mut Rng, shape: Shape, depth: usize) -> Value {
     Value::Object(query)
 }
 
-/// Paths of the run's table: the typed columns (second run only), else the JSON column.
+/// Paths of the run's table: the typed columns (second run only), else the JSON column. On
+/// PostgreSQL the first run reads the document from a generated `jsonb` column, the second casts
+/// its text, so the differential test covers both.
 struct DocsTable {
     shape: Shape,
+}
+
+impl DocsTable {
+    fn jsonb(&self) -> Option<String> {
+        (self.shape == Shape::Json).then(|| "filter_docs.doc_jsonb".into())
+    }
 }
 
 impl FieldMap for DocsTable {
@@ -260,6 +268,7 @@ impl FieldMap for DocsTable {
             _ => Some(Location::Json {
                 column_sql: "filter_docs.doc".into(),
                 path: path.iter().map(|s| s.to_string()).collect(),
+                jsonb: self.jsonb(),
             }),
         }
     }
@@ -374,12 +383,17 @@ impl Run {
             // See `SqlFilter`: the planner overestimates the walks and JIT-compiles each query.
             c.batch_execute("SET jit = off").await.expect("SET jit");
         }
+        // SQLite ignores `Location::Json::jsonb`; PostgreSQL keeps the parsed document beside
+        // the text, as `up_users.attributes_jsonb` does.
+        let parsed = match backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => ", doc_jsonb JSONB GENERATED ALWAYS AS (doc::jsonb) STORED",
+        };
+        let create = format!(
+            "CREATE TABLE filter_docs (id INTEGER PRIMARY KEY, doc TEXT NOT NULL, i INTEGER, s TEXT, b BOOLEAN{parsed})"
+        );
         castellan::on_conn!(&mut conn, |c| {
-            c.batch_execute(
-                "CREATE TABLE filter_docs (id INTEGER PRIMARY KEY, doc TEXT NOT NULL, i INTEGER, s TEXT, b BOOLEAN)",
-            )
-            .await
-            .expect("create table");
+            c.batch_execute(&create).await.expect("create table");
             for (id, doc) in self.documents.iter().enumerate() {
                 diesel::insert_into(filter_docs::table)
                     .values((

@@ -157,6 +157,7 @@ fn random_query_objects_and_templates_never_crash() {
             Some(castellan::filter::Location::Json {
                 column_sql: "doc".into(),
                 path: path.iter().map(|s| s.to_string()).collect(),
+                jsonb: None,
             })
         }
     }

@@ -128,6 +128,30 @@ both_backends! {
         assert_eq!(page["pageInfo"], json!({ "total": 3, "page": 2, "pageSize": 2, "pageCount": 2 }));
         let page = list(&server, &red_jwt, json!({ "filters": { "username": { "endsWith": "2" } } })).await;
         assert_eq!(usernames(&page), vec!["red2"], "the caller's filters narrow the conditions, never widen them");
+
+        // The condition reads the attributes as they are now (on PostgreSQL, from the parsed copy
+        // that follows every write of them).
+        let red2 = page["nodes"][0]["id"].as_str().unwrap().to_string();
+        let body = server.gql_as(&admin, UPDATE, json!({ "id": red2, "data": { "attributes": { "team": "blue", "since": [2026] } } })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let page = list(&server, &red_jwt, json!({ "sort": ["username:asc"] })).await;
+        assert_eq!(usernames(&page), vec!["red1", "red3"]);
+
+        // Attributes PostgreSQL could not parse are refused on both backends, and nothing is
+        // stored that would break the lists of others.
+        let refused = "attributes cannot contain the character U+0000";
+        let body = server.gql_as(&admin, UPDATE, json!({ "id": red2, "data": { "attributes": { "team": "red\u{0}" } } })).await;
+        assert_eq!(error_message(&body), refused, "{body}");
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+        let body = server
+            .gql(
+                "mutation($input: UsersPermissionsRegisterInput!) { register(input: $input) { jwt } }",
+                json!({ "input": { "username": "nul", "email": "nul@example.com", "password": "password1", "attributes": { "team": "\u{0}" } } }),
+            )
+            .await;
+        assert_eq!(error_message(&body), refused, "{body}");
+        let page = list(&server, &red_jwt, json!({ "sort": ["username:asc"] })).await;
+        assert_eq!(usernames(&page), vec!["red1", "red3"]);
     }
 
     async fn outside_the_conditions_reads_updates_and_deletes_are_forbidden(backend: Backend) {
