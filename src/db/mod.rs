@@ -12,14 +12,13 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use diesel::sqlite::SqliteConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{
-    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
-};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::{AppError, AppResult};
@@ -94,6 +93,24 @@ macro_rules! load_on_conn {
             }
         }
     };
+}
+
+/// Runs the pending `migrations` on `conn` in one transaction (each migration's own becomes a
+/// savepoint); how many ran. Blocks the calling worker thread meanwhile, as diesel's migration
+/// harness is synchronous.
+fn run_pending<C>(conn: C, migrations: EmbeddedMigrations) -> diesel::migration::Result<usize>
+where
+    C: diesel_async::AsyncConnection,
+    AsyncConnectionWrapper<C>:
+        diesel::Connection<Backend = C::Backend> + MigrationHarness<C::Backend>,
+{
+    let mut wrapped = AsyncConnectionWrapper::<C>::from(conn);
+    tokio::task::block_in_place(|| {
+        diesel::Connection::transaction(&mut wrapped, |c| {
+            c.run_pending_migrations(migrations)
+                .map(|applied| applied.len())
+        })
+    })
 }
 
 /// The longest a request waits for a database connection (or a new connection to open).
@@ -171,25 +188,21 @@ impl Db {
         }
     }
 
-    /// Applies the migrations this build carries that the database lacks.
+    /// Applies the migrations this build carries that the database lacks, all in one
+    /// transaction: a database is never left half migrated, and an empty PostgreSQL database
+    /// is ready sooner (one commit instead of one per migration).
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let pending = match self {
+        let applied = match self {
             Self::Postgres(pool) => {
                 let conn = pool.get().await.context("connecting to PostgreSQL")?;
-                let mut harness = AsyncMigrationHarness::new(conn);
-                harness
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|v| v.len())
+                run_pending(conn, POSTGRES_MIGRATIONS)
             }
             Self::Sqlite(pool) => {
                 let conn = pool.get().await.context("opening the SQLite database")?;
-                let mut harness = AsyncMigrationHarness::new(conn);
-                harness
-                    .run_pending_migrations(SQLITE_MIGRATIONS)
-                    .map(|v| v.len())
+                run_pending(conn, SQLITE_MIGRATIONS)
             }
-        };
-        let applied = pending.map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
+        }
+        .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
         if applied > 0 {
             tracing::info!(applied, "database migrated");
         }

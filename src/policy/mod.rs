@@ -18,7 +18,7 @@ pub use conditions::{Condition, ConditionOutcome, ConditionRule, ConditionSource
 
 use crate::auth::Principal;
 use crate::db::Db;
-use crate::db::models::{NewPermission, NewRole, Permission, Role, StoredCondition, now};
+use crate::db::models::{NewRole, Permission, Role, StoredCondition, now};
 use crate::error::{AppError, AppResult};
 use crate::filter::Filter;
 
@@ -401,22 +401,19 @@ pub async fn seed_default_roles(db: &Db) -> AppResult<()> {
             created_at: now(),
             updated_at: now(),
         };
-        let Some(role) = new_role.insert_if_absent(&mut conn).await? else {
+        // One transaction per role: a role is never seen without its grants.
+        if new_role
+            .insert_if_absent_with(&mut conn, granted)
+            .await?
+            .is_none()
+        {
             continue;
-        };
-        let rows: Vec<NewPermission<'_>> = granted
-            .iter()
-            .map(|action| NewPermission {
-                role_id: role.id,
-                action,
-                conditions: "[]",
-                fields: None,
-                created_at: now(),
-                updated_at: now(),
-            })
-            .collect();
-        NewPermission::insert_many(&rows, &mut conn).await?;
-        tracing::info!(role = role_type, grants = rows.len(), "seeded default role");
+        }
+        tracing::info!(
+            role = role_type,
+            grants = granted.len(),
+            "seeded default role"
+        );
     }
     Ok(())
 }

@@ -58,7 +58,7 @@ async fn endpoints(app: &App, name: &str, settings: &ProviderSettings) -> AppRes
             match cached {
                 Some(endpoints) => endpoints,
                 None => {
-                    let found = oauth::discover(&app.http, name, &issuer).await?;
+                    let found = oauth::discover(app.http()?, name, &issuer).await?;
                     app.discovered
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -212,7 +212,7 @@ pub async fn finish_connect(
         .ok_or_else(|| bad_state(name))?;
     let endpoints = endpoints(app, name, &settings).await?;
     let tokens = oauth::exchange_code(
-        &app.http,
+        app.http()?,
         name,
         &endpoints,
         &settings.client_id,
@@ -241,7 +241,8 @@ pub async fn sign_in(app: &App, name: &str, access_token: &str) -> AppResult<Ses
         return Err(AppError::validation("access_token is a required field"));
     }
     let endpoints = endpoints(app, name, &settings).await?;
-    let (profile, emails) = oauth::fetch_profile(&app.http, name, &endpoints, access_token).await?;
+    let (profile, emails) =
+        oauth::fetch_profile(app.http()?, name, &endpoints, access_token).await?;
     let profile = Profile::read(endpoints.style, &settings, &profile, emails.as_ref());
     let email = profile
         .email

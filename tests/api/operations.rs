@@ -171,3 +171,112 @@ both_backends! {
         assert!(response.headers().get("access-control-allow-origin").is_none());
     }
 }
+
+/// Migrations run in one transaction: one that fails leaves the database as it was, with a
+/// message that names what to fix, and the next start applies them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_migration_leaves_the_database_as_it_was() {
+    use castellan::db::{Conn, Db, POSTGRES_MIGRATIONS};
+    use diesel::migration::MigrationSource;
+    use diesel_async::SimpleAsyncConnection;
+    use diesel_migrations::MigrationHarness;
+
+    let (_db, url) = crate::support::TestDb::create(crate::support::Backend::Postgres).await;
+    let db = Db::connect(&url, Some(1)).expect("pool");
+    let tables = async |db: &Db| -> Vec<String> {
+        let Conn::Postgres(mut c) = db.conn().await.expect("connection") else {
+            unreachable!("a PostgreSQL pool")
+        };
+        let rows: Vec<String> = diesel_async::RunQueryDsl::load(
+            diesel::dsl::sql::<diesel::sql_types::Text>(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
+                 UNION ALL SELECT 'version ' || version FROM __diesel_schema_migrations \
+                 UNION ALL SELECT 'column ' || column_name::text FROM information_schema.columns WHERE column_name = 'attributes_jsonb' \
+                 ORDER BY 1",
+            ),
+            &mut *c,
+        )
+        .await
+        .expect("catalogue");
+        rows
+    };
+    // The first three migrations, as an earlier Castellan left them, and a user whose
+    // attributes PostgreSQL's jsonb refuses (U+0000 was accepted then).
+    {
+        let Conn::Postgres(c) = db.conn().await.expect("connection") else {
+            unreachable!("a PostgreSQL pool")
+        };
+        let mut harness = diesel_async::AsyncMigrationHarness::new(c);
+        let migrations =
+            MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS).unwrap();
+        harness
+            .applied_migrations()
+            .expect("the table of applied migrations");
+        for migration in &migrations[..3] {
+            harness
+                .run_migration(&**migration)
+                .expect("an early migration");
+        }
+        let mut c = harness.into_inner();
+        c.batch_execute(
+            r#"INSERT INTO up_roles (document_id, name, description, type, created_at, updated_at)
+                   VALUES ('r', 'R', '', 'r', now(), now());
+               INSERT INTO up_users (document_id, username, email, role_id, attributes, created_at, updated_at)
+                   SELECT 'u', 'nul', 'nul@example.com', id, '{"a": "\u0000"}', now(), now() FROM up_roles;"#,
+        )
+        .await
+        .expect("an old row");
+    }
+    let before = tables(&db).await;
+    assert_eq!(
+        before.iter().filter(|t| t.starts_with("version ")).count(),
+        3,
+        "{before:?}"
+    );
+
+    let error = db
+        .migrate()
+        .await
+        .expect_err("the attributes cannot be parsed")
+        .to_string();
+    assert!(
+        error.contains("the attributes of user 1 cannot be stored as jsonb"),
+        "{error}"
+    );
+    assert!(error.contains("U+0000"), "{error}");
+    assert_eq!(
+        tables(&db).await,
+        before,
+        "the API tokens migration, which succeeded, was undone too"
+    );
+
+    {
+        let mut conn = db.conn().await.expect("connection");
+        castellan::on_conn!(&mut conn, |c| c
+            .batch_execute("UPDATE up_users SET attributes = '{\"a\": \"\"}'")
+            .await
+            .expect("fix the row"));
+    }
+    db.migrate()
+        .await
+        .expect("the migrations apply once the row is fixed");
+    let after = tables(&db).await;
+    assert!(after.contains(&"up_api_tokens".to_string()), "{after:?}");
+    assert!(
+        after.contains(&"column attributes_jsonb".to_string()),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.iter().filter(|t| t.starts_with("version ")).count(),
+        migrations_count(),
+        "{after:?}"
+    );
+}
+
+fn migrations_count() -> usize {
+    diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(
+        &castellan::db::POSTGRES_MIGRATIONS,
+    )
+    .unwrap()
+    .len()
+}

@@ -10,7 +10,7 @@ mod user;
 
 pub use api_token::{ApiTokenRow, NewApiToken};
 pub use condition::StoredCondition;
-pub use permission::{GrantRow, NewPermission, Permission};
+pub use permission::{GrantRow, InsertGrants, NewPermission, Permission};
 pub use role::{NewRole, Role, RoleChanges};
 pub use setting::Setting;
 pub use user::{NewUser, User, UserChanges};

@@ -24,8 +24,11 @@ pub struct Permission {
     pub updated_at: NaiveDateTime,
 }
 
+/// A grant to insert. `fields: None` is written as NULL, not as `DEFAULT`, so that several
+/// rows go in one statement on SQLite too, and the statement stays prepared.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = up_permissions)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewPermission<'a> {
     pub role_id: i32,
     pub action: &'a str,
@@ -33,6 +36,42 @@ pub struct NewPermission<'a> {
     pub fields: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// Inserting several grants at once, within the caller's transaction if there is one.
+pub trait InsertGrants {
+    /// One statement for all of `rows` on PostgreSQL, where each statement is a round trip.
+    /// One statement per row on SQLite: diesel builds a several-row INSERT for SQLite only on
+    /// its synchronous connection, and a statement there costs no round trip.
+    fn insert_grants(
+        &mut self,
+        rows: &[NewPermission<'_>],
+    ) -> impl std::future::Future<Output = QueryResult<usize>> + Send;
+}
+
+impl InsertGrants for diesel_async::AsyncPgConnection {
+    async fn insert_grants(&mut self, rows: &[NewPermission<'_>]) -> QueryResult<usize> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        diesel::insert_into(up_permissions::table)
+            .values(rows)
+            .execute(self)
+            .await
+    }
+}
+
+impl InsertGrants for crate::db::SqliteConn {
+    async fn insert_grants(&mut self, rows: &[NewPermission<'_>]) -> QueryResult<usize> {
+        let mut inserted = 0;
+        for row in rows {
+            inserted += diesel::insert_into(up_permissions::table)
+                .values(row)
+                .execute(self)
+                .await?;
+        }
+        Ok(inserted)
+    }
 }
 
 impl Permission {
@@ -49,15 +88,9 @@ impl Permission {
 
 impl NewPermission<'_> {
     /// Inserts the rows one statement each (SQLite has no multi-row insert with NULLs in diesel).
+    /// Inserts `rows` (see [`InsertGrants`]).
     pub async fn insert_many(rows: &[NewPermission<'_>], conn: &mut Conn) -> QueryResult<usize> {
-        let mut inserted = 0;
-        for row in rows {
-            inserted += on_conn!(conn, |c| diesel::insert_into(up_permissions::table)
-                .values(row)
-                .execute(c)
-                .await)?;
-        }
-        Ok(inserted)
+        on_conn!(conn, |c| c.insert_grants(rows).await)
     }
 }
 
@@ -107,12 +140,7 @@ impl Permission {
                 diesel::delete(up_permissions::table.filter(up_permissions::role_id.eq(role_id)))
                     .execute(c)
                     .await?;
-                for row in rows {
-                    diesel::insert_into(up_permissions::table)
-                        .values(row)
-                        .execute(c)
-                        .await?;
-                }
+                c.insert_grants(rows).await?;
                 Ok(())
             })
             .await

@@ -1,8 +1,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use crate::db::Conn;
+use crate::db::models::InsertGrants;
+use crate::db::models::NewPermission;
 use crate::db::schema::{up_roles, up_users};
 use crate::db::sql::SqlWhere;
 use crate::db::stamp::Stamp;
@@ -73,16 +75,41 @@ impl NewRole<'_> {
             .await)
     }
 
-    /// Inserts the role unless one with the same name, type or document id exists.
-    /// `None` when it existed already.
-    pub async fn insert_if_absent(&self, conn: &mut Conn) -> QueryResult<Option<Role>> {
-        on_conn!(conn, |c| diesel::insert_into(up_roles::table)
-            .values(self)
-            .on_conflict_do_nothing()
-            .returning(Role::as_returning())
-            .get_result(c)
-            .await
-            .optional())
+    /// Inserts the role with a grant of each of `actions` (no conditions, every field), in one
+    /// transaction, unless a role with the same name, type or document id exists. `None` when it
+    /// existed already; it is then left as it is.
+    pub async fn insert_if_absent_with(
+        &self,
+        conn: &mut Conn,
+        actions: &[&str],
+    ) -> QueryResult<Option<Role>> {
+        on_conn!(conn, |c| c
+            .transaction::<_, diesel::result::Error, _>(async move |c| {
+                let Some(role) = diesel::insert_into(up_roles::table)
+                    .values(self)
+                    .on_conflict_do_nothing()
+                    .returning(Role::as_returning())
+                    .get_result(c)
+                    .await
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let grants: Vec<NewPermission<'_>> = actions
+                    .iter()
+                    .map(|action| NewPermission {
+                        role_id: role.id,
+                        action,
+                        conditions: "[]",
+                        fields: None,
+                        created_at: self.created_at,
+                        updated_at: self.created_at,
+                    })
+                    .collect();
+                c.insert_grants(&grants).await?;
+                Ok(Some(role))
+            })
+            .await)
     }
 }
 
