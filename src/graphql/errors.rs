@@ -11,7 +11,9 @@ pub(super) fn finish(response: &mut Response, catalogue: Option<&Catalogue>) {
     for error in &mut response.errors {
         describe(error);
     }
-    if let Some(catalogue) = catalogue {
+    if let Some(catalogue) = catalogue
+        && response.errors.iter().any(|e| !e.path.is_empty())
+    {
         let paths: Vec<Vec<PathSegment>> = response
             .errors
             .iter()
@@ -33,9 +35,15 @@ fn describe(error: &mut ServerError) {
         app_error.log_if_internal();
         error.message = app_error.to_string();
         extensions.set("code", app_error.code());
+        let details = match app_error {
+            AppError::Validation { details, .. }
+            | AppError::Application { details, .. }
+            | AppError::Forbidden { details } => value_of(details),
+            _ => Value::Object(Default::default()),
+        };
         extensions.set(
             "error",
-            Value::from_json(app_error.strapi_error()).unwrap_or(Value::Null),
+            strapi_error(app_error.name(), &error.message, details),
         );
         return;
     }
@@ -55,8 +63,37 @@ fn describe(error: &mut ServerError) {
         "ValidationError"
     };
     extensions.set("code", code);
-    let details = serde_json::json!({ "name": name, "message": error.message, "details": {} });
-    extensions.set("error", Value::from_json(details).unwrap_or(Value::Null));
+    extensions.set(
+        "error",
+        strapi_error(name, &error.message, Value::Object(Default::default())),
+    );
+}
+
+/// `{name, message, details}`, as [`AppError::strapi_error`] gives it for REST, built as a
+/// GraphQL value directly: going through `Value::from_json` (serde) was a tenth of the
+/// instructions of a refused request.
+fn strapi_error(name: &str, message: &str, details: Value) -> Value {
+    let mut error = async_graphql::indexmap::IndexMap::with_capacity(3);
+    error.insert(Name::new("name"), Value::String(name.to_string()));
+    error.insert(Name::new("message"), Value::String(message.to_string()));
+    error.insert(Name::new("details"), details);
+    Value::Object(error)
+}
+
+/// A JSON value as a GraphQL value: numbers, strings, lists and objects alike.
+fn value_of(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Boolean(*b),
+        serde_json::Value::Number(n) => Value::Number(n.clone()),
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(items) => Value::List(items.iter().map(value_of).collect()),
+        serde_json::Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (Name::new(k), value_of(v)))
+                .collect(),
+        ),
+    }
 }
 
 /// Writes `null` where the failed field at `path` was left out: at the field itself when it is
@@ -130,5 +167,38 @@ fn set_null(data: &mut Value, path: &[PathSegment], replace: bool) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_extension_is_the_rest_error_body() {
+        let errors: [fn() -> AppError; 3] = [
+            || AppError::validation("attributes must be an object"),
+            || AppError::Forbidden {
+                details: serde_json::json!({ "action": "a", "conditions": ["x", 1, 2.5, null, true], "nested": {"k": []} }),
+            },
+            || AppError::NotFound("User not found".into()),
+        ];
+        for make in errors {
+            let app_error = make();
+            let mut error = ServerError::new("unset", None);
+            error.source = Some(std::sync::Arc::new(make()));
+            describe(&mut error);
+            let extensions = error.extensions.clone().expect("extensions");
+            assert_eq!(
+                extensions.get("error").cloned().unwrap(),
+                Value::from_json(app_error.strapi_error()).unwrap(),
+                "{app_error:?}"
+            );
+            assert_eq!(
+                extensions.get("code").cloned().unwrap(),
+                Value::from(app_error.code())
+            );
+            assert_eq!(error.message, app_error.to_string());
+        }
     }
 }
