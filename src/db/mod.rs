@@ -202,7 +202,22 @@ impl Db {
                 run_pending(conn, SQLITE_MIGRATIONS)
             }
         }
-        .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
+        .map_err(|e| {
+            // The one failure a migration can meet in data Castellan wrote itself (see the
+            // migration `attributes_jsonb`): said with what to do about it.
+            let hint = if e
+                .to_string()
+                .contains("unsupported Unicode escape sequence")
+            {
+                ". A user's attributes hold the character U+0000, which PostgreSQL's jsonb \
+                 refuses and Castellan no longer accepts: find them with `SELECT id FROM \
+                 up_users WHERE strpos(attributes, '\\u0000') > 0`, remove it from them, then \
+                 start Castellan again"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("applying migrations: {e}{hint}")
+        })?;
         if applied > 0 {
             tracing::info!(applied, "database migrated");
         }

@@ -390,30 +390,30 @@ pub async fn seed_default_roles(db: &Db) -> AppResult<()> {
             actions::AUTHENTICATED_DEFAULTS,
         ),
     ];
+    let document_ids = defaults.map(|_| crate::util::new_document_id());
+    let roles: Vec<(NewRole<'_>, &[&str])> = defaults
+        .iter()
+        .zip(&document_ids)
+        .map(|((role_type, name, description, granted), document_id)| {
+            let role = NewRole {
+                document_id,
+                name,
+                description,
+                role_type,
+                created_at: now(),
+                updated_at: now(),
+            };
+            (role, *granted)
+        })
+        .collect();
+    // One transaction: a role is never seen without its grants.
     let mut conn = db.conn().await?;
-    for (role_type, name, description, granted) in defaults {
-        let document_id = crate::util::new_document_id();
-        let new_role = NewRole {
-            document_id: &document_id,
-            name,
-            description,
-            role_type,
-            created_at: now(),
-            updated_at: now(),
-        };
-        // One transaction per role: a role is never seen without its grants.
-        if new_role
-            .insert_if_absent_with(&mut conn, granted)
-            .await?
-            .is_none()
-        {
-            continue;
-        }
-        tracing::info!(
-            role = role_type,
-            grants = granted.len(),
-            "seeded default role"
-        );
+    for role in NewRole::insert_if_absent_with(&mut conn, &roles).await? {
+        let grants = roles
+            .iter()
+            .find(|(new_role, _)| new_role.role_type == role.role_type)
+            .map_or(0, |(_, granted)| granted.len());
+        tracing::info!(role = role.role_type, grants, "seeded default role");
     }
     Ok(())
 }

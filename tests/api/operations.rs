@@ -200,8 +200,9 @@ async fn a_failed_migration_leaves_the_database_as_it_was() {
         .expect("catalogue");
         rows
     };
-    // The first three migrations, as an earlier Castellan left them, and a user whose
-    // attributes PostgreSQL's jsonb refuses (U+0000 was accepted then).
+    // The first three migrations, as an earlier Castellan left them (its foundation had no
+    // `attributes_jsonb`), and a user whose attributes PostgreSQL's jsonb refuses (U+0000 was
+    // accepted then).
     {
         let Conn::Postgres(c) = db.conn().await.expect("connection") else {
             unreachable!("a PostgreSQL pool")
@@ -219,7 +220,8 @@ async fn a_failed_migration_leaves_the_database_as_it_was() {
         }
         let mut c = harness.into_inner();
         c.batch_execute(
-            r#"INSERT INTO up_roles (document_id, name, description, type, created_at, updated_at)
+            r#"ALTER TABLE up_users DROP COLUMN attributes_jsonb;
+               INSERT INTO up_roles (document_id, name, description, type, created_at, updated_at)
                    VALUES ('r', 'R', '', 'r', now(), now());
                INSERT INTO up_users (document_id, username, email, role_id, attributes, created_at, updated_at)
                    SELECT 'u', 'nul', 'nul@example.com', id, '{"a": "\u0000"}', now(), now() FROM up_roles;"#,
@@ -240,10 +242,11 @@ async fn a_failed_migration_leaves_the_database_as_it_was() {
         .expect_err("the attributes cannot be parsed")
         .to_string();
     assert!(
-        error.contains("the attributes of user 1 cannot be stored as jsonb"),
+        error.contains("unsupported Unicode escape sequence"),
         "{error}"
     );
-    assert!(error.contains("U+0000"), "{error}");
+    assert!(error.contains("hold the character U+0000"), "{error}");
+    assert!(error.contains("strpos(attributes, '\\u0000')"), "{error}");
     assert_eq!(
         tables(&db).await,
         before,

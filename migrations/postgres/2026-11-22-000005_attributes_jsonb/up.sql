@@ -3,19 +3,10 @@
 -- `policy::subject::UserFields`). PostgreSQL computes it on every write of `attributes`, which
 -- stays the text the API returns, keys in the order they were given.
 --
+-- A database created since this migration has the column from the foundation migration, whose
+-- CREATE TABLE costs nothing more for it; adding it to an existing table rewrites the table and
+-- its indexes (8 ms on an empty one, a tenth of start-up). Databases created before get it here.
+--
 -- `jsonb` refuses the character U+0000, which Castellan now refuses in attributes on both
--- backends. A row written before that would make the ALTER fail without naming it: it is named.
-DO $$
-DECLARE
-  r record;
-BEGIN
-  FOR r IN SELECT id, attributes FROM up_users WHERE strpos(attributes, '\u0000') > 0 LOOP
-    BEGIN
-      PERFORM r.attributes::jsonb;
-    EXCEPTION WHEN others THEN
-      RAISE EXCEPTION 'the attributes of user % cannot be stored as jsonb (%): remove the character U+0000 from them, then start Castellan again', r.id, SQLERRM;
-    END;
-  END LOOP;
-END $$;
-
-ALTER TABLE up_users ADD COLUMN attributes_jsonb JSONB GENERATED ALWAYS AS (attributes::jsonb) STORED;
+-- backends; a row stored before that makes this fail, and `Db::migrate` says how to find it.
+ALTER TABLE up_users ADD COLUMN IF NOT EXISTS attributes_jsonb JSONB GENERATED ALWAYS AS (attributes::jsonb) STORED;

@@ -75,39 +75,42 @@ impl NewRole<'_> {
             .await)
     }
 
-    /// Inserts the role with a grant of each of `actions` (no conditions, every field), in one
-    /// transaction, unless a role with the same name, type or document id exists. `None` when it
-    /// existed already; it is then left as it is.
+    /// Inserts each role with a grant of each of its actions (no conditions, every field), all
+    /// in one transaction, unless a role with the same name, type or document id exists; that
+    /// one is left as it is. The roles inserted.
     pub async fn insert_if_absent_with(
-        &self,
         conn: &mut Conn,
-        actions: &[&str],
-    ) -> QueryResult<Option<Role>> {
+        roles: &[(NewRole<'_>, &[&str])],
+    ) -> QueryResult<Vec<Role>> {
         on_conn!(conn, |c| c
             .transaction::<_, diesel::result::Error, _>(async move |c| {
-                let Some(role) = diesel::insert_into(up_roles::table)
-                    .values(self)
-                    .on_conflict_do_nothing()
-                    .returning(Role::as_returning())
-                    .get_result(c)
-                    .await
-                    .optional()?
-                else {
-                    return Ok(None);
-                };
-                let grants: Vec<NewPermission<'_>> = actions
-                    .iter()
-                    .map(|action| NewPermission {
-                        role_id: role.id,
-                        action,
-                        conditions: "[]",
-                        fields: None,
-                        created_at: self.created_at,
-                        updated_at: self.created_at,
-                    })
-                    .collect();
-                c.insert_grants(&grants).await?;
-                Ok(Some(role))
+                let mut inserted = Vec::new();
+                for (new_role, actions) in roles {
+                    let Some(role) = diesel::insert_into(up_roles::table)
+                        .values(new_role)
+                        .on_conflict_do_nothing()
+                        .returning(Role::as_returning())
+                        .get_result(c)
+                        .await
+                        .optional()?
+                    else {
+                        continue;
+                    };
+                    let grants: Vec<NewPermission<'_>> = actions
+                        .iter()
+                        .map(|action| NewPermission {
+                            role_id: role.id,
+                            action,
+                            conditions: "[]",
+                            fields: None,
+                            created_at: new_role.created_at,
+                            updated_at: new_role.created_at,
+                        })
+                        .collect();
+                    c.insert_grants(&grants).await?;
+                    inserted.push(role);
+                }
+                Ok(inserted)
             })
             .await)
     }
