@@ -8,8 +8,9 @@
 #   SKIP_BUILD=1 bash bench/run.sh    # use target/release/castellan as it is (noted in the results)
 #   CASTELLAN_BIN=/path/castellan RESULTS=/tmp/other.md bash bench/run.sh
 #                                     # measure another build (another commit), written elsewhere
-#   PROFILE=b bash bench/run.sh       # also sample the server with `perf` during workload (b)
-#                                     # (or a, c, d); the top functions go to bench/profile-BACKEND-b.txt
+#   PROFILE=b bash bench/run.sh       # also sample the server with `perf` during a second, unreported
+#                                     # run of workload (b) (or a, c, d); the top functions go to
+#                                     # bench/profile-BACKEND-b.txt
 #   CALLGRIND=b bash bench/run.sh     # also count the server's instructions per request of (b)
 #                                     # (or a, c) under valgrind's callgrind, which repeats exactly on
 #                                     # a noisy machine: bench/callgrind-BACKEND-b.txt
@@ -193,11 +194,6 @@ proc_ticks() {
 # softirqs) in $WORK/cpu-NAME.txt
 run_wrk() {
   local name=$1 bodyfile=$2 token=$3 perf_pid="" before after
-  if [[ -n ${PROFILE:-} && $name == *-"$PROFILE" ]]; then
-    command -v perf >/dev/null || die "PROFILE needs perf (Debian: linux-perf)"
-    perf record -q -F 999 -e cpu-clock -p "$SERVER_PID" -o "$WORK/perf-$name.data" 2>>"$WORK/perf.log" &
-    perf_pid=$!
-  fi
   before=$(cpu_ticks)
   WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t "$THREADS" -c "$CONNECTIONS" \
     -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-$name.txt" 2>&1 \
@@ -211,7 +207,15 @@ run_wrk() {
         us = 1e6 / hz / n; s = (y[1] - x[1]) * us; p = (y[2] - x[2]) * us; t = (y[3] - x[3]) * us
         printf "server=%.0f postgres=%.0f rest=%.0f total=%.0f\n", s, p, t - s - p, t }' \
     >"$WORK/cpu-$name.txt"
-  if [[ -n $perf_pid ]]; then
+  # The profile comes from a second run of the same load, so that sampling does not slow the
+  # run whose figures are reported.
+  if [[ -n ${PROFILE:-} && $name == *-"$PROFILE" ]]; then
+    command -v perf >/dev/null || die "PROFILE needs perf (Debian: linux-perf)"
+    perf record -q -F 999 -e cpu-clock -p "$SERVER_PID" -o "$WORK/perf-$name.data" 2>>"$WORK/perf.log" &
+    perf_pid=$!
+    WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t "$THREADS" -c "$CONNECTIONS" \
+      -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-$name-profiled.txt" 2>&1 \
+      || { cat "$WORK/wrk-$name-profiled.txt" >&2; die "wrk failed ($name, profiled)"; }
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
     perf report -q -i "$WORK/perf-$name.data" --stdio --no-children --sort dso,symbol \
