@@ -399,14 +399,7 @@ impl TestServer {
             .expect("role exists");
         let rows: Vec<NewPermission<'_>> = actions
             .iter()
-            .map(|action| NewPermission {
-                role_id: role.id,
-                action,
-                conditions: "[]",
-                fields: None,
-                created_at: now(),
-                updated_at: now(),
-            })
+            .map(|action| NewPermission::unconditional(role.id, action, now()))
             .collect();
         NewPermission::insert_many(&rows, &mut conn)
             .await

@@ -86,7 +86,19 @@ impl Permission {
     }
 }
 
-impl NewPermission<'_> {
+impl<'a> NewPermission<'a> {
+    /// A grant of `action` to `role_id` with no conditions, on every field, made at `at`.
+    pub fn unconditional(role_id: i32, action: &'a str, at: NaiveDateTime) -> Self {
+        Self {
+            role_id,
+            action,
+            conditions: "[]",
+            fields: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// Inserts the rows one statement each (SQLite has no multi-row insert with NULLs in diesel).
     /// Inserts `rows` (see [`InsertGrants`]).
     pub async fn insert_many(rows: &[NewPermission<'_>], conn: &mut Conn) -> QueryResult<usize> {

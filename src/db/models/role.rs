@@ -98,13 +98,8 @@ impl NewRole<'_> {
                     };
                     let grants: Vec<NewPermission<'_>> = actions
                         .iter()
-                        .map(|action| NewPermission {
-                            role_id: role.id,
-                            action,
-                            conditions: "[]",
-                            fields: None,
-                            created_at: new_role.created_at,
-                            updated_at: new_role.created_at,
+                        .map(|action| {
+                            NewPermission::unconditional(role.id, action, new_role.created_at)
                         })
                         .collect();
                     c.insert_grants(&grants).await?;
