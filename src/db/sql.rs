@@ -253,49 +253,6 @@ where
     }
 }
 
-/// SQL `NULL` of type `T` in a select list: a column left unread. Unlike `dsl::sql("NULL")`,
-/// it leaves its statement preparable once per connection, since its SQL never varies.
-#[derive(Debug)]
-pub struct Null<T>(std::marker::PhantomData<T>);
-
-impl<T> Null<T> {
-    pub const fn new() -> Self {
-        Self(std::marker::PhantomData)
-    }
-}
-
-impl<T> Default for Null<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Expression for Null<diesel::sql_types::Nullable<T>>
-where
-    T: diesel::sql_types::SqlType + diesel::sql_types::SingleValue,
-{
-    type SqlType = diesel::sql_types::Nullable<T>;
-}
-
-impl<T, QS> AppearsOnTable<QS> for Null<T> where Self: Expression {}
-impl<T, QS> SelectableExpression<QS> for Null<T> where Self: Expression {}
-
-impl<T, GB> ValidGrouping<GB> for Null<T> {
-    type IsAggregate = is_aggregate::Never;
-}
-
-impl<T: 'static> QueryId for Null<T> {
-    type QueryId = Self;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<T, DB: Backend> QueryFragment<DB> for Null<T> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> diesel::QueryResult<()> {
-        out.push_sql("NULL");
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,11 +280,5 @@ mod tests {
         assert!(kept(&default.paged(20, 40)));
         let sorted = SqlOrder::new("up_users.username DESC, up_users.id ASC".into(), false);
         assert!(!kept(&sorted.paged(20, 0)));
-
-        // A column left unread keeps its statement preparable, where diesel's SQL literal
-        // would not.
-        use diesel::sql_types::{Nullable, Text};
-        assert!(kept(&Null::<Nullable<Text>>::new()));
-        assert!(!kept(&diesel::dsl::sql::<Nullable<Text>>("NULL")));
     }
 }
