@@ -1,6 +1,7 @@
 //! Compilation to a SQL condition for SQLite or PostgreSQL.
 //!
-//! A path into a JSON column becomes a recursive CTE that lists the visits of sift's walk (see
+//! A path into a JSON column becomes a recursive CTE (on PostgreSQL, the function
+//! `castellan_walk` holding it) that lists the visits of sift's walk (see
 //! `eval.rs`) with a sort key in walk order: rows `(t, v, d, ord, own, oarr, last)` — the JSON
 //! type (`'undefined'` for a missing value), the value, the depth, the order key (8-digit element
 //! indexes; `~` for what follows the elements of an array), and the flags of [`super::eval`]'s
@@ -398,12 +399,12 @@ impl Compiler<'_> {
         Ok(out)
     }
 
-    /// The outcome of the first visit of `visits` (a CTE named `alias`) that `rule` finds
-    /// decisive, else the rule's default.
+    /// The outcome of the first visit of `visits` (rows named `alias`, see [`Self::cte`]) that
+    /// `rule` finds decisive, else the rule's default.
     fn first_decisive(
         alias: &str,
         len: usize,
-        visits: Frag,
+        (before, visits): (Frag, Frag),
         (decisive, outcome, default): &(Frag, Frag, &'static str),
         pg: bool,
     ) -> Frag {
@@ -415,15 +416,19 @@ impl Compiler<'_> {
             } else {
                 "NOT EXISTS ("
             });
+            out.append(before);
+            out.push(" SELECT 1 FROM ");
             out.append(visits);
-            out.push(format!(" SELECT 1 FROM {alias} WHERE {visit} AND ("));
+            out.push(format!(" WHERE {visit} AND ("));
             out.append(decisive.clone()).push("))");
         } else {
             out.push("coalesce((");
-            out.append(visits);
+            out.append(before);
             out.push(" SELECT (");
             out.append(outcome.clone());
-            out.push(format!(") FROM {alias} WHERE {visit} AND ("));
+            out.push(") FROM ");
+            out.append(visits);
+            out.push(format!(" WHERE {visit} AND ("));
             out.append(decisive.clone());
             let collate = if pg { " COLLATE \"C\"" } else { "" };
             out.push(format!(
@@ -499,54 +504,55 @@ impl Compiler<'_> {
         ))
     }
 
-    fn cte(&self, alias: &str, start: &Start, path: &[String]) -> Frag {
+    /// The visits of sift's walk of `path` from `start`, as rows named `alias`: the SQL that
+    /// goes before the `SELECT` that reads them (a recursive CTE on SQLite, nothing on
+    /// PostgreSQL), and what that `SELECT` reads them `FROM`.
+    ///
+    /// On PostgreSQL the walk is the function `castellan_walk` (migration `walk_function`),
+    /// whose body is the CTE below for SQLite written for PostgreSQL. PostgreSQL sets up the plan
+    /// of a CTE written in a query on every execution of that query, even when no row reaches
+    /// it (most documents are read by [`Self::single_visit`] instead); a function is planned
+    /// only when it is called.
+    fn cte(&self, alias: &str, start: &Start, path: &[String]) -> (Frag, Frag) {
         let a = alias;
         let len = path.len();
-        // The JSON path (SQLite) or key (PostgreSQL) of the segment at the row's depth.
+        if self.pg() {
+            let mut from = Frag::sql(format!(
+                "castellan_walk({}, {}, {}, {}, {}, ARRAY[",
+                start.t,
+                start.v,
+                start.depth,
+                if start.element { "TRUE" } else { "FALSE" },
+                start.last,
+            ));
+            for (i, segment) in path.iter().enumerate() {
+                if i > 0 {
+                    from.push(", ");
+                }
+                from.bind(Param::Text(segment.clone()));
+            }
+            from.push(format!("]::text[]) AS {a}"));
+            return (Frag::default(), from);
+        }
+        // The JSON path of the segment at the row's depth.
         let segment = |f: &mut Frag| {
             f.push(format!("(CASE {a}.d"));
             for (d, seg) in path.iter().enumerate().skip(start.depth) {
                 f.push(format!(" WHEN {d} THEN "));
-                let key = if self.pg() {
-                    seg.clone()
-                } else {
-                    format!("$.\"{seg}\"")
-                };
-                f.bind(Param::Text(key));
+                f.bind(Param::Text(format!("$.\"{seg}\"")));
             }
             f.push(" END)");
         };
         let mut f = Frag::sql(format!(
-            "WITH RECURSIVE {a}(t, v, d, ord, own, oarr, last) AS (SELECT {}, {}, {}, {}, TRUE, {}, {}",
+            "WITH RECURSIVE {a}(t, v, d, ord, own, oarr, last) AS (SELECT {}, {}, {}, '', TRUE, {}, {}",
             start.t,
             start.v,
             start.depth,
-            if self.pg() { "''::text" } else { "''" },
             if start.element { "TRUE" } else { "FALSE" },
             start.last,
         ));
         let lookup = start.depth < len;
-        if self.pg() {
-            f.push(format!(
-                " UNION ALL SELECT coalesce(jsonb_typeof(s.v), 'undefined'), s.v, s.d, s.ord, s.own, s.oarr, s.last \
-                 FROM {a}, LATERAL (SELECT e.value AS v, {a}.d AS d, {a}.ord || lpad((e.i - 1)::text, 8, '0') AS ord, \
-                 TRUE AS own, TRUE AS oarr, e.i = jsonb_array_length({a}.v) AS last \
-                 FROM jsonb_array_elements(CASE WHEN {a}.t = 'array' THEN {a}.v ELSE '[]'::jsonb END) WITH ORDINALITY AS e(value, i)"
-            ));
-            if lookup {
-                f.push(format!(" UNION ALL SELECT {a}.v -> "));
-                segment(&mut f);
-                f.push(format!(
-                    ", {a}.d + 1, CASE WHEN {a}.t = 'array' THEN {a}.ord || '~' ELSE {a}.ord END, \
-                     {a}.t = 'object' AND ({a}.v -> "
-                ));
-                segment(&mut f);
-                f.push(format!(
-                    ") IS NOT NULL, {a}.t = 'array', FALSE WHERE {a}.d < {len} AND {a}.t NOT IN ('null', 'undefined')"
-                ));
-            }
-            f.push(") AS s)");
-        } else {
+        {
             f.push(format!(
                 " UNION ALL SELECT e.type, e.value, {a}.d, {a}.ord || printf('%08d', e.key), TRUE, TRUE, \
                  e.key = json_array_length({a}.v) - 1 \
@@ -571,7 +577,7 @@ impl Compiler<'_> {
             }
             f.push(")");
         }
-        f
+        (f, Frag::sql(a))
     }
 
     /// An operator on a column: one visit of a present scalar or NULL.

@@ -378,6 +378,8 @@ impl Run {
     async fn in_database(&self, backend: Backend, shape: Shape) -> Vec<bool> {
         let (_db, url) = TestDb::create(backend).await;
         let db = Db::connect(&url, Some(1)).expect("pool");
+        // PostgreSQL's walks call `castellan_walk`, which a migration creates.
+        db.migrate().await.expect("migrations");
         let mut conn = db.conn().await.expect("connection");
         if let castellan::db::Conn::Postgres(c) = &mut conn {
             // See `SqlFilter`: the planner overestimates the walks and JIT-compiles each query.
