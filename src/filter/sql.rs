@@ -552,31 +552,29 @@ impl Compiler<'_> {
             start.last,
         ));
         let lookup = start.depth < len;
-        {
+        f.push(format!(
+            " UNION ALL SELECT e.type, e.value, {a}.d, {a}.ord || printf('%08d', e.key), TRUE, TRUE, \
+             e.key = json_array_length({a}.v) - 1 \
+             FROM {a}, json_each(CASE WHEN {a}.t = 'array' THEN {a}.v ELSE '[]' END) AS e"
+        ));
+        if lookup {
             f.push(format!(
-                " UNION ALL SELECT e.type, e.value, {a}.d, {a}.ord || printf('%08d', e.key), TRUE, TRUE, \
-                 e.key = json_array_length({a}.v) - 1 \
-                 FROM {a}, json_each(CASE WHEN {a}.t = 'array' THEN {a}.v ELSE '[]' END) AS e"
+                " UNION ALL SELECT CASE WHEN {a}.t = 'object' THEN coalesce(json_type({a}.v, "
             ));
-            if lookup {
-                f.push(format!(
-                    " UNION ALL SELECT CASE WHEN {a}.t = 'object' THEN coalesce(json_type({a}.v, "
-                ));
-                segment(&mut f);
-                f.push(format!("), 'undefined') ELSE 'undefined' END, CASE WHEN {a}.t = 'object' THEN json_extract({a}.v, "));
-                segment(&mut f);
-                f.push(format!(
-                    ") END, {a}.d + 1, CASE WHEN {a}.t = 'array' THEN {a}.ord || '~' ELSE {a}.ord END, \
-                     CASE WHEN {a}.t = 'object' THEN json_type({a}.v, "
-                ));
-                segment(&mut f);
-                f.push(format!(
-                    ") IS NOT NULL ELSE FALSE END, {a}.t = 'array', FALSE FROM {a} \
-                     WHERE {a}.d < {len} AND {a}.t NOT IN ('null', 'undefined')"
-                ));
-            }
-            f.push(")");
+            segment(&mut f);
+            f.push(format!("), 'undefined') ELSE 'undefined' END, CASE WHEN {a}.t = 'object' THEN json_extract({a}.v, "));
+            segment(&mut f);
+            f.push(format!(
+                ") END, {a}.d + 1, CASE WHEN {a}.t = 'array' THEN {a}.ord || '~' ELSE {a}.ord END, \
+                 CASE WHEN {a}.t = 'object' THEN json_type({a}.v, "
+            ));
+            segment(&mut f);
+            f.push(format!(
+                ") IS NOT NULL ELSE FALSE END, {a}.t = 'array', FALSE FROM {a} \
+                 WHERE {a}.d < {len} AND {a}.t NOT IN ('null', 'undefined')"
+            ));
         }
+        f.push(")");
         (f, Frag::sql(a))
     }
 
