@@ -120,7 +120,9 @@ fn check_attributes(attributes: Option<&Value>, allowed: &[String]) -> AppResult
         return Err(AppError::validation(problem));
     }
     let Value::Object(map) = value else {
-        return Err(AppError::validation("attributes must be an object"));
+        return Err(AppError::validation(
+            crate::service::validate::ATTRIBUTES_NOT_AN_OBJECT,
+        ));
     };
     let mut refused: Vec<&str> = map
         .keys()

@@ -53,6 +53,9 @@ pub fn check_password(path: &'static str, password: &str, errors: &mut Vec<Field
     });
 }
 
+/// The message for attributes that are not a JSON object.
+pub const ATTRIBUTES_NOT_AN_OBJECT: &str = "attributes must be an object";
+
 /// Why `attributes` cannot be stored, if it cannot: it must be an object, and no key or string
 /// in it may hold the character U+0000, which PostgreSQL's `jsonb` refuses (the users'
 /// attributes are kept parsed there too). SQLite would take it; both backends refuse it alike.
@@ -66,7 +69,7 @@ pub fn attributes_problem(attributes: &Value) -> Option<&'static str> {
         }
     }
     if !attributes.is_object() {
-        Some("attributes must be an object")
+        Some(ATTRIBUTES_NOT_AN_OBJECT)
     } else if holds_nul(attributes) {
         Some("attributes cannot contain the character U+0000")
     } else {

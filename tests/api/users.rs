@@ -237,6 +237,26 @@ both_backends! {
         assert_eq!(body["data"]["updateUsersPermissionsUser"]["data"]["username"], "climber2", "{body}");
     }
 
+    async fn a_condition_on_the_role_lists_only_users_of_that_role(backend: Backend) {
+        // The grant's conditions read the role's columns: the list must join the roles for
+        // them, where lists whose filters read only users' columns do not.
+        let (server, admin) = start(backend).await;
+        server
+            .gql_as(&admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }",
+                json!({ "d": { "name": "same-role", "displayName": "Same role", "query": { "role.type": "$user.role.type" } } }))
+            .await;
+        server.create_role("crew").await;
+        set_grants(&server, &admin, "crew", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["same-role"] }])).await;
+        let (jwt, _) = member(&server, "crew", "crew1", json!({})).await;
+        member(&server, "crew", "crew2", json!({})).await;
+        member(&server, "authenticated", "outsider", json!({})).await;
+        let page = list(&server, &jwt, json!({ "sort": ["username:asc"] })).await;
+        assert_eq!(usernames(&page), vec!["crew1", "crew2"]);
+        assert_eq!(page["pageInfo"]["total"], 2);
+        let page = list(&server, &jwt, json!({ "filters": { "username": { "eq": "crew2" } } })).await;
+        assert_eq!(usernames(&page), vec!["crew2"]);
+    }
+
     async fn a_condition_on_create_limits_the_roles_a_creator_can_give(backend: Backend) {
         let (server, admin) = start(backend).await;
         server.create_role("member").await;

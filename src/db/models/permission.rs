@@ -99,7 +99,6 @@ impl<'a> NewPermission<'a> {
         }
     }
 
-    /// Inserts the rows one statement each (SQLite has no multi-row insert with NULLs in diesel).
     /// Inserts `rows` (see [`InsertGrants`]).
     pub async fn insert_many(rows: &[NewPermission<'_>], conn: &mut Conn) -> QueryResult<usize> {
         on_conn!(conn, |c| c.insert_grants(rows).await)

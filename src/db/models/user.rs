@@ -372,7 +372,7 @@ impl User {
     /// The roles' columns are never selected: callers take the roles from the policy's
     /// snapshot. On PostgreSQL, selecting the 7 role columns of 20 rows halved the rate at which
     /// the server ran this query, and the 6 secret ones took another 8 % (pgbench). The roles
-    /// are joined only when `filter` or `scope` reads them (see [`reads_roles`]).
+    /// are joined only when `filter`, `scope` or `order` reads them (see [`reads_roles`]).
     pub async fn page_for_display(
         conn: &mut Conn,
         filter: &crate::db::sql::SqlWhere,
