@@ -6,12 +6,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{PathSegment, QueryPathSegment, ServerError, ServerResult, Value};
+use async_graphql::{
+    PathSegment, QueryPathSegment, ServerError, ServerResult, ValidationResult, Value,
+};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -30,6 +32,17 @@ impl ExtensionFactory for PolicyGuard {
 
 #[async_trait::async_trait]
 impl Extension for PolicyGuard {
+    /// A document validated before for the same operation is not validated again (see
+    /// [`super::documents`]). The hook lives here because an extension of its own would cost
+    /// every resolved field a call, and the schema without the guard has no extension.
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        super::documents::validate(ctx, next).await
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,

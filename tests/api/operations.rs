@@ -70,6 +70,30 @@ both_backends! {
         }
     }
 
+    async fn a_validation_is_remembered_only_for_its_schema_and_operation(backend: Backend) {
+        // A variable-free text that validated is not validated again by the same schema for
+        // the same operation. Another server's limits are still checked: the server that
+        // answers first must not lend the second its validation.
+        let open = TestServer::start(backend).await;
+        let strict = TestServer::start_with(backend, |config| config.graphql.max_complexity = 20).await;
+        let wide: String = (0..30).map(|i| format!("a{i}: me {{ id }} ")).collect();
+        let wide = format!("{{ {wide} }}");
+        for _ in 0..2 {
+            let body = open.gql(&wide, json!({})).await;
+            assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+            let body = strict.gql(&wide, json!({})).await;
+            assert_eq!(error_message(&body), "Query is too complex.", "{body}");
+        }
+        // Each operation of one text gets its own answer.
+        let two = "query A { me { id } } query B { __typename }";
+        for _ in 0..2 {
+            let body = open.post(None, &json!({ "query": two, "operationName": "A" })).await.1;
+            assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+            let body = open.post(None, &json!({ "query": two, "operationName": "B" })).await.1;
+            assert_eq!(body, json!({ "data": { "__typename": "Query" } }), "{body}");
+        }
+    }
+
     async fn introspection_can_be_switched_off(backend: Backend) {
         let open = TestServer::start(backend).await;
         let body = open.gql("{ __schema { queryType { name } } }", json!({})).await;
