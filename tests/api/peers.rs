@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::free_port;
+use crate::support::{free_port, http_client};
 use serde_json::Value;
 
 pub fn peers_dir() -> PathBuf {
@@ -59,6 +59,9 @@ pub struct MailDev {
     pub smtp_port: u16,
     web_port: u16,
     child: Child,
+    /// For maildev's web API. It may be used before any server of the test installed the TLS
+    /// provider reqwest needs, which `http_client` installs.
+    http: reqwest::Client,
 }
 
 impl MailDev {
@@ -86,12 +89,13 @@ impl MailDev {
             smtp_port,
             web_port,
             child,
+            http: http_client(Duration::from_secs(5)),
         };
         for _ in 0..200 {
             let smtp_up = tokio::net::TcpStream::connect(("127.0.0.1", smtp_port))
                 .await
                 .is_ok();
-            if smtp_up && reqwest::get(maildev.api("/email")).await.is_ok() {
+            if smtp_up && maildev.http.get(maildev.api("/email")).send().await.is_ok() {
                 return maildev;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -110,7 +114,10 @@ impl MailDev {
     /// The `n`-th mail (from 0) received for `to`, waiting up to ten seconds.
     pub async fn mail_to(&self, to: &str, n: usize) -> Value {
         for _ in 0..200 {
-            let mails: Value = reqwest::get(self.api("/email"))
+            let mails: Value = self
+                .http
+                .get(self.api("/email"))
+                .send()
                 .await
                 .expect("maildev API")
                 .json()
