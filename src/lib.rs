@@ -80,9 +80,10 @@ impl Castellan {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let service = self
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let service =
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                std::net::SocketAddr,
+            >(router::service(self.app, self.schema, self.routes));
         axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await

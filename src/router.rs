@@ -48,10 +48,29 @@ pub struct HttpState {
     pub schema: CastellanSchema,
 }
 
-/// The whole server: Castellan's routes and `extra` (a library user's, already protected).
+/// The whole server as a router: Castellan's routes and `extra` (a library user's, already
+/// protected), under the layers every request passes ([`service`]).
 pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -> Router {
-    let cors = cors_layer(&app.config.cors);
-    Router::new()
+    Router::new().fallback_service(service(app, schema, extra))
+}
+
+/// The whole server as one service: the request id and client address, the trace span and
+/// CORS, around the routes. Built around the router rather than with `Router::layer`, which
+/// wraps every route in each layer and clones the layers of the matched route on every request.
+pub fn service(
+    app: AppState,
+    schema: CastellanSchema,
+    extra: Router<AppState>,
+) -> impl tower::Service<
+    Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let routes = Router::new()
         .route(
             "/graphql",
             get(graphiql)
@@ -71,14 +90,19 @@ pub fn router(app: AppState, schema: CastellanSchema, extra: Router<AppState>) -
             app: app.clone(),
             schema,
         })
-        .merge(extra.with_state(app.clone()))
-        .layer(cors)
+        .merge(extra.with_state(app.clone()));
+    tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            request_id_and_client,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(middleware::from_fn_with_state(app, request_id_and_client))
+        .layer(cors_layer(&app.config.cors))
+        .service(routes)
 }
 
 /// The CORS rules of `[cors]`.
@@ -304,16 +328,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
     }
 }
 
+/// The `Authorization` header of a request, if any: all a GraphQL request needs of its
+/// headers (the `HeaderMap` extractor copies every header).
+struct Credentials(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Credentials {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(AUTHORIZATION).cloned()))
+    }
+}
+
 /// The GraphQL API: one operation, or a batch (a JSON array) of at most `graphql.maxBatch`,
 /// run one after the other. The principal is resolved before execution; unusable credentials
 /// end the request with 401 before any resolver runs.
 async fn graphql_api(
     State(http): State<HttpState>,
     Extension(address): Extension<ClientAddress>,
-    headers: HeaderMap,
+    Credentials(credentials): Credentials,
     request: GraphQLBatchRequest,
 ) -> Response {
-    let principal = match authenticate(&http.app, headers.get(AUTHORIZATION)).await {
+    let principal = match authenticate(&http.app, credentials.as_ref()).await {
         Ok(principal) => principal,
         Err(error) => {
             if let AppError::Unauthorized(_) = error {

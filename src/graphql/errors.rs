@@ -11,17 +11,12 @@ pub(super) fn finish(response: &mut Response, catalogue: Option<&Catalogue>) {
     for error in &mut response.errors {
         describe(error);
     }
-    if let Some(catalogue) = catalogue
-        && response.errors.iter().any(|e| !e.path.is_empty())
-    {
-        let paths: Vec<Vec<PathSegment>> = response
-            .errors
-            .iter()
-            .filter(|e| !e.path.is_empty())
-            .map(|e| e.path.clone())
-            .collect();
-        for path in paths {
-            null_out(&mut response.data, &path, catalogue);
+    let Some(catalogue) = catalogue else {
+        return;
+    };
+    for error in &response.errors {
+        if !error.path.is_empty() {
+            null_out(&mut response.data, &error.path, catalogue);
         }
     }
 }
@@ -73,10 +68,19 @@ fn describe(error: &mut ServerError) {
 /// GraphQL value directly: going through `Value::from_json` (serde) was a tenth of the
 /// instructions of a refused request.
 fn strapi_error(name: &str, message: &str, details: Value) -> Value {
+    // The keys are made once: each `Name::new` allocates.
+    static KEYS: std::sync::LazyLock<[Name; 3]> = std::sync::LazyLock::new(|| {
+        [
+            Name::new("name"),
+            Name::new("message"),
+            Name::new("details"),
+        ]
+    });
+    let [name_key, message_key, details_key] = &*KEYS;
     let mut error = async_graphql::indexmap::IndexMap::with_capacity(3);
-    error.insert(Name::new("name"), Value::String(name.to_string()));
-    error.insert(Name::new("message"), Value::String(message.to_string()));
-    error.insert(Name::new("details"), details);
+    error.insert(name_key.clone(), Value::String(name.to_string()));
+    error.insert(message_key.clone(), Value::String(message.to_string()));
+    error.insert(details_key.clone(), details);
     Value::Object(error)
 }
 
