@@ -854,6 +854,21 @@ impl Compiler<'_> {
             Scalar::Num(n) => (JType::Num, Param::Float(*n)),
             Scalar::Str(text) => (JType::Str, Param::Text(text.clone())),
         };
+        // A jsonb string equals another only when both are strings with the same bytes, so on
+        // PostgreSQL one comparison replaces the type test and the extraction of the text.
+        // Numbers keep the float comparison: jsonb compares them as exact decimals, JavaScript
+        // as doubles.
+        let jsonb = match s {
+            Subject::Walk { alias, .. } if self.pg() => Some(Frag::sql(format!("{alias}.v"))),
+            Subject::Leaf { v, .. } if self.pg() => Some(v.clone()),
+            _ => None,
+        };
+        if let (JType::Str, Some(v)) = (ty, jsonb) {
+            let mut f = Frag::sql("coalesce(");
+            f.append(v).push(" = to_jsonb(");
+            f.bind(param).push("::text), FALSE)");
+            return f;
+        }
         let Some(mut f) = self.guard(s, ty) else {
             return Frag::sql("FALSE");
         };
@@ -992,6 +1007,20 @@ mod tests {
         let sqlite = sql_text(&team.to_sql(Dialect::Sqlite, users).unwrap());
         assert!(sqlite.contains("up_users.attributes"), "{sqlite}");
         assert!(!sqlite.contains("attributes_jsonb"), "{sqlite}");
+    }
+
+    #[test]
+    fn postgresql_compares_a_json_string_as_jsonb_and_a_number_as_a_double() {
+        let pg = |query| sql_text(&compile(query, Dialect::Postgres).unwrap());
+        let string = pg(json!({"attributes.team": "red"}));
+        assert!(string.contains(" = to_jsonb("), "{string}");
+        assert!(
+            !string.contains("#>> '{}')"),
+            "no text is extracted: {string}"
+        );
+        let number = pg(json!({"attributes.level": 3}));
+        assert!(number.contains("#>> '{}')::float8 = "), "{number}");
+        assert!(!number.contains("to_jsonb("), "{number}");
     }
 
     #[test]
