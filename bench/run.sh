@@ -19,7 +19,8 @@
 #                                     # --inclusive=yes or kcachegrind
 #
 # Needs: cargo, curl, jq, python3, psql, a PostgreSQL server at 127.0.0.1:5432 where the user
-# `postgres` may create databases without a password (PGHOST/PGPORT/PGUSER override it), and wrk
+# `postgres` may create databases without a password (PGHOST/PGPORT/PGUSER override it; a PGHOST
+# that starts with / is the directory of PostgreSQL's Unix socket), and wrk
 # (installed from Debian when missing). Builds target/release/castellan, then for each backend
 # starts the server on a fresh database, seeds it over GraphQL, loads it with wrk
 # (2 threads, 32 connections) and prints a table, also written to bench/results.md.
@@ -172,14 +173,15 @@ gql_ok() {
 # body FILE QUERY [VARIABLES_JSON]: writes a GraphQL request body for wrk
 body() { jq -cn --arg q "$2" --argjson v "${3:-null}" '{query: $q, variables: $v}' >"$1"; }
 
-# cpu_ticks: "SERVER POSTGRES BUSY", CPU clock ticks used so far by the server, by every
-# PostgreSQL process, and by the whole machine (every state but idle and iowait)
+# cpu_ticks: "SERVER POSTGRES BUSY STEAL ALL", CPU clock ticks used so far by the server, by
+# every PostgreSQL process, by the whole machine (every state but idle, iowait and steal), taken
+# by the host from this virtual machine (steal), and counted in all
 cpu_ticks() {
-  local server=0 pg=0 pid busy
+  local server=0 pg=0 pid machine
   [[ -n $SERVER_PID ]] && server=$(proc_ticks "$SERVER_PID")
   for pid in $(pgrep -x postgres || true); do pg=$(( pg + $(proc_ticks "$pid") )); done
-  busy=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
-  echo "$server $pg $busy"
+  machine=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat)
+  echo "$server $pg $machine"
 }
 # proc_ticks PID: user + system ticks of one process (0 once it is gone); the fields after the
 # command name, which may hold spaces, are counted from its closing parenthesis
@@ -191,7 +193,7 @@ proc_ticks() {
 
 # run_wrk NAME BODY_FILE TOKEN: runs wrk in the foreground, leaves $WORK/wrk-NAME.txt, and
 # the CPU the run took per request (server, PostgreSQL, the rest: wrk and the kernel's
-# softirqs) in $WORK/cpu-NAME.txt
+# softirqs) and the share of the machine's time the host stole, in $WORK/cpu-NAME.txt
 run_wrk() {
   local name=$1 bodyfile=$2 token=$3 perf_pid="" before after
   before=$(cpu_ticks)
@@ -205,7 +207,8 @@ run_wrk() {
   awk -v b="$before" -v a="$after" -v hz="$hz" -v n="${requests:-0}" 'BEGIN {
         split(b, x); split(a, y); if (n <= 0) exit
         us = 1e6 / hz / n; s = (y[1] - x[1]) * us; p = (y[2] - x[2]) * us; t = (y[3] - x[3]) * us
-        printf "server=%.0f postgres=%.0f rest=%.0f total=%.0f\n", s, p, t - s - p, t }' \
+        all = y[5] - x[5]; steal = all > 0 ? 100 * (y[4] - x[4]) / all : 0
+        printf "server=%.0f postgres=%.0f rest=%.0f total=%.0f steal=%.1f\n", s, p, t - s - p, t, steal }' \
     >"$WORK/cpu-$name.txt"
   # The profile comes from a second run of the same load, so that sampling does not slow the
   # run whose figures are reported.
@@ -287,7 +290,8 @@ summarize_wrk() { # summarize_wrk BACKEND WORKLOAD LABEL: reads $WORK/wrk-BACKEN
   R[$b.$w.p99]=$(field "$n" p99_ms)
   R[$b.$w.err]=$(errors_of "$n")
   R[$b.$w.cpu]=$(sed -n 's/^server=\([0-9]*\) postgres=\([0-9]*\) rest=\(-*[0-9]*\) .*/\1 \/ \2 \/ \3/p' "$WORK/cpu-$n.txt" 2>/dev/null)
-  log "[$b] $3: ${R[$b.$w.rps]} req/s, p50 ${R[$b.$w.p50]} ms, p99 ${R[$b.$w.p99]} ms, errors ${R[$b.$w.err]}"
+  R[$b.$w.steal]=$(sed -n 's/.* steal=\([0-9.]*\).*/\1/p' "$WORK/cpu-$n.txt" 2>/dev/null)
+  log "[$b] $3: ${R[$b.$w.rps]} req/s, p50 ${R[$b.$w.p50]} ms, p99 ${R[$b.$w.p99]} ms, errors ${R[$b.$w.err]}, steal ${R[$b.$w.steal]:-?} %"
 }
 
 # ------------------------------------------------------------ 1. the load generator --
@@ -365,7 +369,11 @@ bench_backend() {
       PG_DB="castellan_bench_$$_$RANDOM"
       psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -v ON_ERROR_STOP=1 -qAt \
         -c "CREATE DATABASE \"$PG_DB\"" >/dev/null || die "could not create database $PG_DB"
-      DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$PG_DB" ;;
+      if [[ $PGHOST == /* ]]; then # a directory: PostgreSQL's Unix socket in it
+        DATABASE_URL="postgres://$PGUSER@/$PG_DB?host=$PGHOST&port=$PGPORT"
+      else
+        DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$PG_DB"
+      fi ;;
   esac
   log "[$b] database: $DATABASE_URL"
 
@@ -516,6 +524,13 @@ report() {
   echo "- Load average when the run started: $LOADAVG_START"
   echo "- wrk: $THREADS threads, $CONNECTIONS connections, ${DURATION}s per workload; (e) runs two such wrk at once"
   echo "- Server: \`target/release/castellan serve\`, CASTELLAN_ENV=production, RUST_LOG=warn, bcrypt cost 10, default pool sizes"
+  if [[ " $BACKENDS " == *" postgres "* ]]; then
+    if [[ $PGHOST == /* ]]; then
+      echo "- PostgreSQL $(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -qAtc 'SHOW server_version' 2>/dev/null), reached through its Unix socket in $PGHOST"
+    else
+      echo "- PostgreSQL $(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -qAtc 'SHOW server_version' 2>/dev/null), reached over TCP at $PGHOST:$PGPORT"
+    fi
+  fi
   echo "- Raw bcrypt rate: $NPROC processes hashing $BCRYPT_HASHES passwords each at cost 10 at the same time with"
   echo "  pyca/bcrypt $BCRYPT_VERSION (the \`bcrypt\` package of PyPI; $BCRYPT_IMPL — Castellan uses the crate $CASTELLAN_BCRYPT):"
   echo "  $BCRYPT_MS ms per hash with every core busy, **$RAW_RATE hashes/s** on $NPROC cores"
@@ -556,18 +571,22 @@ report() {
   row "(a)" "p50 (ms)" "" a.p50 "" ""
   row "(a)" "p99 (ms)" "≤ 5 ms" a.p99 "<=" 5
   row "(a)" "CPU per request (µs): server / PostgreSQL / rest" "" a.cpu "" "" raw
+  row "(a)" "CPU time the host stole during the run (%)" "" a.steal "" "" raw
   row "(b) 20 users of the caller's team (condition)" "requests/s" "≥ 5,000" b.rps ">=" 5000
   row "(b)" "p50 (ms)" "" b.p50 "" ""
   row "(b)" "p99 (ms)" "" b.p99 "" ""
   row "(b)" "CPU per request (µs): server / PostgreSQL / rest" "" b.cpu "" "" raw
+  row "(b)" "CPU time the host stole during the run (%)" "" b.steal "" "" raw
   row "(c) public query refused (FORBIDDEN)" "requests/s" "≥ 30,000" c.rps ">=" 30000
   row "(c)" "p50 (ms)" "" c.p50 "" ""
   row "(c)" "p99 (ms)" "" c.p99 "" ""
   row "(c)" "CPU per request (µs): server / PostgreSQL / rest" "" c.cpu "" "" raw
+  row "(c)" "CPU time the host stole during the run (%)" "" c.steal "" "" raw
   row "(d) \`login\`, correct password" "logins/s" "" d.rps "" ""
   row "(d)" "% of the raw bcrypt rate ($RAW_RATE/s)" "≥ 90 %" login_pct ">=" 90 raw
   row "(d)" "p50 (ms)" "" d.p50 "" ""
   row "(d)" "p99 (ms)" "" d.p99 "" ""
+  row "(d)" "CPU time the host stole during the run (%)" "" d.steal "" "" raw
   row "(e) (a) during (d)" "(a) requests/s" "" ea.rps "" ""
   row "(e)" "(a) p50 (ms)" "" ea.p50 "" ""
   row "(e)" "(a) p99 (ms)" "≤ 20 ms" ea.p99 "<=" 20
@@ -584,6 +603,8 @@ report() {
   echo "CPU per request: clock ticks of the server process, of every PostgreSQL process, and the rest"
   echo "of the machine's busy time (wrk, the kernel's network work, anything else) during the wrk run,"
   echo "divided by the requests wrk completed."
+  echo "Steal: the share of this virtual machine's CPU time that its host gave to others during the"
+  echo "wrk run (/proc/stat); at more than a few percent, rates and latencies read low and high."
   echo "The raw bcrypt rate comes from pyca/bcrypt, not from Castellan's binary (it has no hashing"
   echo "command), so (d) compares logins/s against that reference. wrk counts only completed requests:"
   echo "with 32 connections and logins taking seconds, short runs under-count (d); use DURATION ≥ 10."
