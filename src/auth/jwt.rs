@@ -1,5 +1,7 @@
 //! HS256 JWTs with Strapi's claims `{id, iat, exp}`. Nothing but HS256 is accepted.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -22,7 +24,16 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     lifetime: Duration,
+    /// Tokens whose signature was checked, with their claims: a client sends the same token
+    /// with each request, and checking it again (base64, two JSON documents, HMAC-SHA256) is
+    /// most of what authenticating a request costs. Keyed by the exact text, so only a token
+    /// this process verified itself is found; its expiry is checked on every use. The user
+    /// behind it (blocked, deleted, password changed) is checked by the caller each time.
+    verified: Mutex<HashMap<Box<str>, Claims>>,
 }
+
+/// How many verified tokens are remembered; the memo is emptied when it is full.
+const VERIFIED_TOKENS: usize = 4096;
 
 impl JwtKeys {
     pub fn new(secret: &Secret, lifetime: Duration) -> Self {
@@ -34,6 +45,7 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
             lifetime,
+            verified: Mutex::default(),
         }
     }
 
@@ -57,8 +69,38 @@ impl JwtKeys {
 
     /// The claims of a valid token: right algorithm, right signature, not expired.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// [`Self::verify`] at `now` (Unix seconds) for a remembered token.
+    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, jsonwebtoken::errors::Error> {
+        let remembered = self.memo().get(token).cloned();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims =
+                    jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+                let mut memo = self.memo();
+                if memo.len() >= VERIFIED_TOKENS {
+                    memo.clear();
+                }
+                memo.insert(token.into(), claims.clone());
+                claims
+            }
+        };
+        // As `decode` judges `exp` with no leeway: expired once `now` is past it.
+        if !u64::try_from(claims.exp).is_ok_and(|exp| exp >= now) {
+            self.memo().remove(token);
+            return Err(jsonwebtoken::errors::ErrorKind::ExpiredSignature.into());
+        }
+        Ok(claims)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Claims>> {
+        // The map holds only checked tokens: one a panicking thread left is still sound.
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -83,6 +125,49 @@ mod tests {
         let claims = keys.verify(&keys.issue(42, 0)).unwrap();
         assert_eq!(claims.id, 42);
         assert_eq!(claims.exp - claims.iat, 60);
+    }
+
+    #[test]
+    fn a_remembered_token_is_refused_once_expired_and_forgotten() {
+        let keys = keys();
+        let token = keys.issue(7, 0);
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(keys.memo().get(token.as_str()), Some(&claims));
+        let later = u64::try_from(claims.exp).unwrap() + 1;
+        let error = keys.verify_at(&token, later).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            &jsonwebtoken::errors::ErrorKind::ExpiredSignature
+        );
+        assert!(keys.memo().get(token.as_str()).is_none());
+        // Up to the second of `exp` itself, as `decode` judges it.
+        assert_eq!(keys.verify_at(&token, later - 1).unwrap(), claims);
+    }
+
+    #[test]
+    fn only_the_exact_text_of_a_verified_token_is_remembered() {
+        let keys = keys();
+        let token = keys.issue(7, 0);
+        keys.verify(&token).unwrap();
+        let (rest, signature) = token.rsplit_once('.').unwrap();
+        let mut forged = signature.to_string();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        let forged = format!("{rest}.{forged}");
+        assert!(keys.verify(&forged).is_err(), "a changed signature passed");
+        assert!(keys.verify(&format!(" {token}")).is_err());
+        assert_eq!(keys.memo().len(), 1);
+    }
+
+    #[test]
+    fn the_memo_of_verified_tokens_stays_bounded() {
+        let keys = keys();
+        for id in 0..=VERIFIED_TOKENS as i32 {
+            keys.verify(&keys.issue(id, 0)).unwrap();
+        }
+        let memo = keys.memo();
+        assert!(memo.len() <= VERIFIED_TOKENS, "{} tokens kept", memo.len());
+        assert!(!memo.is_empty());
     }
 
     #[test]
