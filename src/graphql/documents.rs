@@ -8,11 +8,13 @@
 //! text, the operation asked for and the schema can change the outcome: the document declares
 //! no variable, and the same schema validated the same text for the same operation before.
 //! The depth and complexity limits are part of that outcome, and both are the schema's own.
+//! (The variants of a schema, with the guard and without, share their types and limits, and
+//! so their documents: see [`super::guard::Route`].)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use async_graphql::extensions::{ExtensionContext, NextValidation};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ServerError, ValidationResult};
 
@@ -137,6 +139,27 @@ impl Seen {
         {
             validated.push((self.operation.clone(), result));
         }
+    }
+}
+
+/// The one extension of the schema variant that runs cleared requests selecting no list: it
+/// remembers validations, as the guard does (see [`super::guard::Route`]).
+pub(super) struct RememberValidations;
+
+impl ExtensionFactory for RememberValidations {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RememberValidations)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RememberValidations {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        validate(ctx, next).await
     }
 }
 

@@ -96,38 +96,52 @@ fn check(ctx: &ExtensionContext<'_>, info: &ResolveInfo<'_>) -> AppResult<()> {
 }
 
 /// Whether the guard would let every field of the operation `request` runs through, decided
-/// from its document before execution. Then the schema without the guard may run it: the
+/// from its document before execution. Then a schema without the guard may run it: the
 /// guard is a schema extension, and while a schema has one, async-graphql names the parent
 /// and return types of every field it resolves (two strings and two lookups per field, and as
 /// many per list item), which was a fifth of the instructions of a 20-row list (callgrind).
 ///
-/// True only for a query whose every field passes the guard's own rule on the object type it
-/// is selected on: a root field declares a requirement the principal meets, a field below
-/// declares none or one the principal meets. Anything else (a mutation, an unknown operation,
-/// a selection on an interface or a union, a fragment on another type at the root, a cycle, a
-/// nesting deeper than 64) is false, and the guarded schema runs the request and gives the
-/// errors it always gave.
-pub fn clears(
+/// [`Route::Cleared`] only for a query whose every field passes the guard's own rule on the
+/// object type it is selected on: a root field declares a requirement the principal meets, a
+/// field below declares none or one the principal meets. Anything else (a mutation, an unknown
+/// operation, a selection on an interface or a union, a fragment on another type at the root,
+/// a cycle, a nesting deeper than 64) is [`Route::Guarded`], and the guarded schema runs the
+/// request and gives the errors it always gave.
+pub fn route(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     app: &AppState,
     principal: &Principal,
-) -> bool {
+) -> Route {
     let Some(catalogue) = app.catalogue() else {
-        return false;
+        return Route::Guarded;
     };
-    clears_with(document, operation_name, catalogue, &|needed| {
+    route_with(document, operation_name, catalogue, &|needed| {
         app.policy.authorize(principal, needed).is_ok()
     })
 }
 
-/// [`clears`], with `meets` telling whether the principal meets a requirement.
-fn clears_with(
+/// Which schema runs a request (see [`route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The schema with the guard.
+    Guarded,
+    /// A schema without the guard. When the document selects no list (nor introspection, which
+    /// lists the schema), the fields it resolves are the fields it names, and that schema's one
+    /// extension remembers validations (see [`super::documents`]): an extension costs each
+    /// resolved field two lookups, as few as validating the document costs once. A list of N
+    /// items costs it N times that, so a document that selects one runs on a schema without
+    /// any extension, and is validated every time.
+    Cleared { lists: bool },
+}
+
+/// [`route`], with `meets` telling whether the principal meets a requirement.
+fn route_with(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     catalogue: &Catalogue,
     meets: &dyn Fn(&Requirement) -> bool,
-) -> bool {
+) -> Route {
     let mut operations = document.operations.iter();
     let operation = match operation_name {
         Some(wanted) => operations.find(|(name, _)| name.map(|n| n.as_str()) == Some(wanted)),
@@ -137,21 +151,26 @@ fn clears_with(
         },
     };
     let Some((_, operation)) = operation else {
-        return false;
+        return Route::Guarded;
     };
     // Only queries: the root fields of a mutation run one after the other, and one of them
     // may change the grants the guard checks the next against.
     if operation.node.ty != OperationType::Query {
-        return false;
+        return Route::Guarded;
     }
-    Walk {
+    let mut walk = Walk {
         document,
         catalogue,
         meets,
         cleared: HashSet::new(),
         walking: Vec::new(),
+        lists: false,
+    };
+    if walk.selections(&operation.node.selection_set.node, 0, "Query") {
+        Route::Cleared { lists: walk.lists }
+    } else {
+        Route::Guarded
     }
-    .selections(&operation.node.selection_set.node, 0, "Query")
 }
 
 /// The deepest nesting of fields and fragments [`clears`] follows (the parser allows 64 levels
@@ -167,6 +186,8 @@ struct Walk<'a> {
     cleared: HashSet<(&'a str, &'a str)>,
     /// The fragments being walked, against cycles.
     walking: Vec<&'a str>,
+    /// Whether a field walked so far gives a list, or is introspection.
+    lists: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -215,7 +236,9 @@ impl<'a> Walk<'a> {
     fn field(&mut self, field: &'a Field, depth: usize, parent: &'a str) -> bool {
         let name = field.name.node.as_str();
         // As in the guard: introspection, and everything below it, is open to all.
+        // (`__typename` is answered without resolving anything.)
         if name.starts_with("__") {
+            self.lists |= name != "__typename";
             return true;
         }
         let allowed = match self.catalogue.requirement(parent, name) {
@@ -225,10 +248,12 @@ impl<'a> Walk<'a> {
         if !allowed {
             return false;
         }
+        let shape = self.catalogue.shape(parent, name);
+        self.lists |= shape.is_none_or(|shape| shape.list);
         if field.selection_set.node.items.is_empty() {
             return true;
         }
-        match self.catalogue.shape(parent, name) {
+        match shape {
             Some(shape) => self.selections(&field.selection_set.node, depth + 1, &shape.type_name),
             None => false,
         }
@@ -253,6 +278,7 @@ mod tests {
     const SDL: &str = r#"
         type Query {
             me: User @action(name: "plugin::users-permissions.user.me")
+            many: [User!]! @action(name: "plugin::users-permissions.user.me")
             roles: [Role] @action(name: "plugin::users-permissions.role.find")
             payload: Payload @action(name: "plugin::users-permissions.user.me")
             thing: Thing @action(name: "plugin::users-permissions.user.me")
@@ -260,21 +286,54 @@ mod tests {
         }
         type Mutation { login: Payload @action(name: "plugin::users-permissions.auth.callback") }
         type Payload { jwt: String, query: Query }
-        type User { id: ID, role: Role, mine: String @action(name: "plugin::users-permissions.user.me") }
+        type User { id: ID, role: Role, tags: [String], mine: String @action(name: "plugin::users-permissions.user.me") }
         type Role { name: String, users: Int @action(name: "plugin::users-permissions.role.find") }
         interface Thing { id: ID }
         type Widget implements Thing { id: ID, users: Int @action(name: "plugin::users-permissions.role.find") }
     "#;
 
-    /// Whether `query` clears for a principal who may use every action but `role.find`.
-    fn clears(query: &str, operation: Option<&str>) -> bool {
+    /// The route of `query` for a principal who may use every action but `role.find`.
+    fn route(query: &str, operation: Option<&str>) -> Route {
         let catalogue = Catalogue::from_sdl(SDL).unwrap();
         let document = async_graphql::parser::parse_query(query).unwrap();
         let meets = |needed: &Requirement| match needed {
             Requirement::Action(action) => !action.ends_with("role.find"),
             Requirement::SignedIn => true,
         };
-        clears_with(&document, operation, &catalogue, &meets)
+        route_with(&document, operation, &catalogue, &meets)
+    }
+
+    /// Whether `query` clears for a principal who may use every action but `role.find`.
+    fn clears(query: &str, operation: Option<&str>) -> bool {
+        route(query, operation) != Route::Guarded
+    }
+
+    #[test]
+    fn a_cleared_query_tells_whether_it_selects_a_list() {
+        for query in [
+            "{ me { id role { name } } }",
+            "{ me { __typename id } payload { jwt } }",
+            "query { ...Mine } fragment Mine on Query { me { id } }",
+        ] {
+            assert_eq!(
+                route(query, None),
+                Route::Cleared { lists: false },
+                "{query}"
+            );
+        }
+        for query in [
+            "{ me { id } many { id } }",
+            "{ me { tags } }",
+            "{ payload { query { many { id } } } }",
+            "{ me { id } __schema { types { name } } }",
+            "query { ...Many } fragment Many on Query { many { id } }",
+        ] {
+            assert_eq!(
+                route(query, None),
+                Route::Cleared { lists: true },
+                "{query}"
+            );
+        }
     }
 
     #[test]

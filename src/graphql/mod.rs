@@ -62,11 +62,11 @@ pub struct NoExtension;
 
 /// The schema with its type parameters erased, so HTTP handlers need not know them.
 pub trait GraphqlSchema: Send + Sync + 'static {
-    /// Runs `request`; without the field guard only when [`guard::clears`] said so.
+    /// Runs `request` on the variant [`guard::route`] chose.
     fn execute(
         &self,
         request: async_graphql::Request,
-        cleared: bool,
+        route: guard::Route,
     ) -> BoxFuture<'_, async_graphql::Response>;
     /// The parsed documents of the query texts this schema saw most recently.
     fn documents(&self) -> &documents::Documents;
@@ -75,11 +75,13 @@ pub trait GraphqlSchema: Send + Sync + 'static {
 
 type RootedSchema<Q, M> = Schema<Query<Arc<Q>>, Mutation<Arc<M>>, EmptySubscription>;
 
-/// One schema twice, over the same root objects: with the field guard, and without it for the
-/// requests the guard was shown to clear before execution.
+/// One schema three times, over the same root objects: with the field guard, and without it
+/// for the requests the guard was shown to clear before execution, one variant per
+/// [`guard::Route`].
 struct Schemas<Q: ObjectType + 'static, M: ObjectType + 'static> {
     guarded: RootedSchema<Q, M>,
     cleared: RootedSchema<Q, M>,
+    cleared_lists: RootedSchema<Q, M>,
     documents: documents::Documents,
 }
 
@@ -87,12 +89,12 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> GraphqlSchema for Schemas
     fn execute(
         &self,
         request: async_graphql::Request,
-        cleared: bool,
+        route: guard::Route,
     ) -> BoxFuture<'_, async_graphql::Response> {
-        let schema = if cleared {
-            &self.cleared
-        } else {
-            &self.guarded
+        let schema = match route {
+            guard::Route::Guarded => &self.guarded,
+            guard::Route::Cleared { lists: false } => &self.cleared,
+            guard::Route::Cleared { lists: true } => &self.cleared_lists,
         };
         Box::pin(schema.execute(request))
     }
@@ -111,7 +113,7 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
     query: Arc<Q>,
     mutation: Arc<M>,
     app: Option<AppState>,
-    guarded: bool,
+    route: guard::Route,
 ) -> RootedSchema<Q, M> {
     let q = Query(
         Default::default(),
@@ -141,8 +143,12 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
         // The standard introspection query (GraphiQL, code generators) needs depth 15.
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
-    if guarded {
-        builder = builder.extension(guard::PolicyGuard);
+    match route {
+        guard::Route::Guarded => builder = builder.extension(guard::PolicyGuard),
+        guard::Route::Cleared { lists: false } => {
+            builder = builder.extension(documents::RememberValidations)
+        }
+        guard::Route::Cleared { lists: true } => {}
     }
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -161,9 +167,11 @@ pub fn build_schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
     mutation: M,
 ) -> CastellanSchema {
     let (query, mutation) = (Arc::new(query), Arc::new(mutation));
+    let variant = |route| schema(query.clone(), mutation.clone(), Some(app.clone()), route);
     Arc::new(Schemas {
-        guarded: schema(query.clone(), mutation.clone(), Some(app.clone()), true),
-        cleared: schema(query, mutation, Some(app), false),
+        guarded: variant(guard::Route::Guarded),
+        cleared: variant(guard::Route::Cleared { lists: false }),
+        cleared_lists: variant(guard::Route::Cleared { lists: true }),
         documents: Default::default(),
     })
 }
@@ -181,21 +189,29 @@ pub async fn execute(
 ) -> async_graphql::Response {
     let seen = schema.documents().prepare(&mut request);
     let operation = request.operation_name.take();
-    let cleared = request
+    let route = request
         .parsed_query()
-        .is_ok_and(|document| guard::clears(document, operation.as_deref(), app, &principal));
+        .map_or(guard::Route::Guarded, |document| {
+            guard::route(document, operation.as_deref(), app, &principal)
+        });
     request.operation_name = operation;
     let mut request = request.data(principal);
-    // Only the guarded schema has a validation hook to read it.
-    if let Some(seen) = seen.filter(|_| !cleared) {
+    // Read by the validation hook, which the variant for lists lacks.
+    if let Some(seen) = seen.filter(|_| route != (guard::Route::Cleared { lists: true })) {
         request = request.data(seen);
     }
-    let mut response = schema.execute(request, cleared).await;
+    let mut response = schema.execute(request, route).await;
     errors::finish(&mut response, app.catalogue());
     response
 }
 
 /// The printed SDL of Castellan's own schema, as committed in `schema.graphql`. Needs no database.
 pub fn sdl() -> String {
-    schema(Arc::new(NoExtension), Arc::new(NoExtension), None, true).sdl()
+    schema(
+        Arc::new(NoExtension),
+        Arc::new(NoExtension),
+        None,
+        guard::Route::Guarded,
+    )
+    .sdl()
 }

@@ -31,6 +31,8 @@ pub struct CatalogueEntry {
 pub struct FieldShape {
     pub type_name: String,
     pub nullable: bool,
+    /// The field gives a list (of lists, …) of `type_name`.
+    pub list: bool,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +90,10 @@ impl Catalogue {
                                 FieldShape {
                                     type_name: named.to_string(),
                                     nullable: ty.nullable,
+                                    list: matches!(
+                                        ty.base,
+                                        async_graphql::parser::types::BaseType::List(_)
+                                    ),
                                 },
                             );
                         let found: Vec<Requirement> = field
