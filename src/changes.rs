@@ -11,7 +11,6 @@ use futures_util::StreamExt;
 
 use crate::app::{App, AppState};
 use crate::auth::SignedInUser;
-use crate::db::Db;
 use crate::error::AppResult;
 
 /// The channel the instances talk on.
@@ -108,7 +107,7 @@ impl App {
     /// Applies `change` here and announces it to the other instances.
     pub async fn changed(&self, change: Change) -> AppResult<()> {
         self.apply(&change).await?;
-        if let Db::Postgres(_) = &self.db {
+        if self.db.backend() == crate::db::Backend::Postgres {
             let mut conn = self.db.conn().await?;
             let payload = change.payload();
             crate::on_conn!(&mut conn, |c| diesel::sql_query("SELECT pg_notify($1, $2)")

@@ -179,7 +179,7 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
         app.catalogue
             .set(catalogue)
             .map_err(|_| anyhow::anyhow!("the catalogue was already set"))?;
-        if let db::Db::Postgres(_) = &app.db {
+        if app.db.backend() == db::Backend::Postgres {
             changes::listen(app.clone(), app.config.database_url.clone());
         }
         Ok(Castellan {

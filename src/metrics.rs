@@ -48,7 +48,7 @@ impl Metrics {
     }
 
     /// The text of `/metrics`.
-    pub fn render(&self, cached_users: usize) -> String {
+    pub fn render(&self, cached_users: usize, db_checkouts: u64) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, value: u64| {
             let _ = writeln!(
@@ -65,6 +65,11 @@ impl Metrics {
             "castellan_unauthorized_total",
             "Requests refused with 401 for unusable credentials.",
             self.unauthorized.load(Ordering::Relaxed),
+        );
+        counter(
+            "castellan_db_checkouts_total",
+            "Database connections taken from the pool (by requests and background work).",
+            db_checkouts,
         );
         let _ = writeln!(
             out,

@@ -596,7 +596,10 @@ async fn ready(State(http): State<HttpState>) -> Response {
 
 /// Counters in Prometheus' text format.
 async fn metrics(State(http): State<HttpState>) -> Response {
-    let body = http.app.metrics.render(http.app.users.len());
+    let body = http
+        .app
+        .metrics
+        .render(http.app.users.len(), http.app.db.checkouts());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -9,6 +9,8 @@ pub mod sql;
 pub mod stamp;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use diesel::sqlite::SqliteConnection;
@@ -35,11 +37,29 @@ pub enum Backend {
     Postgres,
 }
 
-/// The connection pool.
+/// The connection pool, and how many connections were taken from it.
 #[derive(Clone)]
-pub enum Db {
+pub struct Db {
+    pool: Pools,
+    /// Connections handed out by [`Db::conn`] since start: `/metrics` shows it, so a request
+    /// that should need no database (a cached user, an authorization from the snapshot) can
+    /// be seen to take none.
+    checkouts: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+enum Pools {
     Postgres(Pool<AsyncPgConnection>),
     Sqlite(Pool<SqliteConn>),
+}
+
+impl From<Pools> for Db {
+    fn from(pool: Pools) -> Self {
+        Self {
+            pool,
+            checkouts: Arc::default(),
+        }
+    }
 }
 
 /// A pooled connection to either backend.
@@ -148,7 +168,7 @@ impl Db {
             let pool = Pool::builder(manager)
                 .max_size(pool_size.unwrap_or(16))
                 .build()?;
-            return Ok(Self::Postgres(pool));
+            return Ok(Pools::Postgres(pool).into());
         }
         let path = sqlite_path(url)?;
         if !path.starts_with("file:")
@@ -178,26 +198,31 @@ impl Db {
         let pool = Pool::builder(manager)
             .max_size(pool_size.unwrap_or(4))
             .build()?;
-        Ok(Self::Sqlite(pool))
+        Ok(Pools::Sqlite(pool).into())
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Self::Postgres(_) => Backend::Postgres,
-            Self::Sqlite(_) => Backend::Sqlite,
+        match self.pool {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
         }
+    }
+
+    /// Connections handed out by [`Db::conn`] since start.
+    pub fn checkouts(&self) -> u64 {
+        self.checkouts.load(Ordering::Relaxed)
     }
 
     /// Applies the migrations this build carries that the database lacks, all in one
     /// transaction: a database is never left half migrated, and an empty PostgreSQL database
     /// is ready sooner (one commit instead of one per migration).
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let applied = match self {
-            Self::Postgres(pool) => {
+        let applied = match &self.pool {
+            Pools::Postgres(pool) => {
                 let conn = pool.get().await.context("connecting to PostgreSQL")?;
                 run_pending(conn, POSTGRES_MIGRATIONS)
             }
-            Self::Sqlite(pool) => {
+            Pools::Sqlite(pool) => {
                 let conn = pool.get().await.context("opening the SQLite database")?;
                 run_pending(conn, SQLITE_MIGRATIONS)
             }
@@ -241,10 +266,11 @@ impl Db {
     /// A connection from the pool, within [`CONNECTION_WAIT`]: a database that accepts
     /// connections but never answers gives an error, not a request that hangs.
     pub async fn conn(&self) -> AppResult<Conn> {
+        self.checkouts.fetch_add(1, Ordering::Relaxed);
         let get = async {
-            match self {
-                Self::Postgres(pool) => pool.get().await.map(Conn::Postgres),
-                Self::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
+            match &self.pool {
+                Pools::Postgres(pool) => pool.get().await.map(Conn::Postgres),
+                Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
             }
         };
         match tokio::time::timeout(CONNECTION_WAIT, get).await {

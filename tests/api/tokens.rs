@@ -47,6 +47,19 @@ async fn assert_unauthorized(server: &TestServer, authorization: &str, message: 
     );
 }
 
+/// POST /graphql for a count of database connections: without the harness's scan for
+/// secrets, which reads the database through the server's own pool.
+async fn unscanned(server: &TestServer, bearer: Option<&str>, query: &str) -> Value {
+    let mut request = server
+        .client
+        .post(format!("{}/graphql", server.url))
+        .json(&json!({ "query": query }));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 both_backends! {
     async fn malformed_forged_and_expired_tokens_are_refused_with_401(backend: Backend) {
         let server = TestServer::start(backend).await;
@@ -120,14 +133,43 @@ both_backends! {
     async fn a_role_change_is_seen_by_the_next_request(backend: Backend) {
         let server = TestServer::start(backend).await;
         let admin = server.user_with_grants("user-admin", &["plugin::users-permissions.user.update"]).await;
-        let (jwt, user) = server.register("mover", "mover@example.com", "password1").await;
-        assert_eq!(server.gql_as(&jwt, "{ me { role { type } } }", json!({})).await["data"]["me"]["role"]["type"], "authenticated");
+        // The role exists first: creating it and granting to it empty every cache, so the
+        // user is cached in their old role by the first `me`.
         let role = server.create_role("movers").await;
         server.grant("movers", &["plugin::users-permissions.user.me"]).await;
+        let (jwt, user) = server.register("mover", "mover@example.com", "password1").await;
+        assert_eq!(server.gql_as(&jwt, "{ me { role { type } } }", json!({})).await["data"]["me"]["role"]["type"], "authenticated");
+        let cached = server.app.db.checkouts();
+        assert_eq!(unscanned(&server, Some(&jwt), "{ me { role { type } } }").await["data"]["me"]["role"]["type"], "authenticated");
+        assert_eq!(server.app.db.checkouts(), cached, "the user is cached");
         let body = server
             .gql_as(&admin, "mutation($id: ID!, $r: ID!) { updateUsersPermissionsUser(id: $id, data: { role: $r }) { data { id } } }", json!({ "id": user["id"], "r": role.id.to_string() }))
             .await;
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(server.gql_as(&jwt, "{ me { role { type } } }", json!({})).await["data"]["me"]["role"]["type"], "movers");
+    }
+
+    async fn signed_in_and_public_requests_are_authorized_without_the_database(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (jwt, _) = server.register("quiet", "quiet@example.com", "password1").await;
+        let me = "{ me { username role { type } } }";
+        assert_eq!(server.gql_as(&jwt, me, json!({})).await["data"]["me"]["username"], "quiet");
+        let before = server.app.db.checkouts();
+        for _ in 0..10 {
+            assert_eq!(unscanned(&server, Some(&jwt), me).await["data"]["me"]["role"]["type"], "authenticated");
+            // Refused from the grants in memory, signed in and in public.
+            let refused = unscanned(&server, Some(&jwt), "{ usersPermissionsRoles { name } }").await;
+            assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+            let refused = unscanned(&server, None, "{ usersPermissionsUsers { id } }").await;
+            assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+        }
+        assert_eq!(server.app.db.checkouts(), before, "30 requests authorized without a database connection");
+        // What reads the database is counted, and /metrics shows the count.
+        let body = unscanned(&server, None, "mutation { login(input: { identifier: \"quiet\", password: \"wrong-password\" }) { jwt } }").await;
+        assert!(body.get("errors").is_some(), "{body}");
+        let after = server.app.db.checkouts();
+        assert_eq!(after, before + 1, "a login reads the user");
+        let (_, _, metrics) = server.get("/metrics").await;
+        assert!(metrics.contains(&format!("castellan_db_checkouts_total {after}\n")), "{metrics}");
     }
 }
