@@ -201,3 +201,94 @@ fn json_logs_carry_the_request_id() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("LOG_FORMAT must be"));
 }
+
+/// SIGTERM stops the server gracefully: the logins it is hashing passwords for when the signal
+/// comes all get their answer, then the process exits with success and stops listening.
+#[test]
+fn sigterm_lets_the_requests_in_flight_finish() {
+    const LOGINS: usize = 8;
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Serve::start(dir.path(), &[], Stdio::null());
+    let address = served.address.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = http_client(Duration::from_secs(20));
+    let graphql = format!("http://{address}/graphql");
+    let post = move |query: &'static str| {
+        let (client, graphql) = (client.clone(), graphql.clone());
+        async move {
+            let response = client
+                .post(graphql)
+                .json(&serde_json::json!({ "query": query }))
+                .send()
+                .await?;
+            Ok::<_, reqwest::Error>((
+                response.status(),
+                response.json::<serde_json::Value>().await?,
+            ))
+        }
+    };
+    let registered = runtime.block_on(post(
+        r#"mutation { register(input: { username: "leaving", email: "leaving@example.com", password: "password-1" }) { jwt } }"#,
+    ));
+    assert!(
+        registered
+            .as_ref()
+            .is_ok_and(|(_, body)| body["data"]["register"]["jwt"].is_string()),
+        "{registered:?}"
+    );
+
+    // bcrypt at the default cost keeps each login busy for tens of milliseconds, and both
+    // cores can hash only two at a time: when the first answer arrives, the others are in flight.
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..LOGINS {
+        logins.spawn_on(
+            post(r#"mutation { login(input: { identifier: "leaving", password: "password-1" }) { jwt } }"#),
+            runtime.handle(),
+        );
+    }
+    let mut answers = vec![runtime.block_on(logins.join_next()).unwrap().unwrap()];
+    let terminated = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let in_flight = logins.len();
+    assert!(
+        in_flight > 0,
+        "every login finished before SIGTERM: nothing was in flight"
+    );
+    answers.extend(runtime.block_on(logins.join_all()));
+    for answer in &answers {
+        assert!(
+            answer
+                .as_ref()
+                .is_ok_and(|(status, body)| status.is_success()
+                    && body["data"]["login"]["jwt"].is_string()),
+            "a login in flight at SIGTERM got no answer: {answer:?}"
+        );
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "exit after SIGTERM: {exit}");
+    assert!(
+        std::net::TcpStream::connect(&address).is_err(),
+        "still listening after exit"
+    );
+    println!(
+        "sigterm_lets_the_requests_in_flight_finish: {in_flight} of {LOGINS} logins in flight at SIGTERM, all answered"
+    );
+}

@@ -954,40 +954,47 @@ async fn kill_9_during_concurrent_sqlite_registrations() {
     );
 
     // The file itself, through SQLite's own checker, while the new server has it open.
-    let integrity = match Command::new("sqlite3")
-        .arg(&database)
-        .arg("PRAGMA integrity_check; SELECT count(*) FROM up_users;")
-        .output()
-    {
-        Ok(output) => {
-            let text = String::from_utf8_lossy(&output.stdout).to_string();
-            assert!(
-                output.status.success(),
-                "sqlite3: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let mut lines = text.lines();
-            assert_eq!(lines.next(), Some("ok"), "PRAGMA integrity_check: {text}");
-            let users: usize = lines
-                .next()
-                .and_then(|n| n.parse().ok())
-                .expect("a count of users");
-            assert!(
-                users >= acknowledged.len(),
-                "{users} users stored, {} acknowledged",
-                acknowledged.len()
-            );
-            format!("integrity_check ok, {users} users stored")
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "sqlite3 CLI absent, integrity_check skipped".into()
-        }
-        Err(e) => panic!("sqlite3: {e}"),
-    };
+    let (checks, users) = tokio::task::spawn_blocking(move || sqlite_integrity(&database))
+        .await
+        .unwrap();
+    assert_eq!(checks, ["ok"], "PRAGMA integrity_check");
+    assert!(
+        users >= acknowledged.len(),
+        "{users} users stored, {} acknowledged",
+        acknowledged.len()
+    );
+    let integrity = format!("integrity_check ok, {users} users stored");
     println!(
         "kill_9_during_concurrent_sqlite_registrations: {} registrations acknowledged before SIGKILL, \
          {cut} cut by it; all acknowledged accounts log in after restart; {integrity}; test took {:?}",
         acknowledged.len(),
         began.elapsed()
     );
+}
+
+/// SQLite's own check of the file at `path` (its lines, `["ok"]` when sound) and the number of
+/// users it stores, through a connection of its own.
+fn sqlite_integrity(path: &std::path::Path) -> (Vec<String>, usize) {
+    use diesel::{Connection, QueryableByName, RunQueryDsl, sql_types};
+    #[derive(QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = sql_types::Text)]
+        integrity_check: String,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    let checks = diesel::sql_query("PRAGMA integrity_check")
+        .load::<Check>(&mut conn)
+        .unwrap();
+    let count = diesel::sql_query("SELECT count(*) AS n FROM up_users")
+        .get_result::<Count>(&mut conn)
+        .unwrap();
+    (
+        checks.into_iter().map(|c| c.integrity_check).collect(),
+        usize::try_from(count.n).unwrap(),
+    )
 }

@@ -78,3 +78,68 @@ async fn a_block_and_a_grant_change_through_one_instance_are_enforced_by_the_oth
     eprintln!("grant change seen by the other instance after {took:?}");
     let _ = user_id(&user);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_a_condition_and_a_setting_changed_through_one_instance_are_enforced_by_the_other() {
+    let a = TestServer::start(Backend::Postgres).await;
+    let url = a.app.config.database_url.clone();
+    let b =
+        TestServer::start_with(Backend::Postgres, move |config| config.database_url = url).await;
+    let admin = a
+        .user_with_grants(
+            "admin",
+            &[
+                "plugin::users-permissions.user.update",
+                "plugin::users-permissions.role.createRole",
+                "plugin::users-permissions.condition.create",
+                "plugin::users-permissions.advanced-settings.update",
+            ],
+        )
+        .await;
+    let ok = |body: serde_json::Value| assert!(body.get("errors").is_none(), "{body}");
+    let mut users = Vec::new();
+    for name in ["mover", "mate", "stranger"] {
+        users.push(
+            a.register(name, &format!("{name}@example.com"), "password1")
+                .await,
+        );
+    }
+    let list = "{ usersPermissionsUsers(sort: [\"username:asc\"]) { username } }";
+    // B knows the mover (and caches them) in the authenticated role, which may not list users.
+    let body = b.gql_as(&users[0].0, list, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    // Through A: a new condition, a new role that lists users under it, and the mover and
+    // the mate moved into that role, on one team.
+    ok(a.gql_as(&admin, "mutation($q: JSON!) { createUsersPermissionsCondition(data: { name: \"one-team\", displayName: \"One team\", query: $q }) { name } }", json!({ "q": { "attributes.team": "$user.attributes.team" } })).await);
+    ok(a.gql_as(&admin, "mutation { createUsersPermissionsRole(data: { name: \"Team\", type: \"team\", grants: [{ action: \"plugin::users-permissions.user.me\" }, { action: \"plugin::users-permissions.user.find\", conditions: [\"one-team\"] }] }) { ok } }", json!({})).await);
+    let team = a.conn_role("team").await;
+    for ((_, user), (role, colour)) in users.iter().zip([
+        (team.id.to_string(), "red"),
+        (team.id.to_string(), "red"),
+        (a.conn_role("authenticated").await.id.to_string(), "blue"),
+    ]) {
+        ok(a.gql_as(&admin, "mutation($id: ID!, $role: ID!, $team: String!) { updateUsersPermissionsUser(id: $id, data: { role: $role, attributes: { team: $team } }) { data { id } } }", json!({ "id": user["id"], "role": role, "team": colour })).await);
+    }
+    let took = within_a_second(async || {
+        let body = b.gql_as(&users[0].0, list, json!({})).await;
+        body["data"]["usersPermissionsUsers"]
+            == json!([{ "username": "mate" }, { "username": "mover" }])
+    })
+    .await;
+    eprintln!(
+        "role, condition and role change of a user seen by the other instance after {took:?}"
+    );
+
+    // A setting: registration switched off through A is refused by B.
+    ok(a.gql_as(&admin, "mutation { updateUsersPermissionsAdvancedSettings(data: { allowRegister: false }) { allowRegister } }", json!({})).await);
+    let took = within_a_second(async || {
+        let body = b.gql("mutation { register(input: { username: \"late\", email: \"late@example.com\", password: \"password1\" }) { jwt } }", json!({})).await;
+        body["errors"][0]["message"] == "Register action is currently disabled"
+    })
+    .await;
+    eprintln!("setting change seen by the other instance after {took:?}");
+}

@@ -116,3 +116,73 @@ async fn two_instances_sharing_redis_share_the_limits() {
     );
     assert!(limited(&login_from(&a, "v", None).await));
 }
+
+/// The GraphQL operations the issue names besides `login`, each with a body that reaches its
+/// limit check: a fresh email each time, so only the address counts.
+fn sign_in_operations(attempt: usize) -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "register",
+            json!({ "query": "mutation($e: String!) { register(input: { username: $e, email: $e, password: \"12\" }) { jwt } }",
+                    "variables": { "e": format!("r{attempt}@example.com") } }),
+        ),
+        (
+            "forgotPassword",
+            json!({ "query": "mutation($e: String!) { forgotPassword(email: $e) { ok } }",
+                    "variables": { "e": format!("f{attempt}@example.com") } }),
+        ),
+        (
+            "resetPassword",
+            json!({ "query": "mutation { resetPassword(password: \"new-password\", passwordConfirmation: \"new-password\", code: \"not-a-code\") { jwt } }" }),
+        ),
+        (
+            "sendEmailConfirmation",
+            json!({ "query": "mutation($e: String!) { sendEmailConfirmation(email: $e) { ok } }",
+                    "variables": { "e": format!("s{attempt}@example.com") } }),
+        ),
+        (
+            "changePassword",
+            json!({ "query": "mutation { changePassword(currentPassword: \"wrong-password\", password: \"new-password\", passwordConfirmation: \"new-password\") { jwt } }" }),
+        ),
+        (
+            "loginWithProvider",
+            json!({ "query": "mutation { loginWithProvider(provider: \"github\", accessToken: \"not-a-token\") { jwt } }" }),
+        ),
+    ]
+}
+
+both_backends! {
+    async fn every_sign_in_operation_has_its_own_limit_per_client_address(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 3;
+            config.rate_limit.max_per_identifier = 100;
+        })
+        .await;
+        // changePassword needs a signed-in caller: this is the first of 3 registrations.
+        let (jwt, _) = server.register("limited", "limited@example.com", "password-1").await;
+        for attempt in 0..4 {
+            for (operation, body) in sign_in_operations(attempt) {
+                let (_, body) = server.post(Some(&jwt), &body).await;
+                let allowed = if operation == "register" { 2 } else { 3 };
+                assert_eq!(limited(&body), attempt >= allowed, "{operation}, attempt {attempt}: {body}");
+                if attempt < allowed {
+                    assert!(body["errors"][0]["extensions"]["code"] != "FORBIDDEN", "{operation} never reached its limit: {body}");
+                }
+            }
+        }
+        // The OAuth routes over REST: the start, the provider's callback and the sign-in.
+        // The REST sign-in with a provider's token counts with loginWithProvider, its GraphQL
+        // form, which used the address's 3 attempts above.
+        for (path, allowed) in [
+            ("/api/connect/github", 3),
+            ("/api/connect/github/callback?code=x&state=y", 3),
+            ("/api/auth/github/callback?access_token=x", 0),
+        ] {
+            for attempt in 0..4 {
+                let response = server.client.get(format!("{}{path}", server.url)).send().await.unwrap();
+                assert_eq!(response.status() == StatusCode::TOO_MANY_REQUESTS, attempt >= allowed, "{path}, attempt {attempt}");
+            }
+        }
+    }
+}
