@@ -49,11 +49,35 @@ both_backends! {
             }
             let body = server.gql_as(&admin, "query($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { username } }", json!({ "f": { "id": { "in": [attack] }, "role": { "name": { "eq": attack } } } })).await;
             assert!(body.get("errors").is_none(), "{body}");
+            // The list operators, the nested ones, documentId and every string of a role.
+            for filters in [
+                json!({ "username": { "in": [attack, "x"] } }),
+                json!({ "username": { "between": [attack, attack] } }),
+                json!({ "username": { "eq": attack, "notIn": [attack] } }),
+                json!({ "documentId": { "eq": attack } }),
+                json!({ "or": [{ "email": { "eq": attack } }, { "not": { "username": { "ne": attack } } }] }),
+                json!({ "username": { "or": [attack], "and": [attack] } }),
+                json!({ "role": { "description": { "contains": attack }, "type": { "in": [attack] } } }),
+            ] {
+                let body = server.gql_as(&admin, "query($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { username } }", json!({ "f": filters })).await;
+                assert_eq!(body["data"]["usersPermissionsUsers"], json!([]), "{filters}: {body}");
+            }
+            for filters in [
+                json!({ "name": { "eq": attack } }),
+                json!({ "description": { "containsi": attack } }),
+                json!({ "type": { "in": [attack], "notIn": ["public"] } }),
+                json!({ "or": [{ "name": { "between": [attack, attack] } }, { "documentId": { "eq": attack } }] }),
+            ] {
+                let body = server.gql_as(&admin, "query($f: UsersPermissionsRoleFiltersInput) { usersPermissionsRoles(filters: $f) { name } }", json!({ "f": filters })).await;
+                assert_eq!(body["data"]["usersPermissionsRoles"], json!([]), "{filters}: {body}");
+            }
             let body = server.gql_as(&admin, "{ usersPermissionsUsers(sort: [\"username; DROP TABLE up_users\"]) { id } }", json!({})).await;
             assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
         }
         let body = server.gql_as(&admin, "{ usersPermissionsUsers { username } }", json!({})).await;
         assert_eq!(body["data"]["usersPermissionsUsers"].as_array().unwrap().len(), 1, "the table is intact: {body}");
+        let body = server.gql_as(&admin, "{ usersPermissionsRoles { type } }", json!({})).await;
+        assert_eq!(body["data"]["usersPermissionsRoles"].as_array().unwrap().len(), 3, "the roles are intact: {body}");
     }
 
     async fn a_hanging_smtp_server_does_not_stall_registration_or_login(backend: Backend) {
@@ -81,13 +105,84 @@ both_backends! {
     }
 }
 
-/// Random query objects and templates never crash the parser, the evaluator, the SQL
-/// compiler or the renderer. Seeded; `CASTELLAN_FUZZ_SECONDS` runs it longer
-/// (`bench/fuzz.sh`), and a crash it finds becomes a test beside this one.
-#[test]
-fn random_query_objects_and_templates_never_crash() {
+/// Where the fuzzer writes an input that crashed, and where [`the_fuzz_corpus_never_crashes`]
+/// replays every input from: each file one JSON object of [`FuzzCase`].
+const FUZZ_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz-corpus");
+
+/// One input of the fuzzer: a query object, a document to match it against, and a template.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct FuzzCase {
+    query: Value,
+    document: Value,
+    template: String,
+}
+
+/// Runs one input through the filter parser, evaluator and SQL compiler, and the template
+/// parser and renderer; whether the filter parsed.
+fn exercise(case: &FuzzCase) -> bool {
     use castellan::filter::{Dialect, Filter};
     use castellan::mail::template::Template;
+    struct AnyField;
+    impl castellan::filter::FieldMap for AnyField {
+        fn locate(&self, path: &[&str]) -> Option<castellan::filter::Location> {
+            Some(castellan::filter::Location::Json {
+                column_sql: "doc".into(),
+                path: path.iter().map(|s| s.to_string()).collect(),
+                jsonb: None,
+            })
+        }
+    }
+    let parsed = Filter::parse(&case.query).ok();
+    if let Some(filter) = &parsed {
+        let bound = filter.bind(&json!({ "id": 1, "attributes": { "team": ["x", 1] } }));
+        let _ = bound.matches(&case.document);
+        let _ = bound.matches(&json!({ "a": [{ "b": null }, 1], "id": "1" }));
+        let _ = bound.to_sql(Dialect::Sqlite, &AnyField);
+        let _ = bound.to_sql(Dialect::Postgres, &AnyField);
+    }
+    if let Ok(template) = Template::parse(&case.template, &["URL", "USER.username", "CODE"]) {
+        let _ = template.render(
+            &std::collections::HashMap::from([("URL", "<x>".to_string())]),
+            true,
+        );
+    }
+    parsed.is_some()
+}
+
+/// Every input of the corpus (edge cases written by hand, and any crash the fuzzer found)
+/// goes through [`exercise`] without a panic.
+#[test]
+fn the_fuzz_corpus_never_crashes() {
+    let mut files: Vec<_> = std::fs::read_dir(FUZZ_CORPUS)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "the corpus lost its cases: {files:?}");
+    let mut parsed = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let case: FuzzCase = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not a fuzz case: {e}", path.display()));
+        let outcome = std::panic::catch_unwind(|| exercise(&case));
+        parsed +=
+            usize::from(outcome.unwrap_or_else(|_| panic!("{} crashes: {text}", path.display())));
+    }
+    // Both kinds: query objects the parser accepts, and ones it refuses.
+    assert!(
+        0 < parsed && parsed < files.len(),
+        "{parsed} of {} parsed",
+        files.len()
+    );
+}
+
+/// Random query objects and templates never crash the parser, the evaluator, the SQL
+/// compiler or the renderer. Seeded; `CASTELLAN_FUZZ_SECONDS` runs it longer
+/// (`bench/fuzz.sh`). An input that crashes is written to `tests/fuzz-corpus/`, which
+/// [`the_fuzz_corpus_never_crashes`] replays from then on.
+#[test]
+fn random_query_objects_and_templates_never_crash() {
     let seconds: u64 = std::env::var("CASTELLAN_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -151,16 +246,6 @@ fn random_query_objects_and_templates_never_crash() {
             ),
         }
     }
-    struct AnyField;
-    impl castellan::filter::FieldMap for AnyField {
-        fn locate(&self, path: &[&str]) -> Option<castellan::filter::Location> {
-            Some(castellan::filter::Location::Json {
-                column_sql: "doc".into(),
-                path: path.iter().map(|s| s.to_string()).collect(),
-                jsonb: None,
-            })
-        }
-    }
     let pieces = [
         "<%= URL %>",
         "<%=",
@@ -176,29 +261,25 @@ fn random_query_objects_and_templates_never_crash() {
         "<%#",
     ];
     let started = Instant::now();
-    let (mut queries, mut parsed, mut templates) = (0u64, 0u64, 0u64);
+    let (mut queries, mut parsed) = (0u64, 0u64);
     while started.elapsed() < Duration::from_secs(seconds) {
-        let query = value(&mut next, &keys, 0);
+        let case = FuzzCase {
+            query: value(&mut next, &keys, 0),
+            document: value(&mut next, &keys, 0),
+            template: (0..next() % 8)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect(),
+        };
         queries += 1;
-        if let Ok(filter) = Filter::parse(&query) {
-            parsed += 1;
-            let bound = filter.bind(&json!({ "id": 1, "attributes": { "team": ["x", 1] } }));
-            let _ = bound.matches(&value(&mut next, &keys, 0));
-            let _ = bound.matches(&json!({ "a": [{ "b": null }, 1], "id": "1" }));
-            let _ = bound.to_sql(Dialect::Sqlite, &AnyField);
-            let _ = bound.to_sql(Dialect::Postgres, &AnyField);
+        match std::panic::catch_unwind(|| exercise(&case)) {
+            Ok(accepted) => parsed += u64::from(accepted),
+            Err(_) => {
+                let path = format!("{FUZZ_CORPUS}/crash-{seed}-{queries}.json");
+                std::fs::write(&path, serde_json::to_string_pretty(&case).unwrap()).unwrap();
+                panic!("crashed on {case:?}: written to {path}, fix it and commit the file");
+            }
         }
-        let source: String = (0..next() % 8)
-            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-            .collect();
-        if let Ok(template) = Template::parse(&source, &["URL", "USER.username", "CODE"]) {
-            let _ = template.render(
-                &std::collections::HashMap::from([("URL", "<x>".to_string())]),
-                true,
-            );
-        }
-        templates += 1;
     }
-    eprintln!("{queries} query objects ({parsed} accepted) and {templates} templates, no crash");
+    eprintln!("{queries} inputs ({parsed} query objects accepted), no crash");
     assert!(queries > 100);
 }
