@@ -27,6 +27,10 @@ pub enum AppError {
     /// The credentials of the request (its bearer token) are unusable: HTTP 401, `UNAUTHENTICATED`.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A request body over the configured size (`limit`, in bytes): HTTP 413, `BAD_REQUEST` /
+    /// `PayloadTooLargeError`.
+    #[error("The request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     /// Anything else. Its message never reaches a client; it is logged instead.
     #[error("Internal Server Error")]
     Internal(#[from] anyhow::Error),
@@ -99,6 +103,7 @@ impl AppError {
             Self::Forbidden { .. } => "FORBIDDEN",
             Self::NotFound(_) => "STRAPI_NOT_FOUND_ERROR",
             Self::RateLimited { .. } => "STRAPI_RATE_LIMIT_ERROR",
+            Self::PayloadTooLarge { .. } => "BAD_REQUEST",
             Self::Unauthorized(_) => "UNAUTHENTICATED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -112,6 +117,7 @@ impl AppError {
             Self::Forbidden { .. } => "ForbiddenError",
             Self::NotFound(_) => "NotFoundError",
             Self::RateLimited { .. } => "RateLimitError",
+            Self::PayloadTooLarge { .. } => "PayloadTooLargeError",
             Self::Unauthorized(_) => "UnauthorizedError",
             Self::Internal(_) => "InternalServerError",
         }
@@ -124,6 +130,7 @@ impl AppError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -134,6 +141,7 @@ impl AppError {
             Self::Validation { details, .. }
             | Self::Application { details, .. }
             | Self::Forbidden { details } => details.clone(),
+            Self::PayloadTooLarge { limit } => json!({ "limit": limit }),
             _ => json!({}),
         }
     }

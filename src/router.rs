@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::{ConnectInfo, Extension, Path, Query, State};
@@ -77,7 +78,10 @@ pub fn service(
                 .post(graphql_api)
                 .layer(RequestBodyLimitLayer::new(
                     app.config.graphql.max_body_bytes,
-                )),
+                ))
+                .layer(middleware::map_response(too_large(
+                    app.config.graphql.max_body_bytes,
+                ))),
         )
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
@@ -103,6 +107,19 @@ pub fn service(
         )
         .layer(cors_layer(&app.config.cors))
         .service(routes)
+}
+
+/// Gives the bare 413 of the body limit Strapi's envelope and a GraphQL error, saying the limit.
+fn too_large(
+    limit: usize,
+) -> impl Fn(Response) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move |response| {
+        std::future::ready(if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            error_response(&AppError::PayloadTooLarge { limit })
+        } else {
+            response
+        })
+    }
 }
 
 /// The CORS rules of `[cors]`.
@@ -347,8 +364,12 @@ async fn graphql_api(
     State(http): State<HttpState>,
     Extension(address): Extension<ClientAddress>,
     Credentials(credentials): Credentials,
-    request: GraphQLBatchRequest,
+    request: Result<GraphQLBatchRequest, GraphQLRejection>,
 ) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return error_response(&unreadable(&rejection.0, &http.app)),
+    };
     let principal = match authenticate(&http.app, credentials.as_ref()).await {
         Ok(principal) => principal,
         Err(error) => {
@@ -386,6 +407,31 @@ async fn graphql_api(
             GraphQLResponse::from(BatchResponse::Batch(responses)).into_response()
         }
     }
+}
+
+/// Why the body of a `POST /graphql` is no GraphQL request, said plainly rather than in
+/// async-graphql's debug form. A body without a length (chunked) that runs over
+/// `graphql.maxBodyBytes` ends here, as an error of the body stream.
+fn unreadable(error: &async_graphql::ParseRequestError, app: &AppState) -> AppError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match error {
+        async_graphql::ParseRequestError::Io(io) => Some(io),
+        _ => None,
+    };
+    while let Some(error) = cause {
+        // tower-http's limit of the body stream, whose type is private to the body crate.
+        if error.to_string() == "length limit exceeded" {
+            return AppError::PayloadTooLarge {
+                limit: app.config.graphql.max_body_bytes,
+            };
+        }
+        cause = error.source().or_else(|| {
+            error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as _)
+        });
+    }
+    AppError::validation(format!("The body is not a GraphQL request: {error}"))
 }
 
 /// The principal of a REST request, if it may perform `action`; otherwise the error response

@@ -20,12 +20,18 @@ async fn within_a_second(mut check: impl AsyncFnMut() -> bool) -> Duration {
     panic!("not enforced within a second");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_block_and_a_grant_change_through_one_instance_are_enforced_by_the_other() {
+/// Two servers on one new PostgreSQL database.
+async fn two_instances() -> (TestServer, TestServer) {
     let a = TestServer::start(Backend::Postgres).await;
     let url = a.app.config.database_url.clone();
     let b =
         TestServer::start_with(Backend::Postgres, move |config| config.database_url = url).await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_and_a_grant_change_through_one_instance_are_enforced_by_the_other() {
+    let (a, b) = two_instances().await;
 
     let admin = a
         .user_with_grants(
@@ -81,10 +87,7 @@ async fn a_block_and_a_grant_change_through_one_instance_are_enforced_by_the_oth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_a_condition_and_a_setting_changed_through_one_instance_are_enforced_by_the_other() {
-    let a = TestServer::start(Backend::Postgres).await;
-    let url = a.app.config.database_url.clone();
-    let b =
-        TestServer::start_with(Backend::Postgres, move |config| config.database_url = url).await;
+    let (a, b) = two_instances().await;
     let admin = a
         .user_with_grants(
             "admin",

@@ -41,6 +41,21 @@ both_backends! {
         let huge = format!("{{ me {{ id }} }} # {}", "x".repeat(5_000));
         let response = server.client.post(format!("{}/graphql", server.url)).json(&json!({ "query": huge })).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["name"], "PayloadTooLargeError", "{body}");
+        assert_eq!(body["error"]["message"], "The request body is larger than 2000 bytes");
+        assert_eq!(body["error"]["details"]["limit"], 2000);
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
+        // The same body without a length, in chunks: refused once it runs over.
+        let (status, text) = chunked_post(&server, &json!({ "query": huge }).to_string()).await;
+        assert_eq!(status, 413, "{text}");
+        assert!(text.contains(r#""name":"PayloadTooLargeError""#), "{text}");
+        // A body that is no GraphQL request says why, in the same envelope.
+        let response = server.client.post(format!("{}/graphql", server.url)).header("content-type", "application/json").body(r#"{"query": 12"#).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert!(error_message(&body).starts_with("The body is not a GraphQL request: Invalid request: EOF"), "{body}");
     }
 
     async fn a_query_text_seen_before_is_checked_and_answered_anew(backend: Backend) {
@@ -317,4 +332,34 @@ fn migrations_count() -> usize {
     )
     .unwrap()
     .len()
+}
+
+/// POST /graphql with `body` sent in 1 KB chunks and no length; the status and the response.
+async fn chunked_post(server: &TestServer, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut request = String::from(
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    );
+    for chunk in body.as_bytes().chunks(1024) {
+        request.push_str(&format!(
+            "{:x}\r\n{}\r\n",
+            chunk.len(),
+            std::str::from_utf8(chunk).unwrap()
+        ));
+    }
+    request.push_str("0\r\n\r\n");
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response).to_string();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
 }
