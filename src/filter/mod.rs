@@ -402,6 +402,13 @@ mod tests {
             (json!({"": 1}), "empty segment"),
             (json!({"a.0": 1}), "must start with a letter"),
             (json!({"a.b c": 1}), "contains ` `"),
+            // Keys written to reach the SQL text of a condition.
+            (
+                json!({"attributes.a'); DROP TABLE up_roles; --": 1}),
+                "contains `'`",
+            ),
+            (json!({"attributes.b\" || 1 --": 1}), "contains `\"`"),
+            (json!({"a.b$[0]": 1}), "contains `$`"),
             (json!({"constructor": 1}), "JavaScript built-in member"),
             (json!({"a.length": 1}), "JavaScript built-in member"),
             (json!({"a.Infinity": 1}), "JavaScript built-in member"),
