@@ -14,6 +14,18 @@ use serde_json::{Value, json};
 
 pub const TEST_JWT_SECRET: &str = "castellan-test-secret-0123456789abcdef";
 
+/// Fields of a user no response may carry, under either spelling. (An API token's
+/// `accessKey` is shown once, at creation; what is stored of it is checked by value.)
+const PRIVATE_FIELDS: &[&str] = &[
+    "password",
+    "resetPasswordToken",
+    "reset_password_token",
+    "confirmationToken",
+    "confirmation_token",
+    "tokensValidAfter",
+    "tokens_valid_after",
+];
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -252,6 +264,26 @@ impl TestServer {
             diesel_async::RunQueryDsl::load(up_api_tokens.select(access_key), c).await
         });
         secrets.extend(keys.unwrap_or_default());
+        secrets.push(TEST_JWT_SECRET.to_string());
+        // The private fields by name, whatever their value.
+        if let Ok(json) = serde_json::from_str::<Value>(response) {
+            let mut stack = vec![&json];
+            while let Some(value) = stack.pop() {
+                match value {
+                    Value::Object(map) => {
+                        for (key, value) in map {
+                            assert!(
+                                !PRIVATE_FIELDS.contains(&key.as_str()),
+                                "a response names the private field `{key}`: {response}"
+                            );
+                            stack.push(value);
+                        }
+                    }
+                    Value::Array(items) => stack.extend(items),
+                    _ => {}
+                }
+            }
+        }
         for secret in secrets.iter().filter(|s| s.len() >= 16) {
             assert!(
                 !response.contains(secret.as_str()),
