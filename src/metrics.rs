@@ -68,7 +68,7 @@ impl Metrics {
         );
         counter(
             "castellan_db_checkouts_total",
-            "Database connections taken from the pool (by requests and background work).",
+            "Database connections asked of the pool (by requests and background work).",
             db_checkouts,
         );
         let _ = writeln!(

@@ -37,13 +37,13 @@ pub enum Backend {
     Postgres,
 }
 
-/// The connection pool, and how many connections were taken from it.
+/// The connection pool, and how many connections were asked of it.
 #[derive(Clone)]
 pub struct Db {
     pool: Pools,
-    /// Connections handed out by [`Db::conn`] since start: `/metrics` shows it, so a request
-    /// that should need no database (a cached user, an authorization from the snapshot) can
-    /// be seen to take none.
+    /// Connections asked of the pool through [`Db::conn`] since start (a wait that times out
+    /// counts too): `/metrics` shows it, so a request that should need no database (a cached
+    /// user, an authorization from the snapshot) can be seen to take none.
     checkouts: Arc<AtomicU64>,
 }
 
@@ -208,7 +208,7 @@ impl Db {
         }
     }
 
-    /// Connections handed out by [`Db::conn`] since start.
+    /// Connections asked of the pool through [`Db::conn`] since start.
     pub fn checkouts(&self) -> u64 {
         self.checkouts.load(Ordering::Relaxed)
     }
