@@ -86,7 +86,10 @@ async fn run_flow(
         callback.starts_with(&format!("{}/api/connect/mock/callback?", server.url)),
         "{callback}"
     );
-    client.get(callback).send().await.unwrap()
+    let done = client.get(callback).send().await.unwrap();
+    // The front end's URL carries the JWT, and nothing private.
+    server.assert_no_secrets(&location(&done)).await;
+    done
 }
 
 fn query_value(url: &str, name: &str) -> Option<String> {
