@@ -73,7 +73,7 @@ pub fn service(
 + 'static {
     let routes = Router::new()
         .route(
-            "/graphql",
+            GRAPHQL_PATH,
             get(graphiql)
                 .post(graphql_api)
                 .layer(RequestBodyLimitLayer::new(
@@ -138,6 +138,9 @@ fn cors_layer(cors: &CorsConfig) -> CorsLayer {
         .max_age(cors.max_age)
 }
 
+/// Where the GraphQL API and GraphiQL live.
+const GRAPHQL_PATH: &str = "/graphql";
+
 /// The header that carries a request's id, both ways.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -195,7 +198,7 @@ async fn request_id_and_client(
     request.extensions_mut().insert(id);
     let address = client_address(&app, &request);
     request.extensions_mut().insert(address);
-    let graphql = request.uri().path() == "/graphql";
+    let graphql = request.uri().path() == GRAPHQL_PATH;
     let mut response = next.run(request).await;
     if graphql && response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = error_response(&AppError::PayloadTooLarge {
@@ -604,7 +607,7 @@ async fn provider_sign_in(
 async fn graphiql() -> Html<String> {
     Html(
         GraphiQLSource::build()
-            .endpoint("/graphql")
+            .endpoint(GRAPHQL_PATH)
             .title("Castellan GraphiQL")
             .finish(),
     )
