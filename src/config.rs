@@ -108,6 +108,8 @@ pub struct Config {
     pub graphql: GraphqlLimits,
     /// Which browser origins may call the API (`[cors]`).
     pub cors: CorsConfig,
+    /// `[server]`: timeouts and the cap on open connections.
+    pub connections: ConnectionLimits,
 }
 
 /// `[cors]`: the cross-origin rules browsers apply to the API.
@@ -155,6 +157,9 @@ pub struct GraphqlLimits {
     pub max_body_bytes: usize,
     /// Most operations in one batched request (a JSON array; `maxBatch`, default 10).
     pub max_batch: usize,
+    /// Deepest nesting of a value — lists and objects in arguments, variables and JSON
+    /// (`maxNesting`, default 32): deeper values are refused before anything recurses over them.
+    pub max_nesting: usize,
 }
 
 impl Default for GraphqlLimits {
@@ -165,8 +170,48 @@ impl Default for GraphqlLimits {
             max_complexity: 2_000,
             max_body_bytes: 1024 * 1024,
             max_batch: 10,
+            max_nesting: 32,
         }
     }
+}
+
+/// `[server]` limits on connections: see `crate::serve`.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// Descriptors kept free of connections for the database, files and the listener.
+const RESERVED_DESCRIPTORS: usize = 128;
+
+/// 4,096 connections, or fewer when the process may open fewer files than that (the usual
+/// limit is 1,024): a cap above the limit would let stalled clients exhaust the descriptors
+/// before the cap could make room.
+pub fn default_max_connections() -> usize {
+    let limit = open_file_limit().unwrap_or(1024);
+    limit.saturating_sub(RESERVED_DESCRIPTORS).clamp(16, 4096)
+}
+
+/// The soft limit on open files of this process, where the system says (Linux's
+/// `/proc/self/limits`).
+pub fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -203,6 +248,7 @@ impl Config {
             rate_limit: RateLimitConfig::default(),
             graphql: GraphqlLimits::default(),
             cors: CorsConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 
@@ -285,6 +331,48 @@ impl Config {
         if let Some(value) = &file.password.reset_code_expires_in {
             config.reset_code_lifetime =
                 value.to_duration().context("password.resetCodeExpiresIn")?;
+        }
+        for (value, target, name) in [
+            (
+                &file.server.header_timeout,
+                &mut config.connections.header_timeout,
+                "server.headerTimeout",
+            ),
+            (
+                &file.server.body_timeout,
+                &mut config.connections.body_timeout,
+                "server.bodyTimeout",
+            ),
+            (
+                &file.server.idle_timeout,
+                &mut config.connections.idle_timeout,
+                "server.idleTimeout",
+            ),
+        ] {
+            if let Some(value) = value {
+                *target = match value {
+                    ExpiresIn::Seconds(seconds) => Duration::from_secs(*seconds),
+                    ExpiresIn::Text(text) => parse_ms_duration(text).context(name)?,
+                };
+                if target.is_zero() {
+                    bail!("{name} must be longer than zero");
+                }
+            }
+        }
+        if let Some(n) = file.server.max_connections {
+            if n == 0 {
+                bail!("server.maxConnections must be at least 1");
+            }
+            if let Some(files) = open_file_limit()
+                && n + RESERVED_DESCRIPTORS > files
+            {
+                tracing::warn!(
+                    "server.maxConnections = {n} leaves fewer than {RESERVED_DESCRIPTORS} of the \
+                     {files} files this process may open for the database: raise the limit \
+                     (ulimit -n) or lower the cap"
+                );
+            }
+            config.connections.max_connections = n;
         }
         config.server_url = sources.server_url.or(file.server.url);
         if let Some(url) = &config.server_url
@@ -381,6 +469,11 @@ impl Config {
                 limits.max_batch,
                 &mut config.graphql.max_batch,
                 "graphql.maxBatch",
+            ),
+            (
+                limits.max_nesting,
+                &mut config.graphql.max_nesting,
+                "graphql.maxNesting",
             ),
         ] {
             if let Some(n) = value {
@@ -522,6 +615,7 @@ struct GraphqlSection {
     max_complexity: Option<usize>,
     max_body_bytes: Option<usize>,
     max_batch: Option<usize>,
+    max_nesting: Option<usize>,
 }
 
 /// Checks `[cors]`: origins are `*` or `scheme://host[:port]`, and credentials need origins.
@@ -629,6 +723,10 @@ struct ServerSection {
     host: Option<String>,
     port: Option<u16>,
     data_dir: Option<PathBuf>,
+    header_timeout: Option<ExpiresIn>,
+    body_timeout: Option<ExpiresIn>,
+    idle_timeout: Option<ExpiresIn>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -31,6 +31,10 @@ pub enum AppError {
     /// `PayloadTooLargeError`.
     #[error("The request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A request the transport refuses before reading it (one a browser could send across
+    /// sites without asking, for instance): HTTP 400, `BAD_REQUEST` / `BadRequestError`.
+    #[error("{0}")]
+    BadRequest(String),
     /// Anything else. Its message never reaches a client; it is logged instead.
     #[error("Internal Server Error")]
     Internal(#[from] anyhow::Error),
@@ -103,7 +107,7 @@ impl AppError {
             Self::Forbidden { .. } => "FORBIDDEN",
             Self::NotFound(_) => "STRAPI_NOT_FOUND_ERROR",
             Self::RateLimited { .. } => "STRAPI_RATE_LIMIT_ERROR",
-            Self::PayloadTooLarge { .. } => "BAD_REQUEST",
+            Self::PayloadTooLarge { .. } | Self::BadRequest(_) => "BAD_REQUEST",
             Self::Unauthorized(_) => "UNAUTHENTICATED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -118,6 +122,7 @@ impl AppError {
             Self::NotFound(_) => "NotFoundError",
             Self::RateLimited { .. } => "RateLimitError",
             Self::PayloadTooLarge { .. } => "PayloadTooLargeError",
+            Self::BadRequest(_) => "BadRequestError",
             Self::Unauthorized(_) => "UnauthorizedError",
             Self::Internal(_) => "InternalServerError",
         }
@@ -126,7 +131,9 @@ impl AppError {
     /// The HTTP status of the same error on a REST route.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation { .. } | Self::Application { .. } => StatusCode::BAD_REQUEST,
+            Self::Validation { .. } | Self::Application { .. } | Self::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

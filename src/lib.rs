@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
 pub mod router;
+pub mod serve;
 pub mod service;
 pub mod util;
 
@@ -75,18 +76,20 @@ impl Castellan {
     }
 
     /// Serves on `listener` until `shutdown` completes; in-flight requests finish first.
+    /// Connections live within `[server]`'s timeouts and cap (see [`serve`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let service =
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                std::net::SocketAddr,
-            >(router::service(self.app, self.schema, self.routes));
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let limits = self.app.config.connections.clone();
+        serve::serve(
+            listener,
+            router::service(self.app, self.schema, self.routes),
+            limits,
+            shutdown,
+        )
+        .await
     }
 }
 

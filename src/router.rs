@@ -199,6 +199,9 @@ async fn request_id_and_client(
     let address = client_address(&app, &request);
     request.extensions_mut().insert(address);
     let graphql = request.uri().path() == GRAPHQL_PATH;
+    if graphql && request.method() == Method::POST && !preflighted(request.headers()) {
+        return error_response(&AppError::BadRequest(CSRF_REFUSAL.into()));
+    }
     let mut response = next.run(request).await;
     if graphql && response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         response = error_response(&AppError::PayloadTooLarge {
@@ -209,6 +212,35 @@ async fn request_id_and_client(
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
     response
+}
+
+const CSRF_REFUSAL: &str = "This request has been blocked as a potential Cross-Site Request Forgery \
+(CSRF): a POST to /graphql needs `Content-Type: application/json`. Bodies a browser may send \
+across sites without asking first (text/plain, application/x-www-form-urlencoded, \
+multipart/form-data, or none at all) are refused.";
+
+/// Whether a browser would have asked before sending this POST across sites (a CORS
+/// preflight), which the CORS rules then decide: only a request whose content type is one an
+/// HTML form can send, or none, is sent without asking. Such requests are refused, as Apollo
+/// Server refuses them, so a cookie or other ambient credential can never run an operation
+/// from another site's form.
+fn preflighted(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(content_type) = content_type.to_str() else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    !matches!(
+        essence.as_str(),
+        "" | "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+    )
 }
 
 fn request_span(request: &Request) -> tracing::Span {

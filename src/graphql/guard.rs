@@ -260,7 +260,7 @@ impl<'a> Walk<'a> {
     }
 }
 
-trait WithSource {
+pub(super) trait WithSource {
     fn with_source(self, source: AppError) -> Self;
 }
 

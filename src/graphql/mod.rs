@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod auth;
+pub mod bounds;
 pub mod conditions;
 pub mod directives;
 mod documents;
@@ -187,6 +188,14 @@ pub async fn execute(
     mut request: async_graphql::Request,
     principal: Principal,
 ) -> async_graphql::Response {
+    if let Err(error) = bounds::check(&request, app.config.graphql.max_nesting) {
+        use guard::WithSource as _;
+        let mut response = async_graphql::Response::from_errors(vec![
+            async_graphql::ServerError::new(error.to_string(), None).with_source(error),
+        ]);
+        errors::finish(&mut response, app.catalogue());
+        return response;
+    }
     let seen = schema.documents().prepare(&mut request);
     let operation = request.operation_name.take();
     let route = request

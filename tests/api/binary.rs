@@ -7,22 +7,22 @@ use std::time::{Duration, Instant};
 
 use crate::support::http_client;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 
 /// `castellan serve` in an empty directory on a free loopback port, with the development
 /// defaults (no DATABASE_URL, JWT_SECRET or CASTELLAN_ENV), killed when dropped, even by a
 /// panic.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     /// Kept open to the end: the server writes to stdout after its address, and a closed
     /// pipe would end it.
     _stdout: Lines<BufReader<ChildStdout>>,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Serve {
     /// Starts the server with `env` added; its stderr goes to `stderr`.
-    fn start(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+    pub(crate) fn start(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = Command::new(BINARY)
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .current_dir(dir)

@@ -15,6 +15,7 @@ mod extension;
 mod faults;
 mod filter;
 mod guards;
+mod hardening;
 mod hostile;
 mod instances;
 mod lifecycle;

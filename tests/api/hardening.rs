@@ -1,0 +1,352 @@
+//! What an attacker tried against the release binary: no request may stop the server, hold its
+//! connections, or slip past the transport's rules.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::binary::{BINARY, Serve};
+use crate::support::{Backend, TestDb, TestServer, error_code, error_message, http_client};
+use crate::both_backends;
+
+const SECRET: &str = "a-test-secret-of-more-than-thirty-two-bytes";
+
+/// The release-like binary on a fresh database of `backend`, and a full-access API token.
+async fn serve_binary(backend: Backend) -> (Serve, TestDb, tempfile::TempDir, String) {
+    let (db, url) = TestDb::create(backend).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_SECRET", SECRET),
+        ("API_TOKEN_SALT", SECRET),
+        ("RUST_LOG", "warn"),
+    ];
+    let server = Serve::start(dir.path(), &env, Stdio::null());
+    let output = Command::new(BINARY)
+        .args(["token", "create", "--name", "nesting", "--type", "full-access"])
+        .current_dir(dir.path())
+        .envs(env)
+        .stderr(Stdio::null())
+        .output()
+        .expect("castellan token create runs");
+    assert!(output.status.success(), "token create failed");
+    let key = String::from_utf8(output.stdout).expect("UTF-8").trim().to_string();
+    (server, db, dir, key)
+}
+
+/// `levels` of `open` around `inner`, closed again.
+fn nest(open: &str, inner: &str, close: &str, levels: usize) -> String {
+    let mut text = String::with_capacity((open.len() + close.len()) * levels + inner.len());
+    for _ in 0..levels {
+        text.push_str(open);
+    }
+    text.push_str(inner);
+    for _ in 0..levels {
+        text.push_str(close);
+    }
+    text
+}
+
+/// The text of a JSON value nested `levels` deep: objects `{"and": …}` alternating with lists
+/// around `leaf`. Text, not a `Value`: serde_json writes and drops values recursively.
+fn nested_json(levels: usize, leaf: &str) -> String {
+    let (mut open, mut close) = (String::new(), String::new());
+    for level in 0..levels {
+        if level % 2 == 0 {
+            open.push('[');
+            close.push(']');
+        } else {
+            open.push_str("{\"and\":");
+            close.push('}');
+        }
+    }
+    let close: String = close.chars().rev().collect();
+    format!("{open}{leaf}{close}")
+}
+
+/// A request body of `query` and one variable `name` whose JSON text is `value`.
+fn with_variable(query: &str, name: &str, value: &str) -> String {
+    format!(
+        "{{\"query\":{},\"variables\":{{\"{name}\":{value}}}}}",
+        Value::from(query)
+    )
+}
+
+/// Every shape of nested value an attacker sent, as (name, bearer needed, request body).
+fn shapes(levels: usize) -> Vec<(&'static str, bool, String)> {
+    let list = nest("[", "1", "]", levels);
+    let filter = nest("{not: ", "{id: {eq: \"1\"}}", "}", levels);
+    let object = nest("{a: ", "1", "}", levels);
+    let selections = nest("{ a ", "", "}", levels);
+    let list_type = nest("[", "Int", "]", levels);
+    let user = |n: usize| format!("deep{levels}x{n}");
+    vec![
+        (
+            "a list in an argument of an unknown field",
+            false,
+            json!({ "query": format!("{{ x(a: {list}) }}") }).to_string(),
+        ),
+        (
+            "an input object in the filters of a forbidden field",
+            false,
+            json!({ "query": format!("{{ usersPermissionsUsers(filters: {filter}) {{ documentId }} }}") }).to_string(),
+        ),
+        (
+            "a JSON literal in register's attributes",
+            false,
+            json!({ "query": format!(
+                "mutation {{ register(input: {{username: \"{}\", email: \"{}@example.com\", password: \"a-password-1\", attributes: {object}}}) {{ jwt }} }}",
+                user(1), user(1)
+            ) }).to_string(),
+        ),
+        (
+            "a directive's argument",
+            false,
+            json!({ "query": format!("{{ me @include(if: {list}) {{ id }} }}") }).to_string(),
+        ),
+        (
+            "selection sets",
+            false,
+            json!({ "query": format!("{{ me {selections} }}") }).to_string(),
+        ),
+        (
+            "a list type of a variable",
+            false,
+            json!({ "query": format!("query ($v: {list_type}) {{ me {{ id }} }}") }).to_string(),
+        ),
+        (
+            "a filter variable of nested and",
+            true,
+            with_variable(
+                "query ($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { documentId } }",
+                "f",
+                &nested_json(levels, r#"{"id":{"eq":"1"}}"#),
+            ),
+        ),
+        (
+            "a JSON variable in a user's attributes",
+            true,
+            with_variable(
+                "mutation ($a: JSON) { createUsersPermissionsUser(data: {username: \"u\", email: \"u@example.com\", password: \"a-password-1\", role: \"1\", attributes: $a}) { data { documentId } } }",
+                "a",
+                &nested_json(levels, "1"),
+            ),
+        ),
+        (
+            "a condition's query",
+            true,
+            with_variable(
+                "mutation ($q: JSON!) { createUsersPermissionsCondition(data: {name: \"deep\", displayName: \"Deep\", query: $q}) { name } }",
+                "q",
+                &nested_json(levels, r#"{"id":{"$eq":1}}"#),
+            ),
+        ),
+    ]
+}
+
+both_backends! {
+    async fn no_nesting_of_any_value_stops_the_server(backend: Backend) {
+        let (server, _db, _dir, key) = serve_binary(backend).await;
+        let base = format!("http://{}", server.address);
+        let client = http_client(Duration::from_secs(60));
+        for levels in [10, 100, 1_000, 100_000] {
+            for (shape, privileged, body) in shapes(levels) {
+                let mut request = client
+                    .post(format!("{base}/graphql"))
+                    .header("content-type", "application/json")
+                    .body(body);
+                if privileged {
+                    request = request.bearer_auth(&key);
+                }
+                let answer = request.send().await;
+                let (status, text) = match answer {
+                    Ok(response) => (response.status(), response.text().await.unwrap_or_default()),
+                    Err(error) => panic!("{shape} at {levels} levels: no answer ({error})"),
+                };
+                let health = client.get(format!("{base}/healthz")).send().await;
+                assert!(
+                    health.is_ok_and(|h| h.status() == StatusCode::OK),
+                    "{shape} at {levels} levels stopped the server"
+                );
+                let refused_for_nesting = text.contains("nest");
+                if levels <= 10 {
+                    assert!(!refused_for_nesting, "{shape} at {levels} levels: {text}");
+                } else {
+                    // Refused before anything recursed over it: by the nesting bound, or, in a
+                    // JSON body, by the JSON parser's own bound (a 400).
+                    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    let bounded = refused_for_nesting && error_code(&body) == "BAD_USER_INPUT";
+                    assert!(
+                        bounded || (status == StatusCode::BAD_REQUEST && text.contains("recursion limit")),
+                        "{shape} at {levels} levels: {status} {}",
+                        &text[..text.len().min(400)]
+                    );
+                }
+            }
+        }
+    }
+
+    async fn text_with_nul_is_refused_the_same_on_both_databases(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (admin, _) = server.register("admin", "admin@example.com", "a-password-1").await;
+        server.grant("authenticated", &["plugin::users-permissions.user.find"]).await;
+        let attempts: [(Option<&str>, Value); 5] = [
+            (None, json!({
+                "query": "mutation ($i: String!) { login(input: {identifier: $i, password: \"x\"}) { jwt } }",
+                "variables": { "i": "ad\u{0}min" },
+            })),
+            (None, json!({
+                "query": "mutation { register(input: {username: \"nul\\u0000name\", email: \"n@example.com\", password: \"a-password-1\"}) { jwt } }",
+            })),
+            (Some(admin.as_str()), json!({
+                "query": "query ($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { documentId } }",
+                "variables": { "f": { "username": { "contains": "a\u{0}" } } },
+            })),
+            (Some(admin.as_str()), json!({
+                "query": "{ usersPermissionsUsers(filters: {email: {eq: \"\\u0000\"}}) { documentId } }",
+            })),
+            (Some(admin.as_str()), json!({
+                "query": "mutation { createUsersPermissionsRole(data: {name: \"r\\u0000\", type: \"r\"}) { data { id } } }",
+            })),
+        ];
+        for (bearer, body) in attempts {
+            let (status, answer) = server.post(bearer, &body).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{body}: {answer}");
+            assert!(error_message(&answer).contains("NUL"), "{answer}");
+        }
+    }
+
+    async fn posts_a_browser_form_could_send_are_refused(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let register = r#"{"query":"mutation { register(input: {username: \"csrf\", email: \"csrf@example.com\", password: \"a-password-1\"}) { jwt } }"}"#;
+        for content_type in [
+            Some("text/plain"),
+            Some("text/plain;charset=UTF-8"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some(" Text/Plain "),
+            None,
+        ] {
+            let mut request = server
+                .client
+                .post(format!("{}/graphql", server.url))
+                .body(register);
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = request.send().await.expect("answer");
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{content_type:?}");
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
+            assert!(error_message(&body).contains("Cross-Site Request Forgery"), "{body}");
+        }
+        let (status, body) = server
+            .post(None, &json!({ "query": "mutation { register(input: {username: \"csrf\", email: \"csrf@example.com\", password: \"a-password-1\"}) { jwt } }" }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body["data"]["register"]["jwt"].is_string(),
+            "JSON posts run, and no form registered `csrf` before: {body}"
+        );
+    }
+}
+
+/// Opens a connection that sends half a request header and then nothing.
+fn stalled(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .expect("half a header");
+    stream
+}
+
+/// Whether the server closed `stream` (a read gives end of file or a reset).
+fn closed(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let mut buffer = [0u8; 256];
+    match stream.read(&mut buffer) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+both_backends! {
+    async fn stalled_connections_cannot_lock_new_clients_out(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.connections.max_connections = 64;
+            config.connections.header_timeout = Duration::from_secs(2);
+            config.connections.idle_timeout = Duration::from_secs(2);
+        })
+        .await;
+        let address = server.url.trim_start_matches("http://").to_string();
+        let client = http_client(Duration::from_secs(5));
+        // Twice the cap of slowloris connections, and as many that send nothing at all.
+        let mut stalled_ones: Vec<TcpStream> = (0..128).map(|_| stalled(&address)).collect();
+        stalled_ones.extend((0..128).map(|_| TcpStream::connect(&address).expect("connect")));
+        for _ in 0..5 {
+            let started = Instant::now();
+            let health = client
+                .get(format!("{}/healthz", server.url))
+                .send()
+                .await
+                .expect("a new client is answered");
+            assert_eq!(health.status(), StatusCode::OK);
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "answered in {:?}",
+                started.elapsed()
+            );
+        }
+        // A connection kept alive by a real client works across the stalled ones.
+        let (status, _) = server.post(None, &json!({ "query": "{ __typename }" })).await;
+        assert_eq!(status, StatusCode::OK);
+        // After the timeouts every stalled connection is closed.
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let mut open = 0;
+            for stream in &mut stalled_ones {
+                open += usize::from(!closed(stream));
+            }
+            if open == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{open} stalled connections still open");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn a_body_that_stops_arriving_is_cut_off(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.connections.body_timeout = Duration::from_secs(1);
+        })
+        .await;
+        let address = server.url.trim_start_matches("http://").to_string();
+        let mut stream = TcpStream::connect(&address).expect("connect");
+        stream
+            .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query\":")
+            .expect("a head and part of a body");
+        let started = Instant::now();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "the connection stayed open {elapsed:?}"
+        );
+        assert!(elapsed >= Duration::from_millis(900), "closed after {elapsed:?}");
+    }
+}
