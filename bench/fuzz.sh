@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Feeds random query objects and templates to the filter engine and the template renderer for
-# a bounded time (default 60 s). An input that crashes is written to tests/fuzz-corpus/, whose
-# every file the test `the_fuzz_corpus_never_crashes` replays: fix the crash, commit the file.
+# Fuzzes for a bounded time (default 60 s each):
+# - the filter engine and the template renderer with random query objects and templates;
+# - the server binary with random whole GraphQL requests (query texts and variables nested,
+#   enlarged, cut short or garbled), on SQLite and PostgreSQL, checking after each that it
+#   still answers and never failed internally.
+# An input that crashes is written to tests/fuzz-corpus/ (whole requests as graphql-*.json),
+# whose every file the suite replays: fix the crash, commit the file.
+# CASTELLAN_FUZZ_SEED=N repeats a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CASTELLAN_FUZZ_SECONDS="${FUZZ_SECONDS:-60}" cargo test --test api random_query_objects_and_templates_never_crash -- --nocapture
+export CASTELLAN_FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+cargo test --test api -- --nocapture \
+  random_query_objects_and_templates_never_crash \
+  random_graphql_requests_never_stop_the_server

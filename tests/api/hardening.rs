@@ -167,11 +167,7 @@ both_backends! {
                     Ok(response) => (response.status(), response.text().await.unwrap_or_default()),
                     Err(error) => panic!("{shape} at {levels} levels: no answer ({error})"),
                 };
-                let health = client.get(format!("{base}/healthz")).send().await;
-                assert!(
-                    health.is_ok_and(|h| h.status() == StatusCode::OK),
-                    "{shape} at {levels} levels stopped the server"
-                );
+                assert!(alive(&base).await, "{shape} at {levels} levels stopped the server");
                 let refused_for_nesting = text.contains("nest");
                 if levels <= 10 {
                     assert!(!refused_for_nesting, "{shape} at {levels} levels: {text}");
@@ -348,5 +344,274 @@ both_backends! {
             "the connection stayed open {elapsed:?}"
         );
         assert!(elapsed >= Duration::from_millis(900), "closed after {elapsed:?}");
+    }
+}
+
+/// Whether `/healthz` answers a new client (a new connection: one the server closed after
+/// refusing a body it did not read may still sit in a client's pool).
+async fn alive(base: &str) -> bool {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let health = client.get(format!("{base}/healthz")).send().await;
+    health.is_ok_and(|h| h.status() == StatusCode::OK)
+}
+
+/// Where a request that stopped the server, or that it answered with an internal error, is
+/// written; [`the_graphql_fuzz_corpus_never_stops_the_server`] replays every such file.
+const FUZZ_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz-corpus");
+
+/// One whole request of the fuzzer: its body, sent as is, and whether it carries the
+/// full-access token (which reaches every resolver and filter).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
+struct FuzzRequest {
+    body: String,
+    privileged: bool,
+}
+
+/// What the server did with a request: answered, answered with an internal error, or stopped.
+async fn send_fuzzed(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    request: &FuzzRequest,
+) -> Result<(), String> {
+    let mut post = client
+        .post(format!("{base}/graphql"))
+        .header("content-type", "application/json")
+        .body(request.body.clone());
+    if request.privileged {
+        post = post.bearer_auth(key);
+    }
+    let answer = match post.send().await {
+        Ok(response) => response.text().await.map_err(|e| format!("no whole answer: {e}"))?,
+        Err(error) => return Err(format!("no answer: {error}")),
+    };
+    if !alive(base).await {
+        return Err("the server stopped".into());
+    }
+    if answer.contains("INTERNAL_SERVER_ERROR") {
+        return Err(format!("an internal error: {}", &answer[..answer.len().min(300)]));
+    }
+    Ok(())
+}
+
+/// A small random generator (xorshift), seeded so that a failing run can be repeated.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+    /// Mostly shallow, sometimes far past any limit.
+    fn depth(&mut self) -> usize {
+        match self.below(10) {
+            0..=4 => self.below(8),
+            5..=7 => self.below(80),
+            8 => self.below(2_000),
+            _ => self.below(120_000),
+        }
+    }
+}
+
+/// Operations a front end sends, with `@V@` where a value goes and `@S@` where a selection goes.
+const OPERATIONS: &[&str] = &[
+    "{ me { id username @S@ } }",
+    "query ($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { documentId } }",
+    "{ usersPermissionsUsers(filters: @V@, sort: @V@, pagination: @V@) { documentId } }",
+    "{ usersPermissionsUsers_connection(filters: @V@) { pageInfo { total } } }",
+    "mutation ($a: JSON) { register(input: {username: \"f@N@\", email: \"f@N@@example.com\", password: \"a-password-1\", attributes: $a}) { jwt } }",
+    "mutation { register(input: {username: @V@, email: @V@, password: @V@, attributes: @V@}) { jwt } }",
+    "mutation { login(input: {identifier: @V@, password: @V@}) { jwt } }",
+    "mutation ($q: JSON!) { createUsersPermissionsCondition(data: {name: \"c@N@\", displayName: \"C\", query: $q}) { name } }",
+    "{ usersPermissionsRoles(filters: @V@) { data { id } } }",
+    "{ x(a: @V@) @include(if: @V@) { @S@ } }",
+    "query ($v: @T@) { me { id } }",
+    "{ usersPermissionsUser(id: @V@) { data { id attributes } } }",
+];
+
+/// A GraphQL value literal, nested at random.
+fn value_literal(dice: &mut Dice, depth: usize) -> String {
+    let leaves = [
+        "1", "-0.5", "true", "null", "ENUM", "\"text\"", "\"\\u0000\"", "\"\\u{0}\"",
+        "\"\"\"block\"\"\"", "\"#not a comment\"", "\"[[[{{{\"", "$f", "{}", "[]",
+        "{eq: \"1\"}", "{id: {in: [1, 2]}}", "{username: {containsi: \"a\"}}",
+    ];
+    let mut open = String::new();
+    let mut close = Vec::new();
+    for _ in 0..depth {
+        match dice.below(4) {
+            0 => {
+                open.push('[');
+                close.push("]");
+            }
+            1 => {
+                open.push_str("{not: ");
+                close.push("}");
+            }
+            2 => {
+                open.push_str("{and: [");
+                close.push("]}");
+            }
+            _ => {
+                open.push_str("{a: ");
+                close.push("}");
+            }
+        }
+    }
+    let leaf = dice.pick(&leaves);
+    close.reverse();
+    format!("{open}{leaf}{}", close.concat())
+}
+
+/// A JSON text, nested at random, with strings that hold what a query text must not.
+fn json_text(dice: &mut Dice, depth: usize) -> String {
+    let leaves = [
+        "1", "null", "true", "\"x\"", "\"\\u0000\"", r#"{"id":{"eq":"1"}}"#,
+        r#"{"$or":[{"id":{"$eq":1}}]}"#, r#"{"username":{"$in":["a","b"]}}"#, "[]", "{}",
+        r#""$user.attributes.team""#, "1e308", "-1e400",
+    ];
+    let mut open = String::new();
+    let mut close = Vec::new();
+    for _ in 0..depth {
+        let key = dice.pick(&["and", "or", "not", "$and", "$or", "$elemMatch", "a", "id"]);
+        if dice.below(2) == 0 {
+            open.push('[');
+            close.push("]".to_string());
+        } else {
+            open.push_str(&format!("{{\"{key}\":"));
+            close.push("}".to_string());
+        }
+    }
+    close.reverse();
+    format!("{open}{}{}", dice.pick(&leaves), close.concat())
+}
+
+/// One random request: a real operation whose values, selections and variables are nested,
+/// enlarged, cut short or garbled.
+fn fuzzed_request(dice: &mut Dice, n: u64) -> FuzzRequest {
+    let mut query = dice.pick(OPERATIONS).replace("@N@", &n.to_string());
+    while query.contains("@V@") {
+        let depth = dice.depth();
+        query = query.replacen("@V@", &value_literal(dice, depth), 1);
+    }
+    while query.contains("@S@") {
+        let depth = dice.depth().min(200);
+        query = query.replacen("@S@", &nest("a { ", "b", " }", depth), 1);
+    }
+    while query.contains("@T@") {
+        let depth = dice.depth();
+        query = query.replacen("@T@", &nest("[", "Int", "]", depth), 1);
+    }
+    match dice.below(8) {
+        // Cut short somewhere.
+        0 if !query.is_empty() => query.truncate(dice.below(query.len())),
+        // A token dropped in at random.
+        1 => {
+            let at = dice.below(query.len() + 1);
+            if query.is_char_boundary(at) {
+                let token = dice.pick(&["\"", "\"\"\"", "#", "\\", "{", "[", "(", "$", "...", "\u{0}", "\u{fffd}"]);
+                query.insert_str(at, token);
+            }
+        }
+        // Large: many aliases of one field.
+        2 => {
+            let copies = dice.below(20_000);
+            query = format!("{{ {} }}", (0..copies).map(|i| format!("a{i}: me {{ id }}")).collect::<Vec<_>>().join(" "));
+        }
+        _ => {}
+    }
+    let variables = ["f", "a", "q", "v"]
+        .iter()
+        .map(|name| {
+            let depth = dice.depth();
+            format!("\"{name}\":{}", json_text(dice, depth))
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let body = match dice.below(10) {
+        0 => format!("[{}]", (0..dice.below(12)).map(|_| format!("{{\"query\":{}}}", Value::from(query.as_str()))).collect::<Vec<_>>().join(",")),
+        1 => format!("{{\"query\":{}}}", Value::from(query.as_str())),
+        _ => format!("{{\"query\":{},\"variables\":{{{variables}}}}}", Value::from(query.as_str())),
+    };
+    FuzzRequest {
+        body,
+        privileged: dice.below(2) == 0,
+    }
+}
+
+// Random whole requests never stop the server nor make it fail internally. Seeded;
+// `CASTELLAN_FUZZ_SECONDS` runs it longer (`bench/fuzz.sh`). A request that fails is written to
+// `tests/fuzz-corpus/graphql-*.json`, which the suite replays from then on (the second test).
+both_backends! {
+    async fn random_graphql_requests_never_stop_the_server(backend: Backend) {
+        let seconds: u64 = std::env::var("CASTELLAN_FUZZ_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
+        let seed: u64 = std::env::var("CASTELLAN_FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| u64::from_le_bytes(castellan::util::random_bytes::<8>()));
+        eprintln!("fuzzing whole requests for {seconds}s with CASTELLAN_FUZZ_SEED={seed}");
+        let (server, _db, _dir, key) = serve_binary(backend).await;
+        let base = format!("http://{}", server.address);
+        let client = http_client(Duration::from_secs(60));
+        let mut dice = Dice(seed | 1);
+        let started = Instant::now();
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_secs(seconds) {
+            sent += 1;
+            // Within the body limit: a larger body is refused before it is read (a 413 the
+            // client may not even see while it is still sending), which other tests cover.
+            let request = loop {
+                let request = fuzzed_request(&mut dice, sent);
+                if request.body.len() < 1_000_000 {
+                    break request;
+                }
+            };
+            if let Err(failure) = send_fuzzed(&client, &base, &key, &request).await {
+                let path = format!("{FUZZ_CORPUS}/graphql-{seed}-{sent}.json");
+                std::fs::write(&path, serde_json::to_string_pretty(&request).unwrap()).unwrap();
+                panic!("{failure}: the request is written to {path}; fix it and commit the file");
+            }
+        }
+        eprintln!("{sent} requests, the server stayed up");
+        assert!(sent > 5, "only {sent} requests in {seconds}s");
+    }
+
+    async fn the_graphql_fuzz_corpus_never_stops_the_server(backend: Backend) {
+        let mut files: Vec<_> = std::fs::read_dir(FUZZ_CORPUS)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("graphql-") && n.ends_with(".json"))
+            })
+            .collect();
+        files.sort();
+        assert!(files.len() >= 3, "the corpus lost its requests: {files:?}");
+        let (server, _db, _dir, key) = serve_binary(backend).await;
+        let base = format!("http://{}", server.address);
+        let client = http_client(Duration::from_secs(60));
+        for path in &files {
+            let request: FuzzRequest = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: not a request: {e}", path.display()));
+            if let Err(failure) = send_fuzzed(&client, &base, &key, &request).await {
+                panic!("{}: {failure}", path.display());
+            }
+        }
     }
 }

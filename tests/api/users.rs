@@ -137,11 +137,11 @@ both_backends! {
         let page = list(&server, &red_jwt, json!({ "sort": ["username:asc"] })).await;
         assert_eq!(usernames(&page), vec!["red1", "red3"]);
 
-        // Attributes PostgreSQL could not parse are refused on both backends, and nothing is
-        // stored that would break the lists of others.
-        let refused = "attributes cannot contain the character U+0000";
+        // Attributes PostgreSQL could not parse are refused on both backends (as is NUL in any
+        // text of a request), and nothing is stored that would break the lists of others.
+        let refused = "Text may not contain the NUL character (\\u0000)";
         let body = server.gql_as(&admin, UPDATE, json!({ "id": red2, "data": { "attributes": { "team": "red\u{0}" } } })).await;
-        assert_eq!(error_message(&body), refused, "{body}");
+        assert!(error_message(&body).starts_with(refused), "{body}");
         assert_eq!(error_code(&body), "BAD_USER_INPUT");
         let body = server
             .gql(
@@ -149,7 +149,7 @@ both_backends! {
                 json!({ "input": { "username": "nul", "email": "nul@example.com", "password": "password1", "attributes": { "team": "\u{0}" } } }),
             )
             .await;
-        assert_eq!(error_message(&body), refused, "{body}");
+        assert!(error_message(&body).starts_with(refused), "{body}");
         let page = list(&server, &red_jwt, json!({ "sort": ["username:asc"] })).await;
         assert_eq!(usernames(&page), vec!["red1", "red3"]);
     }
