@@ -241,6 +241,16 @@ both_backends! {
             assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
             assert!(error_message(&body).contains("Cross-Site Request Forgery"), "{body}");
         }
+        // Nor does a GET run a mutation (a link or an image can send one).
+        let mutation = "mutation { register(input: {username: \"csrf\", email: \"csrf@example.com\", password: \"a-password-1\"}) { jwt } }";
+        let _ = server
+            .client
+            .get(format!("{}/graphql", server.url))
+            .query(&[("query", mutation)])
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("answer");
         let (status, body) = server
             .post(None, &json!({ "query": "mutation { register(input: {username: \"csrf\", email: \"csrf@example.com\", password: \"a-password-1\"}) { jwt } }" }))
             .await;
