@@ -186,3 +186,78 @@ both_backends! {
         }
     }
 }
+
+/// A login with a wrong password, sent through the trusted proxy with `headers` (each pair
+/// one header line, repeated names included).
+async fn login_with_headers(
+    server: &TestServer,
+    identifier: &str,
+    headers: &[(&str, String)],
+) -> Value {
+    let mut request = server
+        .client
+        .post(format!("{}/graphql", server.url))
+        .json(&json!({ "query": LOGIN, "variables": { "i": identifier } }));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The header lines of an attacker's n-th attempt through the proxy.
+type Attack = fn(usize) -> Vec<(&'static str, String)>;
+
+both_backends! {
+    async fn a_forged_forwarding_chain_does_not_escape_the_per_address_limit(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 30;
+            config.rate_limit.max_per_identifier = 1_000;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .await;
+        // The client forges an address in a header line of its own; the proxy adds the real
+        // one, in a second line or with its port.
+        let attacks: [(&str, Attack); 3] = [
+            ("a second line", |i| vec![
+                ("x-forwarded-for", format!("198.51.100.{i}")),
+                ("x-forwarded-for", "203.0.113.7".into()),
+            ]),
+            ("a port", |i| vec![("x-forwarded-for", format!("198.51.100.{i}, 203.0.113.8:4711"))]),
+            ("an IPv6 address with a port", |i| vec![
+                ("x-forwarded-for", format!("198.51.100.{i}")),
+                ("x-forwarded-for", "[2001:db8::7]:4711, 127.0.0.1".into()),
+            ]),
+        ];
+        for (form, headers) in attacks {
+            for i in 0..35 {
+                let body = login_with_headers(&server, &format!("user{i}"), &headers(i)).await;
+                assert_eq!(limited(&body), i >= 30, "{form}, attempt {}: {body}", i + 1);
+            }
+        }
+    }
+
+    async fn forwarded_is_read_where_the_proxies_write_it(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 3;
+            config.rate_limit.max_per_identifier = 1_000;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            config.rate_limit.proxy_header = castellan::ratelimit::ProxyHeader::Forwarded;
+        })
+        .await;
+        for i in 0..5 {
+            let headers = [
+                ("forwarded", format!("for=198.51.100.{i};proto=https")),
+                ("forwarded", "for=\"[2001:db8::7]:4711\";proto=https".into()),
+                // Not the header the proxies write: the client's, and ignored.
+                ("x-forwarded-for", format!("198.51.100.{i}")),
+            ];
+            let body = login_with_headers(&server, &format!("user{i}"), &headers).await;
+            assert_eq!(limited(&body), i >= 3, "attempt {}: {body}", i + 1);
+        }
+        // Another client behind the proxy has its own count.
+        let other = [("forwarded", "for=192.0.2.43:47011".to_string())];
+        assert!(!limited(&login_with_headers(&server, "user9", &other).await));
+    }
+}
