@@ -260,4 +260,43 @@ both_backends! {
         let other = [("forwarded", "for=192.0.2.43:47011".to_string())];
         assert!(!limited(&login_with_headers(&server, "user9", &other).await));
     }
+
+    async fn an_account_is_limited_across_its_email_and_username(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 1_000;
+            config.rate_limit.max_per_identifier = 10;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .await;
+        server.register("annabel", "annabel@example.com", "right-password").await;
+        // Each attempt from its own address: only the account's count can stop them.
+        let mut known = Value::Null;
+        for i in 0..11 {
+            let identifier = if i % 2 == 0 { "Annabel@Example.com" } else { "annabel" };
+            known = login_from(&server, identifier, Some(&format!("203.0.113.{i}"))).await;
+            if i < 10 {
+                assert_eq!(error_message(&known), "Invalid identifier or password", "attempt {}: {known}", i + 1);
+            }
+        }
+        assert!(limited(&known), "the 11th attempt on the account: {known}");
+        // The right password waits for the window too.
+        assert!(limited(&server.login("annabel", "right-password").await));
+        // An identifier of no account is limited alike, and answers alike.
+        let mut unknown = Value::Null;
+        for i in 0..11 {
+            let identifier = if i % 2 == 0 { "nobody@example.com" } else { "NOBODY@example.com " };
+            unknown = login_from(&server, identifier, Some(&format!("198.51.100.{i}"))).await;
+            if i < 10 {
+                assert_eq!(error_message(&unknown), "Invalid identifier or password", "attempt {}: {unknown}", i + 1);
+            }
+        }
+        assert!(limited(&unknown), "{unknown}");
+        assert_eq!(unknown["errors"][0]["message"], known["errors"][0]["message"]);
+        assert_eq!(unknown["errors"][0]["extensions"]["code"], known["errors"][0]["extensions"]["code"]);
+        // Another account is not touched.
+        server.register("bartholomew", "bart@example.com", "right-password").await;
+        let body = server.login("bart@example.com", "right-password").await;
+        assert!(body["data"]["login"]["jwt"].is_string(), "{body}");
+    }
 }
