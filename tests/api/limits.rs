@@ -300,3 +300,75 @@ both_backends! {
         assert!(body["data"]["login"]["jwt"].is_string(), "{body}");
     }
 }
+
+/// The Redis counters are named by digests: an identifier, whatever its size, is not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keys_name_digests_not_identifiers() {
+    let redis =
+        std::env::var("CASTELLAN_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!(
+        "castellan-test:{}",
+        castellan::util::random_alphanumeric(10)
+    );
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.rate_limit.enabled = true;
+        config.rate_limit.redis_url = Some(redis.clone());
+        config.rate_limit.key_prefix = prefix.clone();
+    })
+    .await;
+    server
+        .register("dora", "dora@example.com", "right-password")
+        .await;
+    let long = format!("LongIdentifier{}", "x".repeat(100_000));
+    for identifier in ["dora@example.com", "dora", &long] {
+        let body = login_from(&server, identifier, None).await;
+        assert_eq!(
+            error_message(&body),
+            "Invalid identifier or password",
+            "{body}"
+        );
+    }
+    let mut conn = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let login: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with(&format!("{prefix}:login:")))
+        .collect();
+    // The address, the account, and three identifiers (`dora@example.com`, `dora`, the long one).
+    let short: Vec<String> = keys.iter().map(|k| k.chars().take(120).collect()).collect();
+    assert_eq!(login.len(), 5, "{short:?}");
+    for key in &keys {
+        let digest = key.rsplit(':').next().unwrap();
+        assert_eq!(digest.len(), 64, "{key}");
+        assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+        assert!(
+            !key.to_lowercase().contains("dora") && !key.contains("xxxx"),
+            "{key}"
+        );
+    }
+    let mut counts: Vec<u64> = redis::cmd("MGET")
+        .arg(login.iter().map(|k| k.as_str()).collect::<Vec<_>>())
+        .query_async::<Vec<Option<u64>>>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    counts.sort_unstable();
+    // Three identifiers once each, the account twice (its email, its username), the address
+    // three times.
+    assert_eq!(counts, [1, 1, 1, 2, 3]);
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
