@@ -297,8 +297,13 @@ impl RateLimiter {
         )
     }
 
+    /// Whether `ip` (canonical: `::ffff:a.b.c.d` is `a.b.c.d`) is one of the trusted proxies,
+    /// however they are written.
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.config.trusted_proxies.contains(&ip)
+        self.config
+            .trusted_proxies
+            .iter()
+            .any(|proxy| proxy.to_canonical() == ip)
     }
 
     /// Counts one attempt of `operation` from `address` on `identifier`; over the limit, a
@@ -709,6 +714,12 @@ mod tests {
             behind.client_address(Some(ip("::ffff:127.0.0.1")), [b"1.2.3.4".as_slice()]),
             Some(ip("1.2.3.4")),
             "a proxy's IPv4 address seen through an IPv6 socket is trusted"
+        );
+        let mapped = limiter(&["::ffff:127.0.0.1"]);
+        assert_eq!(
+            through(&mapped, &["1.2.3.4"]),
+            Some(ip("1.2.3.4")),
+            "and so is a trusted proxy written as a mapped address"
         );
     }
 
