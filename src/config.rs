@@ -446,6 +446,17 @@ impl Config {
                     format!("rateLimit.trustedProxies: `{proxy}` is not an IP address")
                 })?);
         }
+        if let Some(header) = &limits.proxy_header {
+            config.rate_limit.proxy_header = header.parse()?;
+        }
+        if let Some(n) = limits.max_entries {
+            if n < 1_000 {
+                bail!(
+                    "rateLimit.maxEntries must be at least 1000 (each counter takes about 100 bytes)"
+                );
+            }
+            config.rate_limit.max_entries = n;
+        }
         config.rate_limit.redis_url = sources.redis_url.filter(|u| !u.is_empty());
         let limits = file.graphql;
         config.graphql.introspection = limits.introspection.unwrap_or(true);
@@ -675,6 +686,8 @@ struct RateLimitSection {
     max_per_address: Option<u64>,
     max_per_identifier: Option<u64>,
     trusted_proxies: Vec<String>,
+    proxy_header: Option<String>,
+    max_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -975,6 +988,43 @@ mod tests {
         assert_eq!(file.graphql.max_depth, Some(12));
         let file: FileConfig = toml::from_str("[graphql]\nmaxBatch = 3\n").unwrap();
         assert_eq!(file.graphql.max_batch, Some(3));
+    }
+
+    #[test]
+    fn the_proxy_header_and_the_table_size_of_rate_limits_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            let path = dir.path().join("castellan.toml");
+            std::fs::write(&path, text).unwrap();
+            Config::load(Sources {
+                config_file: Some(path),
+                ..Sources::default()
+            })
+        };
+        let limits = load("").unwrap().rate_limit;
+        assert_eq!(
+            limits.proxy_header,
+            crate::ratelimit::ProxyHeader::XForwardedFor
+        );
+        assert_eq!(limits.max_entries, 100_000);
+        let limits = load("[rateLimit]\nproxyHeader = \"Forwarded\"\nmaxEntries = 5000\n")
+            .unwrap()
+            .rate_limit;
+        assert_eq!(
+            limits.proxy_header,
+            crate::ratelimit::ProxyHeader::Forwarded
+        );
+        assert_eq!(limits.max_entries, 5_000);
+        for (text, says) in [
+            (
+                "[rateLimit]\nproxyHeader = \"X-Real-IP\"\n",
+                "rateLimit.proxyHeader",
+            ),
+            ("[rateLimit]\nmaxEntries = 10\n", "rateLimit.maxEntries"),
+        ] {
+            let error = format!("{:#}", load(text).unwrap_err());
+            assert!(error.contains(says), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -256,7 +256,8 @@ fn request_span(request: &Request) -> tracing::Span {
     )
 }
 
-/// The address of the client of a request (behind trusted proxies, from `X-Forwarded-For`).
+/// The address of the client of a request (behind trusted proxies, from the header they write:
+/// `rateLimit.proxyHeader`).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
@@ -265,11 +266,12 @@ fn client_address(app: &AppState, request: &Request) -> ClientAddress {
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let forwarded = request
+    let lines = request
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    ClientAddress(app.limiter.client_address(peer, forwarded))
+        .get_all(app.limiter.proxy_header())
+        .iter()
+        .map(HeaderValue::as_bytes);
+    ClientAddress(app.limiter.client_address(peer, lines))
 }
 
 /// Counts a REST attempt of `operation` against the rate limits.

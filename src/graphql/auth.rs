@@ -62,7 +62,8 @@ impl AuthMutation {
         input: UsersPermissionsLoginInput,
     ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
-        limit(ctx, "login", Some(&input.identifier)).await?;
+        // The identifier, and the account it names, count in `account::login`.
+        limit(ctx, "login", None).await?;
         let session =
             account::login(app, &input.identifier, &input.password, &input.provider).await?;
         Ok(session.into())

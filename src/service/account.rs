@@ -145,7 +145,8 @@ fn check_attributes(attributes: Option<&Value>, allowed: &[String]) -> AppResult
 
 /// Signs in with an email (any case) or username and a password. Unknown accounts and wrong
 /// passwords fail alike and cost the same bcrypt verification; account states are told only
-/// to someone who knows the password.
+/// to someone who knows the password. Attempts count against the rate limit per identifier
+/// and per account, so an account's email and username share one count.
 #[instrument(skip_all)]
 pub async fn login(
     app: &App,
@@ -177,6 +178,15 @@ pub async fn login(
             .into_iter()
             .next()
     };
+    // Counted once the account is known, before the password costs anything: an account's
+    // email and username share its count, and an unknown identifier counts on its own alike.
+    app.limiter
+        .check_account(
+            "login",
+            identifier,
+            candidate.as_ref().map(|(user, _)| user.id),
+        )
+        .await?;
     let hash = candidate
         .as_ref()
         .and_then(|(user, _)| user.password.as_deref());

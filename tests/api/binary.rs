@@ -292,3 +292,71 @@ fn sigterm_lets_the_requests_in_flight_finish() {
         "sigterm_lets_the_requests_in_flight_finish: {in_flight} of {LOGINS} logins in flight at SIGTERM, all answered"
     );
 }
+
+/// The resident memory of a process, from `/proc/<pid>/status`, in bytes.
+fn resident_bytes(pid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("VmRSS in kB");
+    kib * 1024
+}
+
+/// 1,000 sign-in attempts with 1 MiB identifiers, each a new one, leave the server's memory
+/// where it was: the rate limiter keeps a 32-byte digest of an identifier, not the identifier.
+/// The real binary in a process of its own, so no other test's allocations are measured.
+#[test]
+fn huge_identifiers_do_not_grow_the_rate_limiter() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("castellan.toml"),
+        "[password]\nbcryptCost = 4\n[graphql]\nmaxBodyBytes = 4194304\n\
+         [rateLimit]\nenabled = true\nmaxPerAddress = 1000000\n",
+    )
+    .unwrap();
+    let served = Serve::start(dir.path(), &[], Stdio::null());
+    let url = format!("http://{}/graphql", served.address);
+    let pid = served.child.id();
+    let filler = "x".repeat(1 << 20);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (before, after) = runtime.block_on(async {
+        let client = http_client(Duration::from_secs(30));
+        let attempt = |n: usize| {
+            let body = serde_json::json!({
+                "query": "mutation($i: String!) { login(input: { identifier: $i, password: \"wrong-password\" }) { jwt } }",
+                "variables": { "i": format!("{n}-{filler}") },
+            });
+            let request = client.post(&url).json(&body).send();
+            async move {
+                let body: serde_json::Value = request.await.unwrap().json().await.unwrap();
+                assert_eq!(
+                    body["errors"][0]["message"], "Invalid identifier or password",
+                    "attempt {n}: {body}"
+                );
+            }
+        };
+        for n in 0..50 {
+            attempt(n).await;
+        }
+        let before = resident_bytes(pid);
+        for n in 50..1_050 {
+            attempt(n).await;
+        }
+        (before, resident_bytes(pid))
+    });
+    drop(served);
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    assert!(
+        after <= before + 20 * (1 << 20),
+        "resident memory grew from {:.1} MiB to {:.1} MiB",
+        mib(before),
+        mib(after)
+    );
+}

@@ -186,3 +186,189 @@ both_backends! {
         }
     }
 }
+
+/// A login with a wrong password, sent through the trusted proxy with `headers` (each pair
+/// one header line, repeated names included).
+async fn login_with_headers(
+    server: &TestServer,
+    identifier: &str,
+    headers: &[(&str, String)],
+) -> Value {
+    let mut request = server
+        .client
+        .post(format!("{}/graphql", server.url))
+        .json(&json!({ "query": LOGIN, "variables": { "i": identifier } }));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The header lines of an attacker's n-th attempt through the proxy.
+type Attack = fn(usize) -> Vec<(&'static str, String)>;
+
+both_backends! {
+    async fn a_forged_forwarding_chain_does_not_escape_the_per_address_limit(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 30;
+            config.rate_limit.max_per_identifier = 1_000;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .await;
+        // The client forges an address in a header line of its own; the proxy adds the real
+        // one, in a second line or with its port.
+        let attacks: [(&str, Attack); 3] = [
+            ("a second line", |i| vec![
+                ("x-forwarded-for", format!("198.51.100.{i}")),
+                ("x-forwarded-for", "203.0.113.7".into()),
+            ]),
+            ("a port", |i| vec![("x-forwarded-for", format!("198.51.100.{i}, 203.0.113.8:4711"))]),
+            ("an IPv6 address with a port", |i| vec![
+                ("x-forwarded-for", format!("198.51.100.{i}")),
+                ("x-forwarded-for", "[2001:db8::7]:4711, 127.0.0.1".into()),
+            ]),
+        ];
+        for (form, headers) in attacks {
+            for i in 0..35 {
+                let body = login_with_headers(&server, &format!("user{i}"), &headers(i)).await;
+                assert_eq!(limited(&body), i >= 30, "{form}, attempt {}: {body}", i + 1);
+            }
+        }
+    }
+
+    async fn forwarded_is_read_where_the_proxies_write_it(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 3;
+            config.rate_limit.max_per_identifier = 1_000;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            config.rate_limit.proxy_header = castellan::ratelimit::ProxyHeader::Forwarded;
+        })
+        .await;
+        for i in 0..5 {
+            let headers = [
+                ("forwarded", format!("for=198.51.100.{i};proto=https")),
+                ("forwarded", "for=\"[2001:db8::7]:4711\";proto=https".into()),
+                // Not the header the proxies write: the client's, and ignored.
+                ("x-forwarded-for", format!("198.51.100.{i}")),
+            ];
+            let body = login_with_headers(&server, &format!("user{i}"), &headers).await;
+            assert_eq!(limited(&body), i >= 3, "attempt {}: {body}", i + 1);
+        }
+        // Another client behind the proxy has its own count.
+        let other = [("forwarded", "for=192.0.2.43:47011".to_string())];
+        assert!(!limited(&login_with_headers(&server, "user9", &other).await));
+    }
+
+    async fn an_account_is_limited_across_its_email_and_username(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.max_per_address = 1_000;
+            config.rate_limit.max_per_identifier = 10;
+            config.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .await;
+        server.register("annabel", "annabel@example.com", "right-password").await;
+        // Each attempt from its own address: only the account's count can stop them.
+        let mut known = Value::Null;
+        for i in 0..11 {
+            let identifier = if i % 2 == 0 { "Annabel@Example.com" } else { "annabel" };
+            known = login_from(&server, identifier, Some(&format!("203.0.113.{i}"))).await;
+            if i < 10 {
+                assert_eq!(error_message(&known), "Invalid identifier or password", "attempt {}: {known}", i + 1);
+            }
+        }
+        assert!(limited(&known), "the 11th attempt on the account: {known}");
+        // The right password waits for the window too.
+        assert!(limited(&server.login("annabel", "right-password").await));
+        // An identifier of no account is limited alike, and answers alike.
+        let mut unknown = Value::Null;
+        for i in 0..11 {
+            let identifier = if i % 2 == 0 { "nobody@example.com" } else { "NOBODY@example.com " };
+            unknown = login_from(&server, identifier, Some(&format!("198.51.100.{i}"))).await;
+            if i < 10 {
+                assert_eq!(error_message(&unknown), "Invalid identifier or password", "attempt {}: {unknown}", i + 1);
+            }
+        }
+        assert!(limited(&unknown), "{unknown}");
+        assert_eq!(unknown["errors"][0]["message"], known["errors"][0]["message"]);
+        assert_eq!(unknown["errors"][0]["extensions"]["code"], known["errors"][0]["extensions"]["code"]);
+        // Another account is not touched.
+        server.register("bartholomew", "bart@example.com", "right-password").await;
+        let body = server.login("bart@example.com", "right-password").await;
+        assert!(body["data"]["login"]["jwt"].is_string(), "{body}");
+    }
+}
+
+/// The Redis counters are named by digests: an identifier, whatever its size, is not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keys_name_digests_not_identifiers() {
+    let redis =
+        std::env::var("CASTELLAN_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!(
+        "castellan-test:{}",
+        castellan::util::random_alphanumeric(10)
+    );
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.rate_limit.enabled = true;
+        config.rate_limit.redis_url = Some(redis.clone());
+        config.rate_limit.key_prefix = prefix.clone();
+    })
+    .await;
+    server
+        .register("dora", "dora@example.com", "right-password")
+        .await;
+    let long = format!("LongIdentifier{}", "x".repeat(100_000));
+    for identifier in ["dora@example.com", "dora", &long] {
+        let body = login_from(&server, identifier, None).await;
+        assert_eq!(
+            error_message(&body),
+            "Invalid identifier or password",
+            "{body}"
+        );
+    }
+    let mut conn = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let login: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with(&format!("{prefix}:login:")))
+        .collect();
+    // The address, the account, and three identifiers (`dora@example.com`, `dora`, the long one).
+    let short: Vec<String> = keys.iter().map(|k| k.chars().take(120).collect()).collect();
+    assert_eq!(login.len(), 5, "{short:?}");
+    for key in &keys {
+        let digest = key.rsplit(':').next().unwrap();
+        assert_eq!(digest.len(), 64, "{key}");
+        assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+        assert!(
+            !key.to_lowercase().contains("dora") && !key.contains("xxxx"),
+            "{key}"
+        );
+    }
+    let mut counts: Vec<u64> = redis::cmd("MGET")
+        .arg(login.iter().map(|k| k.as_str()).collect::<Vec<_>>())
+        .query_async::<Vec<Option<u64>>>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    counts.sort_unstable();
+    // Three identifiers once each, the account twice (its email, its username), the address
+    // three times.
+    assert_eq!(counts, [1, 1, 1, 2, 3]);
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
