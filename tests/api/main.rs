@@ -5,6 +5,10 @@
     clippy::expect_used,
     reason = "a failed unwrap is a failed test"
 )]
+#![expect(
+    clippy::allow_attributes,
+    reason = "both_backends! allows an unused `use super::*` in the tests that need none"
+)]
 
 mod support;
 
