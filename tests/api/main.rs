@@ -23,6 +23,7 @@ mod hardening;
 mod hostile;
 mod instances;
 mod lifecycle;
+mod migrations;
 mod limits;
 mod oauth;
 mod operations;

@@ -27,8 +27,6 @@ CREATE TABLE up_users (
     blocked                   BOOLEAN NOT NULL DEFAULT FALSE,
     role_id                   INTEGER NOT NULL REFERENCES up_roles (id) ON DELETE RESTRICT,
     attributes                TEXT    NOT NULL DEFAULT '{}',
-    -- The attributes parsed, for conditions: see the migration attributes_jsonb.
-    attributes_jsonb          JSONB   GENERATED ALWAYS AS (attributes::jsonb) STORED,
     tokens_valid_after        BIGINT  NOT NULL DEFAULT 0,
     created_at                TIMESTAMP NOT NULL,
     updated_at                TIMESTAMP NOT NULL
