@@ -33,6 +33,7 @@ diesel::table! {
         tokens_valid_after -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> BigInt,
     }
 }
 

@@ -292,7 +292,7 @@ pub async fn sign_in(app: &App, name: &str, access_token: &str) -> AppResult<Ses
             "Your account has been blocked by an administrator",
         ));
     }
-    let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
+    let jwt = app.jwt.issue(user.id, user.token_generation);
     Ok(Session {
         jwt: Some(jwt),
         user,
