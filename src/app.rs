@@ -24,8 +24,6 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Calls to sign-in providers: built on the first one (see [`App::http`]).
     http: OnceLock<reqwest::Client>,
-    /// The provider-login states already used, until they expire (a state works once).
-    pub(crate) used_states: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Endpoints read from OpenID Connect discovery documents, by issuer.
     pub(crate) discovered:
         std::sync::Mutex<std::collections::HashMap<String, crate::auth::providers::Endpoints>>,
@@ -66,7 +64,6 @@ impl App {
             metrics: Default::default(),
             users: crate::changes::UserCache::new(std::time::Duration::from_secs(30)),
             http: OnceLock::new(),
-            used_states: Default::default(),
             discovered: Default::default(),
             settings,
             mailer: Arc::new(mailer),

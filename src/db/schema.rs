@@ -49,6 +49,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    up_used_oauth_states (digest) {
+        digest -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(up_users -> up_roles (role_id));
 diesel::joinable!(up_permissions -> up_roles (role_id));
 diesel::allow_tables_to_appear_in_same_query!(

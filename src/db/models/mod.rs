@@ -6,6 +6,7 @@ mod condition;
 mod permission;
 mod role;
 mod setting;
+mod used_oauth_state;
 mod user;
 
 pub use api_token::{ApiTokenRow, NewApiToken};
@@ -13,6 +14,7 @@ pub use condition::StoredCondition;
 pub use permission::{GrantRow, InsertGrants, NewPermission, Permission};
 pub use role::{NewRole, Role, RoleChanges};
 pub use setting::Setting;
+pub use used_oauth_state::UsedOAuthState;
 pub use user::{NewUser, User, UserChanges};
 
 /// The current time as stored: UTC without zone.
