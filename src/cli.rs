@@ -94,7 +94,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The configuration sources; `JWT_SECRET`, `SMTP_URL` (it may hold a password),
+    /// The configuration sources; `JWT_SECRET`, `API_TOKEN_SALT`, `SMTP_URL` (it may hold a password),
     /// `SERVER_URL` and `CASTELLAN_ENV` come from the environment only, so a secret never
     /// shows in a process list.
     pub fn sources(&self) -> Sources {

@@ -67,12 +67,17 @@ pub struct Config {
     /// Largest number of pooled database connections (`database.poolSize`).
     /// Default 4 on SQLite, 16 on PostgreSQL.
     pub database_pool_size: Option<usize>,
-    /// Where the SQLite file and the generated development secrets live (`server.dataDir`).
+    /// Where earlier versions kept the generated development secrets (`server.dataDir`); read
+    /// once, to carry them into the database.
     pub data_dir: PathBuf,
     /// The HS256 key of the JWTs (`JWT_SECRET`).
     pub jwt_secret: Secret,
     /// The key of the HMAC that API-token keys are stored under (`API_TOKEN_SALT`).
     pub api_token_salt: Secret,
+    /// The secrets the environment leaves unset in development: generated once and kept in the
+    /// database, where [`crate::app::App::start`] reads them, so the server and the CLI of one
+    /// database always agree.
+    pub development_secrets: Vec<DevelopmentSecret>,
     /// Lifetime of an issued JWT (`jwt.expiresIn`). Default 30 days.
     pub jwt_expires_in: Duration,
     /// bcrypt cost of new password hashes (`password.bcryptCost`, 4–31). Default 10.
@@ -108,6 +113,30 @@ pub struct Config {
     pub graphql: GraphqlLimits,
     /// Which browser origins may call the API (`[cors]`).
     pub cors: CorsConfig,
+}
+
+/// A secret that development generates when its variable is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevelopmentSecret {
+    JwtSecret,
+    ApiTokenSalt,
+}
+
+impl DevelopmentSecret {
+    /// The variable that sets it.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::JwtSecret => "JWT_SECRET",
+            Self::ApiTokenSalt => "API_TOKEN_SALT",
+        }
+    }
+    /// The file under `data_dir` where earlier versions kept it.
+    pub fn legacy_file(self) -> &'static str {
+        match self {
+            Self::JwtSecret => "jwt-secret",
+            Self::ApiTokenSalt => "api-token-salt",
+        }
+    }
 }
 
 /// `[cors]`: the cross-origin rules browsers apply to the API.
@@ -187,6 +216,7 @@ impl Config {
             // Derived from the JWT secret until set on its own (`Config::load` always sets it).
             api_token_salt: Secret::new(format!("api-token-salt:{}", jwt_secret.expose())),
             jwt_secret,
+            development_secrets: Vec::new(),
             jwt_expires_in: THIRTY_DAYS,
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -246,20 +276,19 @@ impl Config {
         if !(4..=31).contains(&bcrypt_cost) {
             bail!("password.bcryptCost must be between 4 and 31, got {bcrypt_cost}");
         }
-        let jwt_secret = resolve_secret(
-            environment,
-            "JWT_SECRET",
-            "jwt-secret",
-            sources.jwt_secret,
-            &data_dir,
-        )?;
-        let api_token_salt = resolve_secret(
-            environment,
-            "API_TOKEN_SALT",
-            "api-token-salt",
-            sources.api_token_salt,
-            &data_dir,
-        )?;
+        let jwt_secret = resolve_secret(environment, "JWT_SECRET", sources.jwt_secret)?;
+        let api_token_salt = resolve_secret(environment, "API_TOKEN_SALT", sources.api_token_salt)?;
+        // Unset in development: kept in the database, read at start (a stand-in until then).
+        let stand_in = || Secret::new(crate::util::hex(&crate::util::random_bytes::<32>()));
+        let mut development_secrets = Vec::new();
+        let jwt_secret = jwt_secret.unwrap_or_else(|| {
+            development_secrets.push(DevelopmentSecret::JwtSecret);
+            stand_in()
+        });
+        let api_token_salt = api_token_salt.unwrap_or_else(|| {
+            development_secrets.push(DevelopmentSecret::ApiTokenSalt);
+            stand_in()
+        });
 
         let mut config = Self::new(
             sources
@@ -270,6 +299,7 @@ impl Config {
         );
         config.environment = environment;
         config.api_token_salt = api_token_salt;
+        config.development_secrets = development_secrets;
         config.host = sources.host.or(file.server.host).unwrap_or(config.host);
         config.port = sources.port.or(file.server.port).unwrap_or(config.port);
         config.database_pool_size = file.database.pool_size;
@@ -291,6 +321,13 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("SERVER_URL (server.url) must be an absolute http(s) URL, got `{url}`");
+        }
+        if config.server_url.is_none() && environment == Environment::Production {
+            tracing::warn!(
+                "SERVER_URL is not set: the links of every email (password reset, confirmation) \
+                 point at {}; set SERVER_URL (server.url) to the public URL of this server",
+                config.public_url()
+            );
         }
         config.mail = match sources.smtp_url.filter(|u| !u.is_empty()) {
             Some(url) => {
@@ -465,35 +502,40 @@ fn check_allowed_fields(fields: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A secret from its environment variable when set. Otherwise, in development, a random
-/// secret generated once and kept in `DATA_DIR/<file>`; in production, an error naming the variable.
+/// The shortest `JWT_SECRET` and `API_TOKEN_SALT` production accepts, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A secret from its environment variable when set; production refuses it unset or shorter
+/// than [`MIN_SECRET_BYTES`], naming the variable. `None`: development with the variable unset
+/// (the secret is then generated once and kept in the database).
 fn resolve_secret(
     environment: Environment,
     variable: &str,
-    file: &str,
     explicit: Option<String>,
-    data_dir: &Path,
-) -> anyhow::Result<Secret> {
-    if let Some(secret) = explicit.filter(|s| !s.is_empty()) {
-        if secret.len() < 32 {
-            tracing::warn!("{variable} is shorter than 32 characters: use a long random value");
+) -> anyhow::Result<Option<Secret>> {
+    let make_one = "make one with `openssl rand -base64 48`";
+    match explicit.filter(|s| !s.is_empty()) {
+        Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+            if environment == Environment::Production {
+                bail!(
+                    "{variable} is {} bytes long; production needs at least {MIN_SECRET_BYTES} \
+                     random bytes: {make_one}",
+                    secret.len()
+                );
+            }
+            tracing::warn!(
+                "{variable} is {} bytes long: production refuses fewer than {MIN_SECRET_BYTES}",
+                secret.len()
+            );
+            Ok(Some(Secret::new(secret)))
         }
-        return Ok(Secret::new(secret));
+        Some(secret) => Ok(Some(Secret::new(secret))),
+        None if environment == Environment::Production => bail!(
+            "{variable} is not set. In production Castellan needs a random {variable} of at least \
+             {MIN_SECRET_BYTES} bytes: {make_one}"
+        ),
+        None => Ok(None),
     }
-    if environment == Environment::Production {
-        bail!(
-            "{variable} is not set. In production Castellan needs a long random {variable} \
-             (for example the output of `openssl rand -base64 48`)"
-        );
-    }
-    let path = data_dir.join(file);
-    let secret = crate::util::read_or_create_secret(&path)
-        .with_context(|| format!("keeping the development {variable} in {}", path.display()))?;
-    tracing::warn!(
-        path = %path.display(),
-        "{variable} is not set: using a development secret kept on disk; set {variable} in production"
-    );
-    Ok(secret)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -745,49 +787,33 @@ mod tests {
 
     #[test]
     fn production_without_jwt_secret_names_the_variable() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = resolve_secret(
-            Environment::Production,
-            "JWT_SECRET",
-            "jwt-secret",
-            None,
-            dir.path(),
-        )
-        .unwrap_err();
+        let error = resolve_secret(Environment::Production, "JWT_SECRET", None).unwrap_err();
         assert!(error.to_string().contains("JWT_SECRET"), "{error}");
     }
 
     #[test]
-    fn development_secret_is_generated_once_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = resolve_secret(
-            Environment::Development,
-            "JWT_SECRET",
-            "jwt-secret",
-            None,
-            dir.path(),
-        )
-        .unwrap();
-        let second = resolve_secret(
-            Environment::Development,
-            "JWT_SECRET",
-            "jwt-secret",
-            None,
-            dir.path(),
-        )
-        .unwrap();
-        let salt = resolve_secret(
-            Environment::Development,
+    fn production_refuses_short_secrets_and_development_keeps_unset_ones_for_the_database() {
+        let short = "x".repeat(MIN_SECRET_BYTES - 1);
+        let error = resolve_secret(
+            Environment::Production,
             "API_TOKEN_SALT",
-            "api-token-salt",
-            None,
-            dir.path(),
+            Some(short.clone()),
         )
-        .unwrap();
-        assert_ne!(first, salt, "each secret is its own");
-        assert_eq!(first, second);
-        assert!(first.expose().len() >= 32);
-        assert_eq!(format!("{first:?}"), "Secret(**redacted**)");
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("API_TOKEN_SALT is 31 bytes long") && error.contains("openssl rand"),
+            "{error}"
+        );
+        let long = "x".repeat(MIN_SECRET_BYTES);
+        let kept = resolve_secret(Environment::Production, "JWT_SECRET", Some(long.clone()));
+        assert_eq!(kept.unwrap(), Some(Secret::new(long)));
+        let development = resolve_secret(Environment::Development, "JWT_SECRET", Some(short));
+        assert!(development.unwrap().is_some(), "development only warns");
+        assert_eq!(
+            resolve_secret(Environment::Development, "JWT_SECRET", None).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -56,6 +56,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    up_development_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(up_users -> up_roles (role_id));
 diesel::joinable!(up_permissions -> up_roles (role_id));
 diesel::allow_tables_to_appear_in_same_query!(

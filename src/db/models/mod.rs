@@ -3,6 +3,7 @@
 
 mod api_token;
 mod condition;
+mod development_secret;
 mod permission;
 mod role;
 mod setting;
@@ -11,6 +12,7 @@ mod user;
 
 pub use api_token::{ApiTokenRow, NewApiToken};
 pub use condition::StoredCondition;
+pub use development_secret::NewDevelopmentSecret;
 pub use permission::{GrantRow, InsertGrants, NewPermission, Permission};
 pub use role::{NewRole, Role, RoleChanges};
 pub use setting::Setting;
