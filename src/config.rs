@@ -78,6 +78,8 @@ pub struct Config {
     /// database, where [`crate::app::App::start`] reads them, so the server and the CLI of one
     /// database always agree.
     pub development_secrets: Vec<DevelopmentSecret>,
+    /// Who may read `/metrics` (`[metrics] access`, `METRICS_TOKEN`).
+    pub metrics: MetricsAccess,
     /// Lifetime of an issued JWT (`jwt.expiresIn`). Default 30 days.
     pub jwt_expires_in: Duration,
     /// bcrypt cost of new password hashes (`password.bcryptCost`, 4–31). Default 10.
@@ -137,6 +139,20 @@ impl DevelopmentSecret {
             Self::ApiTokenSalt => "api-token-salt",
         }
     }
+}
+
+/// `[metrics] access`: who may read `/metrics`. Default `loopback` in production, `open` in
+/// development.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone.
+    Open,
+    /// Clients connected from a loopback address (the TCP peer; `X-Forwarded-For` is ignored).
+    Loopback,
+    /// Clients sending `Authorization: Bearer <METRICS_TOKEN>`.
+    Token(Secret),
+    /// Nobody: `/metrics` answers 404.
+    Off,
 }
 
 /// `[cors]`: the cross-origin rules browsers apply to the API.
@@ -217,6 +233,7 @@ impl Config {
             api_token_salt: Secret::new(format!("api-token-salt:{}", jwt_secret.expose())),
             jwt_secret,
             development_secrets: Vec::new(),
+            metrics: MetricsAccess::Open,
             jwt_expires_in: THIRTY_DAYS,
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -300,6 +317,7 @@ impl Config {
         config.environment = environment;
         config.api_token_salt = api_token_salt;
         config.development_secrets = development_secrets;
+        config.metrics = metrics_access(environment, file.metrics, sources.metrics_token)?;
         config.host = sources.host.or(file.server.host).unwrap_or(config.host);
         config.port = sources.port.or(file.server.port).unwrap_or(config.port);
         config.database_pool_size = file.database.pool_size;
@@ -462,6 +480,7 @@ pub struct Sources {
     pub smtp_url: Option<String>,
     pub redis_url: Option<String>,
     pub server_url: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 /// Fields of the user that registration must never set, whatever `register.allowedFields` says.
@@ -538,6 +557,44 @@ fn resolve_secret(
     }
 }
 
+/// Checks `[metrics]` and `METRICS_TOKEN`: `token` needs the variable (16 bytes at least), and
+/// the variable is refused with another access, which would ignore it.
+fn metrics_access(
+    environment: Environment,
+    section: MetricsSection,
+    token: Option<String>,
+) -> anyhow::Result<MetricsAccess> {
+    let token = token.filter(|t| !t.is_empty());
+    let access = match section.access.as_deref() {
+        Some(access) => access,
+        None if token.is_some() => "token",
+        None if environment == Environment::Production => "loopback",
+        None => "open",
+    };
+    if !matches!(access, "open" | "loopback" | "token" | "off") {
+        bail!("metrics.access must be `open`, `loopback`, `token` or `off`, got `{access}`");
+    }
+    match (access, token) {
+        ("token", Some(token)) if token.len() >= 16 => Ok(MetricsAccess::Token(Secret::new(token))),
+        ("token", Some(token)) => bail!(
+            "METRICS_TOKEN is {} bytes long; use at least 16 random bytes \
+             (for example `openssl rand -base64 32`)",
+            token.len()
+        ),
+        ("token", None) => bail!(
+            "metrics.access is `token` but METRICS_TOKEN is not set: set it to a random value \
+             (for example `openssl rand -base64 32`)"
+        ),
+        (other, Some(_)) => bail!(
+            "METRICS_TOKEN is set but metrics.access is `{other}`, which ignores it: set \
+             metrics.access = \"token\" or unset METRICS_TOKEN"
+        ),
+        ("open", None) => Ok(MetricsAccess::Open),
+        ("loopback", None) => Ok(MetricsAccess::Loopback),
+        (_, None) => Ok(MetricsAccess::Off),
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct FileConfig {
@@ -554,6 +611,13 @@ struct FileConfig {
     rate_limit: RateLimitSection,
     graphql: GraphqlSection,
     cors: CorsSection,
+    metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct MetricsSection {
+    access: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -814,6 +878,53 @@ mod tests {
             resolve_secret(Environment::Development, "JWT_SECRET", None).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn metrics_access_defaults_by_environment_and_checks_the_token() {
+        let section = |access: Option<&str>| MetricsSection {
+            access: access.map(str::to_string),
+        };
+        let token = || Some("0123456789abcdef".to_string());
+        let dev = Environment::Development;
+        let prod = Environment::Production;
+        assert_eq!(
+            metrics_access(dev, section(None), None).unwrap(),
+            MetricsAccess::Open
+        );
+        assert_eq!(
+            metrics_access(prod, section(None), None).unwrap(),
+            MetricsAccess::Loopback
+        );
+        assert_eq!(
+            metrics_access(prod, section(None), token()).unwrap(),
+            MetricsAccess::Token(Secret::new("0123456789abcdef"))
+        );
+        assert_eq!(
+            metrics_access(prod, section(Some("off")), None).unwrap(),
+            MetricsAccess::Off
+        );
+        for (access, token, says) in [
+            (Some("token"), None, "METRICS_TOKEN is not set"),
+            (
+                Some("token"),
+                Some("short".to_string()),
+                "METRICS_TOKEN is 5 bytes long",
+            ),
+            (Some("open"), token(), "ignores it"),
+            (
+                Some("public"),
+                None,
+                "must be `open`, `loopback`, `token` or `off`",
+            ),
+        ] {
+            let error = metrics_access(prod, section(access), token)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{access:?}: {error}");
+        }
+        let file: FileConfig = toml::from_str("[metrics]\naccess = \"off\"\n").unwrap();
+        assert_eq!(file.metrics.access.as_deref(), Some("off"));
     }
 
     #[test]

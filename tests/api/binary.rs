@@ -276,6 +276,56 @@ fn production_refuses_short_secrets_and_starts_with_long_ones() {
     assert!(stderr.contains("SERVER_URL is not set"), "{stderr}");
 }
 
+/// In production `/metrics` answers loopback clients only: a client reaching the server on
+/// another address of this machine gets 403, whatever `X-Forwarded-For` says.
+#[test]
+fn production_metrics_answer_loopback_clients_only() {
+    // An address of this machine that is not loopback (no packet is sent).
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let outside = socket
+        .connect("192.0.2.1:9")
+        .and_then(|()| socket.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .expect("this machine has a non-loopback IPv4 address");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "p".repeat(48);
+    let served = Serve::start_on(
+        "0.0.0.0",
+        dir.path(),
+        &[
+            ("CASTELLAN_ENV", "production"),
+            ("JWT_SECRET", &secret),
+            ("API_TOKEN_SALT", &secret),
+            ("SERVER_URL", "https://auth.example.com"),
+        ],
+        Stdio::null(),
+    );
+    let port = served.address.rsplit_once(':').unwrap().1.to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = |host: String| {
+        runtime.block_on(async {
+            http_client(Duration::from_secs(5))
+                .get(format!("http://{host}:{port}/metrics"))
+                .header("x-forwarded-for", "127.0.0.1")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    assert_eq!(status("127.0.0.1".into()), reqwest::StatusCode::OK);
+    assert_eq!(
+        status(outside.to_string()),
+        reqwest::StatusCode::FORBIDDEN,
+        "from {outside}"
+    );
+    drop(served);
+}
 
 /// Production refuses to start without `JWT_SECRET`, and says so.
 #[test]
