@@ -165,18 +165,6 @@ fn a_key_made_by_the_cli_works_on_the_server_of_its_database(backend: Backend) {
         .unwrap()
         .trim()
         .to_string();
-    for stderr in [
-        std::fs::read_to_string(&log).unwrap(),
-        cli_stderr.to_string(),
-    ] {
-        assert!(
-            stderr.contains(
-                "API_TOKEN_SALT is not set: using a development secret kept in the database"
-            ),
-            "{stderr}"
-        );
-    }
-
     let (status, body) = runtime.block_on(async {
         let response = http_client(Duration::from_secs(5))
             .post(format!("http://{}/graphql", served.address))
@@ -194,6 +182,17 @@ fn a_key_made_by_the_cli_works_on_the_server_of_its_database(backend: Backend) {
         "the CLI's key was refused: {body}"
     );
     assert!(body.contains("authenticated"), "{body}");
+    for stderr in [
+        std::fs::read_to_string(&log).unwrap(),
+        cli_stderr.to_string(),
+    ] {
+        assert!(
+            stderr.contains(
+                "API_TOKEN_SALT is not set: using a development secret kept in the database"
+            ),
+            "{stderr}"
+        );
+    }
     assert!(
         !server_dir.path().join("data").exists() && !cli_dir.path().join("data").exists(),
         "no secret is left in a working directory"
