@@ -3,9 +3,12 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use anyhow::Context as _;
+
 use crate::auth::{JwtKeys, PasswordHasher};
-use crate::config::{Config, Environment};
+use crate::config::{Config, DevelopmentSecret, Environment, Secret};
 use crate::db::Db;
+use crate::db::models::NewDevelopmentSecret;
 use crate::mail::Mailer;
 use crate::policy::{self, Catalogue, Policy};
 use crate::service::settings::{EmailTemplates, SettingsStore};
@@ -24,8 +27,6 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Calls to sign-in providers: built on the first one (see [`App::http`]).
     http: OnceLock<reqwest::Client>,
-    /// The provider-login states already used, until they expire (a state works once).
-    pub(crate) used_states: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Endpoints read from OpenID Connect discovery documents, by issuer.
     pub(crate) discovered:
         std::sync::Mutex<std::collections::HashMap<String, crate::auth::providers::Endpoints>>,
@@ -49,6 +50,7 @@ impl App {
     pub async fn start(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
         db.migrate().await?;
+        let config = read_development_secrets(&db, config).await?;
         policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
         let mut conditions = policy::conditions::built_in()?;
         conditions.extend(config.conditions.iter().cloned());
@@ -66,7 +68,6 @@ impl App {
             metrics: Default::default(),
             users: crate::changes::UserCache::new(std::time::Duration::from_secs(30)),
             http: OnceLock::new(),
-            used_states: Default::default(),
             discovered: Default::default(),
             settings,
             mailer: Arc::new(mailer),
@@ -93,6 +94,48 @@ impl App {
     pub fn catalogue(&self) -> Option<&Catalogue> {
         self.catalogue.get()
     }
+}
+
+/// Sets the secrets the environment left unset in development (`config.development_secrets`)
+/// to the ones kept in the database, creating each on first use: the server and the CLI of one
+/// database then agree whatever directory they run in. A new one is taken from the file where
+/// earlier versions kept it (`data_dir`), when there, so their tokens stay valid.
+async fn read_development_secrets(db: &Db, mut config: Config) -> anyhow::Result<Config> {
+    for secret in config.development_secrets.clone() {
+        let variable = secret.variable();
+        let legacy = config.data_dir.join(secret.legacy_file());
+        let initial = match std::fs::read_to_string(&legacy) {
+            Ok(text) if !text.trim().is_empty() => text.trim().to_string(),
+            Ok(_) => crate::util::hex(&crate::util::random_bytes::<32>()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::util::hex(&crate::util::random_bytes::<32>())
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "reading the development {variable} of an earlier version in {}",
+                    legacy.display()
+                )));
+            }
+        };
+        let mut conn = db.conn().await.map_err(into_anyhow)?;
+        let value = NewDevelopmentSecret {
+            name: variable,
+            value: &initial,
+            created_at: crate::db::models::now(),
+        }
+        .insert_or_read(&mut conn)
+        .await
+        .with_context(|| format!("keeping the development {variable} in the database"))?;
+        match secret {
+            DevelopmentSecret::JwtSecret => config.jwt_secret = Secret::new(value),
+            DevelopmentSecret::ApiTokenSalt => config.api_token_salt = Secret::new(value),
+        }
+        tracing::warn!(
+            "{variable} is not set: using a development secret kept in the database (table \
+             up_development_secrets), which the server and the CLI share; set {variable} in production"
+        );
+    }
+    Ok(config)
 }
 
 fn into_anyhow(error: crate::error::AppError) -> anyhow::Error {

@@ -94,9 +94,9 @@ pub struct Options {
 }
 
 impl Options {
-    /// The configuration sources; `JWT_SECRET`, `SMTP_URL` (it may hold a password),
-    /// `SERVER_URL` and `CASTELLAN_ENV` come from the environment only, so a secret never
-    /// shows in a process list.
+    /// The configuration sources; `JWT_SECRET`, `API_TOKEN_SALT`, `METRICS_TOKEN`, `SMTP_URL`
+    /// (it may hold a password), `SERVER_URL` and `CASTELLAN_ENV` come from the environment
+    /// only, so a secret never shows in a process list.
     pub fn sources(&self) -> Sources {
         Sources {
             config_file: self.config.clone(),
@@ -111,6 +111,7 @@ impl Options {
             smtp_url: std::env::var("SMTP_URL").ok(),
             redis_url: std::env::var("REDIS_URL").ok(),
             server_url: std::env::var("SERVER_URL").ok().filter(|v| !v.is_empty()),
+            metrics_token: std::env::var("METRICS_TOKEN").ok(),
         }
     }
 }

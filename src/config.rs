@@ -67,12 +67,19 @@ pub struct Config {
     /// Largest number of pooled database connections (`database.poolSize`).
     /// Default 4 on SQLite, 16 on PostgreSQL.
     pub database_pool_size: Option<usize>,
-    /// Where the SQLite file and the generated development secrets live (`server.dataDir`).
+    /// Where earlier versions kept the generated development secrets (`server.dataDir`); read
+    /// once, to carry them into the database.
     pub data_dir: PathBuf,
     /// The HS256 key of the JWTs (`JWT_SECRET`).
     pub jwt_secret: Secret,
     /// The key of the HMAC that API-token keys are stored under (`API_TOKEN_SALT`).
     pub api_token_salt: Secret,
+    /// The secrets the environment leaves unset in development: generated once and kept in the
+    /// database, where [`crate::app::App::start`] reads them, so the server and the CLI of one
+    /// database always agree.
+    pub development_secrets: Vec<DevelopmentSecret>,
+    /// Who may read `/metrics` (`[metrics] access`, `METRICS_TOKEN`).
+    pub metrics: MetricsAccess,
     /// Lifetime of an issued JWT (`jwt.expiresIn`). Default 30 days.
     pub jwt_expires_in: Duration,
     /// bcrypt cost of new password hashes (`password.bcryptCost`, 4–31). Default 10.
@@ -110,6 +117,44 @@ pub struct Config {
     pub cors: CorsConfig,
     /// `[server]`: timeouts and the cap on open connections.
     pub connections: ConnectionLimits,
+}
+
+/// A secret that development generates when its variable is unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevelopmentSecret {
+    JwtSecret,
+    ApiTokenSalt,
+}
+
+impl DevelopmentSecret {
+    /// The variable that sets it.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::JwtSecret => "JWT_SECRET",
+            Self::ApiTokenSalt => "API_TOKEN_SALT",
+        }
+    }
+    /// The file under `data_dir` where earlier versions kept it.
+    pub fn legacy_file(self) -> &'static str {
+        match self {
+            Self::JwtSecret => "jwt-secret",
+            Self::ApiTokenSalt => "api-token-salt",
+        }
+    }
+}
+
+/// `[metrics] access`: who may read `/metrics`. Default `loopback` in production, `open` in
+/// development.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone.
+    Open,
+    /// Clients connected from a loopback address (the TCP peer; `X-Forwarded-For` is ignored).
+    Loopback,
+    /// Clients sending `Authorization: Bearer <METRICS_TOKEN>`.
+    Token(Secret),
+    /// Nobody: `/metrics` answers 404.
+    Off,
 }
 
 /// `[cors]`: the cross-origin rules browsers apply to the API.
@@ -232,6 +277,8 @@ impl Config {
             // Derived from the JWT secret until set on its own (`Config::load` always sets it).
             api_token_salt: Secret::new(format!("api-token-salt:{}", jwt_secret.expose())),
             jwt_secret,
+            development_secrets: Vec::new(),
+            metrics: MetricsAccess::Open,
             jwt_expires_in: THIRTY_DAYS,
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -292,20 +339,19 @@ impl Config {
         if !(4..=31).contains(&bcrypt_cost) {
             bail!("password.bcryptCost must be between 4 and 31, got {bcrypt_cost}");
         }
-        let jwt_secret = resolve_secret(
-            environment,
-            "JWT_SECRET",
-            "jwt-secret",
-            sources.jwt_secret,
-            &data_dir,
-        )?;
-        let api_token_salt = resolve_secret(
-            environment,
-            "API_TOKEN_SALT",
-            "api-token-salt",
-            sources.api_token_salt,
-            &data_dir,
-        )?;
+        let jwt_secret = resolve_secret(environment, "JWT_SECRET", sources.jwt_secret)?;
+        let api_token_salt = resolve_secret(environment, "API_TOKEN_SALT", sources.api_token_salt)?;
+        // Unset in development: kept in the database, read at start (a stand-in until then).
+        let stand_in = || Secret::new(crate::util::hex(&crate::util::random_bytes::<32>()));
+        let mut development_secrets = Vec::new();
+        let jwt_secret = jwt_secret.unwrap_or_else(|| {
+            development_secrets.push(DevelopmentSecret::JwtSecret);
+            stand_in()
+        });
+        let api_token_salt = api_token_salt.unwrap_or_else(|| {
+            development_secrets.push(DevelopmentSecret::ApiTokenSalt);
+            stand_in()
+        });
 
         let mut config = Self::new(
             sources
@@ -316,6 +362,8 @@ impl Config {
         );
         config.environment = environment;
         config.api_token_salt = api_token_salt;
+        config.development_secrets = development_secrets;
+        config.metrics = metrics_access(environment, file.metrics, sources.metrics_token)?;
         config.host = sources.host.or(file.server.host).unwrap_or(config.host);
         config.port = sources.port.or(file.server.port).unwrap_or(config.port);
         config.database_pool_size = file.database.pool_size;
@@ -379,6 +427,13 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("SERVER_URL (server.url) must be an absolute http(s) URL, got `{url}`");
+        }
+        if config.server_url.is_none() && environment == Environment::Production {
+            tracing::warn!(
+                "SERVER_URL is not set: the links of every email (password reset, confirmation) \
+                 point at {}; set SERVER_URL (server.url) to the public URL of this server",
+                config.public_url()
+            );
         }
         config.mail = match sources.smtp_url.filter(|u| !u.is_empty()) {
             Some(url) => {
@@ -529,6 +584,7 @@ pub struct Sources {
     pub smtp_url: Option<String>,
     pub redis_url: Option<String>,
     pub server_url: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 /// Fields of the user that registration must never set, whatever `register.allowedFields` says.
@@ -569,35 +625,78 @@ fn check_allowed_fields(fields: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A secret from its environment variable when set. Otherwise, in development, a random
-/// secret generated once and kept in `DATA_DIR/<file>`; in production, an error naming the variable.
+/// The shortest `JWT_SECRET` and `API_TOKEN_SALT` production accepts, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A secret from its environment variable when set; production refuses it unset or shorter
+/// than [`MIN_SECRET_BYTES`], naming the variable. `None`: development with the variable unset
+/// (the secret is then generated once and kept in the database).
 fn resolve_secret(
     environment: Environment,
     variable: &str,
-    file: &str,
     explicit: Option<String>,
-    data_dir: &Path,
-) -> anyhow::Result<Secret> {
-    if let Some(secret) = explicit.filter(|s| !s.is_empty()) {
-        if secret.len() < 32 {
-            tracing::warn!("{variable} is shorter than 32 characters: use a long random value");
+) -> anyhow::Result<Option<Secret>> {
+    let make_one = "make one with `openssl rand -base64 48`";
+    match explicit.filter(|s| !s.is_empty()) {
+        Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+            if environment == Environment::Production {
+                bail!(
+                    "{variable} is {} bytes long; production needs at least {MIN_SECRET_BYTES} \
+                     random bytes: {make_one}",
+                    secret.len()
+                );
+            }
+            tracing::warn!(
+                "{variable} is {} bytes long: production refuses fewer than {MIN_SECRET_BYTES}",
+                secret.len()
+            );
+            Ok(Some(Secret::new(secret)))
         }
-        return Ok(Secret::new(secret));
+        Some(secret) => Ok(Some(Secret::new(secret))),
+        None if environment == Environment::Production => bail!(
+            "{variable} is not set. In production Castellan needs a random {variable} of at least \
+             {MIN_SECRET_BYTES} bytes: {make_one}"
+        ),
+        None => Ok(None),
     }
-    if environment == Environment::Production {
-        bail!(
-            "{variable} is not set. In production Castellan needs a long random {variable} \
-             (for example the output of `openssl rand -base64 48`)"
-        );
+}
+
+/// Checks `[metrics]` and `METRICS_TOKEN`: `token` needs the variable (16 bytes at least), and
+/// the variable is refused with another access, which would ignore it.
+fn metrics_access(
+    environment: Environment,
+    section: MetricsSection,
+    token: Option<String>,
+) -> anyhow::Result<MetricsAccess> {
+    let token = token.filter(|t| !t.is_empty());
+    let access = match section.access.as_deref() {
+        Some(access) => access,
+        None if token.is_some() => "token",
+        None if environment == Environment::Production => "loopback",
+        None => "open",
+    };
+    if !matches!(access, "open" | "loopback" | "token" | "off") {
+        bail!("metrics.access must be `open`, `loopback`, `token` or `off`, got `{access}`");
     }
-    let path = data_dir.join(file);
-    let secret = crate::util::read_or_create_secret(&path)
-        .with_context(|| format!("keeping the development {variable} in {}", path.display()))?;
-    tracing::warn!(
-        path = %path.display(),
-        "{variable} is not set: using a development secret kept on disk; set {variable} in production"
-    );
-    Ok(secret)
+    match (access, token) {
+        ("token", Some(token)) if token.len() >= 16 => Ok(MetricsAccess::Token(Secret::new(token))),
+        ("token", Some(token)) => bail!(
+            "METRICS_TOKEN is {} bytes long; use at least 16 random bytes \
+             (for example `openssl rand -base64 32`)",
+            token.len()
+        ),
+        ("token", None) => bail!(
+            "metrics.access is `token` but METRICS_TOKEN is not set: set it to a random value \
+             (for example `openssl rand -base64 32`)"
+        ),
+        (other, Some(_)) => bail!(
+            "METRICS_TOKEN is set but metrics.access is `{other}`, which ignores it: set \
+             metrics.access = \"token\" or unset METRICS_TOKEN"
+        ),
+        ("open", None) => Ok(MetricsAccess::Open),
+        ("loopback", None) => Ok(MetricsAccess::Loopback),
+        (_, None) => Ok(MetricsAccess::Off),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -616,6 +715,13 @@ struct FileConfig {
     rate_limit: RateLimitSection,
     graphql: GraphqlSection,
     cors: CorsSection,
+    metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct MetricsSection {
+    access: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -856,49 +962,80 @@ mod tests {
 
     #[test]
     fn production_without_jwt_secret_names_the_variable() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = resolve_secret(
-            Environment::Production,
-            "JWT_SECRET",
-            "jwt-secret",
-            None,
-            dir.path(),
-        )
-        .unwrap_err();
+        let error = resolve_secret(Environment::Production, "JWT_SECRET", None).unwrap_err();
         assert!(error.to_string().contains("JWT_SECRET"), "{error}");
     }
 
     #[test]
-    fn development_secret_is_generated_once_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = resolve_secret(
-            Environment::Development,
-            "JWT_SECRET",
-            "jwt-secret",
-            None,
-            dir.path(),
-        )
-        .unwrap();
-        let second = resolve_secret(
-            Environment::Development,
-            "JWT_SECRET",
-            "jwt-secret",
-            None,
-            dir.path(),
-        )
-        .unwrap();
-        let salt = resolve_secret(
-            Environment::Development,
+    fn production_refuses_short_secrets_and_development_keeps_unset_ones_for_the_database() {
+        let short = "x".repeat(MIN_SECRET_BYTES - 1);
+        let error = resolve_secret(
+            Environment::Production,
             "API_TOKEN_SALT",
-            "api-token-salt",
-            None,
-            dir.path(),
+            Some(short.clone()),
         )
-        .unwrap();
-        assert_ne!(first, salt, "each secret is its own");
-        assert_eq!(first, second);
-        assert!(first.expose().len() >= 32);
-        assert_eq!(format!("{first:?}"), "Secret(**redacted**)");
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("API_TOKEN_SALT is 31 bytes long") && error.contains("openssl rand"),
+            "{error}"
+        );
+        let long = "x".repeat(MIN_SECRET_BYTES);
+        let kept = resolve_secret(Environment::Production, "JWT_SECRET", Some(long.clone()));
+        assert_eq!(kept.unwrap(), Some(Secret::new(long)));
+        let development = resolve_secret(Environment::Development, "JWT_SECRET", Some(short));
+        assert!(development.unwrap().is_some(), "development only warns");
+        assert_eq!(
+            resolve_secret(Environment::Development, "JWT_SECRET", None).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn metrics_access_defaults_by_environment_and_checks_the_token() {
+        let section = |access: Option<&str>| MetricsSection {
+            access: access.map(str::to_string),
+        };
+        let token = || Some("0123456789abcdef".to_string());
+        let dev = Environment::Development;
+        let prod = Environment::Production;
+        assert_eq!(
+            metrics_access(dev, section(None), None).unwrap(),
+            MetricsAccess::Open
+        );
+        assert_eq!(
+            metrics_access(prod, section(None), None).unwrap(),
+            MetricsAccess::Loopback
+        );
+        assert_eq!(
+            metrics_access(prod, section(None), token()).unwrap(),
+            MetricsAccess::Token(Secret::new("0123456789abcdef"))
+        );
+        assert_eq!(
+            metrics_access(prod, section(Some("off")), None).unwrap(),
+            MetricsAccess::Off
+        );
+        for (access, token, says) in [
+            (Some("token"), None, "METRICS_TOKEN is not set"),
+            (
+                Some("token"),
+                Some("short".to_string()),
+                "METRICS_TOKEN is 5 bytes long",
+            ),
+            (Some("open"), token(), "ignores it"),
+            (
+                Some("public"),
+                None,
+                "must be `open`, `loopback`, `token` or `off`",
+            ),
+        ] {
+            let error = metrics_access(prod, section(access), token)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{access:?}: {error}");
+        }
+        let file: FileConfig = toml::from_str("[metrics]\naccess = \"off\"\n").unwrap();
+        assert_eq!(file.metrics.access.as_deref(), Some("off"));
     }
 
     #[test]

@@ -1,9 +1,4 @@
-//! Small helpers without a better home: randomness and secrets kept on disk.
-
-use std::io::Write;
-use std::path::Path;
-
-use crate::config::Secret;
+//! Small helpers without a better home: randomness and encodings.
 
 const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -47,35 +42,6 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
-}
-
-/// Reads a secret kept in `path`, or creates it (256 random bits, readable by the owner only).
-pub fn read_or_create_secret(path: &Path) -> std::io::Result<Secret> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => return Ok(Secret::new(text.trim())),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let secret = hex(&random_bytes::<32>());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes())?;
-            Ok(Secret::new(secret))
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(Secret::new(std::fs::read_to_string(path)?.trim()))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! HS256 JWTs with Strapi's claims `{id, iat, exp}`. Nothing but HS256 is accepted.
+//! HS256 JWTs with Strapi's claims `{id, iat, exp}` and the user's token generation `gen`.
+//! Nothing but HS256 is accepted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,22 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
+    /// The user's token generation when issued: the token is valid while the user's is the
+    /// same. Absent from tokens of earlier versions, which are judged by `iat` instead.
+    #[serde(rename = "gen", default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+impl Claims {
+    /// Whether a password change or reset since the token's issue has revoked it. With `gen`
+    /// the answer is exact, however close the change; a token without it is revoked when
+    /// issued in a second before `tokens_valid_after`.
+    pub fn revoked_for(&self, token_generation: i64, tokens_valid_after: i64) -> bool {
+        match self.generation {
+            Some(generation) => generation != token_generation,
+            None => self.iat < tokens_valid_after,
+        }
+    }
 }
 
 pub struct JwtKeys {
@@ -49,14 +66,14 @@ impl JwtKeys {
         }
     }
 
-    /// A token for `user_id`. Its `iat` is never earlier than `not_before` (the user's
-    /// `tokens_valid_after`), so a token issued in the very second of a password change is valid.
-    pub fn issue(&self, user_id: i32, not_before: i64) -> String {
-        let iat = chrono::Utc::now().timestamp().max(not_before);
+    /// A token for `user_id` of the user's current `token_generation`.
+    pub fn issue(&self, user_id: i32, token_generation: i64) -> String {
+        let iat = chrono::Utc::now().timestamp();
         let claims = Claims {
             id: user_id,
             iat,
             exp: iat + self.lifetime.as_secs() as i64,
+            generation: Some(token_generation),
         };
         // HS256 over a serializable struct cannot fail.
         #[expect(
@@ -171,10 +188,27 @@ mod tests {
     }
 
     #[test]
-    fn iat_is_not_earlier_than_not_before() {
+    fn only_the_current_generation_is_valid_and_older_tokens_keep_the_second_rule() {
         let keys = keys();
-        let later = chrono::Utc::now().timestamp() + 5;
-        assert_eq!(keys.verify(&keys.issue(1, later)).unwrap().iat, later);
+        let claims = keys.verify(&keys.issue(1, 3)).unwrap();
+        assert_eq!(claims.generation, Some(3));
+        // Whatever `tokens_valid_after` says: the generation decides.
+        assert!(!claims.revoked_for(3, claims.iat + 10));
+        assert!(claims.revoked_for(4, 0));
+        assert!(claims.revoked_for(2, 0));
+
+        // A token of an earlier version, `{id, iat, exp}` only.
+        let now = chrono::Utc::now().timestamp();
+        let legacy = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({ "id": 1, "iat": now, "exp": now + 60 }),
+            &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
+        )
+        .unwrap();
+        let claims = keys.verify(&legacy).unwrap();
+        assert_eq!(claims.generation, None);
+        assert!(!claims.revoked_for(5, now));
+        assert!(claims.revoked_for(0, now + 1));
     }
 
     #[test]
@@ -204,6 +238,7 @@ mod tests {
                 id: 1,
                 iat: now,
                 exp: now + 60,
+                generation: None,
             },
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )
@@ -221,6 +256,7 @@ mod tests {
                 id: 1,
                 iat: now - 120,
                 exp: now - 60,
+                generation: None,
             },
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )

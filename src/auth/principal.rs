@@ -80,7 +80,8 @@ pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> App
             loaded
         }
     };
-    if signed_in.user.blocked || claims.iat < signed_in.user.tokens_valid_after {
+    let user = &signed_in.user;
+    if user.blocked || claims.revoked_for(user.token_generation, user.tokens_valid_after) {
         return Err(AppError::Unauthorized(INVALID_USER));
     }
     Ok(Principal::User(signed_in))

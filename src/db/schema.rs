@@ -33,6 +33,7 @@ diesel::table! {
         tokens_valid_after -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> BigInt,
     }
 }
 
@@ -45,6 +46,21 @@ diesel::table! {
         fields -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    up_used_oauth_states (digest) {
+        digest -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    up_development_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
     }
 }
 

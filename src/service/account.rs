@@ -106,7 +106,7 @@ pub async fn register(app: &AppState, input: Registration<'_>) -> AppResult<Sess
             send_confirmation(app, &user, &code.code)?;
             None
         }
-        None => Some(app.jwt.issue(user.id, user.tokens_valid_after)),
+        None => Some(app.jwt.issue(user.id, user.token_generation)),
     };
     Ok(Session { jwt, user, role })
 }
@@ -203,7 +203,7 @@ pub async fn login(
             "Your account has been blocked by an administrator",
         ));
     }
-    let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
+    let jwt = app.jwt.issue(user.id, user.token_generation);
     Ok(Session {
         jwt: Some(jwt),
         user,
@@ -391,7 +391,7 @@ async fn signed_in(app: &App, conn: &mut crate::db::Conn, user: User) -> AppResu
     let role = Role::find(conn, user.role_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has no role", user.id)))?;
-    let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
+    let jwt = app.jwt.issue(user.id, user.token_generation);
     Ok(Session {
         jwt: Some(jwt),
         user,

@@ -2,14 +2,14 @@
 //! the sign-in with a provider's access token, and the provider settings.
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 use crate::app::App;
 use crate::auth::oauth::{self, FlowState, STATE_LIFETIME_SECS};
 use crate::auth::providers::{EMAIL, Endpoints, Profile, ProviderSettings};
-use crate::db::models::{NewUser, Role, User, now};
-use crate::error::{AppError, AppResult};
+use crate::db::models::{NewUser, Role, UsedOAuthState, User, now};
+use crate::error::{AppError, AppResult, OnUnique};
 use crate::service::account::Session;
 
 fn disabled() -> AppError {
@@ -169,6 +169,25 @@ fn bad_state(name: &str) -> AppError {
     ))
 }
 
+/// Records the flow's state as used in the database, which every instance shares: a second
+/// use, here or on another instance, is refused. States past their expiry are deleted on the way.
+async fn use_state_once(app: &App, name: &str, flow: &FlowState) -> AppResult<()> {
+    let digest = crate::util::hex(&Sha256::digest(flow.state.as_bytes()));
+    let mut conn = app.db.conn().await?;
+    UsedOAuthState::delete_expired(&mut conn, chrono::Utc::now().timestamp()).await?;
+    UsedOAuthState {
+        digest: &digest,
+        expires_at: flow.expires,
+    }
+    .insert(&mut conn)
+    .await
+    .on_unique(|| {
+        tracing::warn!(provider = name, "a used sign-in state was presented again");
+        bad_state(name)
+    })?;
+    Ok(())
+}
+
 /// Second leg: checks the state (signed, unexpired, this browser's, used once), exchanges the
 /// code and returns where to send the browser: the front end, with `access_token` (and
 /// `id_token`), or with `error` when the user refused.
@@ -193,14 +212,7 @@ pub async fn finish_connect(
     if flow.provider != name || !state_matches {
         return Err(bad_state(name));
     }
-    {
-        let mut used = app.used_states.lock().unwrap_or_else(|p| p.into_inner());
-        let now = chrono::Utc::now().timestamp();
-        used.retain(|_, expires| *expires > now);
-        if used.insert(flow.state.clone(), flow.expires).is_some() {
-            return Err(bad_state(name));
-        }
-    }
+    use_state_once(app, name, &flow).await?;
     let mut target = url::Url::parse(&flow.callback).map_err(|_| bad_state(name))?;
     if let Some(error) = params.error {
         target.query_pairs_mut().append_pair("error", &error);
@@ -292,7 +304,7 @@ pub async fn sign_in(app: &App, name: &str, access_token: &str) -> AppResult<Ses
             "Your account has been blocked by an administrator",
         ));
     }
-    let jwt = app.jwt.issue(user.id, user.tokens_valid_after);
+    let jwt = app.jwt.issue(user.id, user.token_generation);
     Ok(Session {
         jwt: Some(jwt),
         user,

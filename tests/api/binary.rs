@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::http_client;
+use crate::support::{Backend, TestDb, http_client};
 
 pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 
@@ -23,12 +23,13 @@ pub(crate) struct Serve {
 impl Serve {
     /// Starts the server with `env` added; its stderr goes to `stderr`.
     pub(crate) fn start(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
-        let mut child = Command::new(BINARY)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .current_dir(dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("JWT_SECRET")
-            .env_remove("CASTELLAN_ENV")
+        Self::start_on("127.0.0.1", dir, env, stderr)
+    }
+
+    /// [`Serve::start`] listening on `host`.
+    fn start_on(host: &str, dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+        let mut child = castellan(dir)
+            .args(["serve", "--host", host, "--port", "0"])
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -56,6 +57,20 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The binary run in `dir` with none of the settings a developer's environment may hold.
+fn castellan(dir: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("JWT_SECRET")
+        .env_remove("API_TOKEN_SALT")
+        .env_remove("METRICS_TOKEN")
+        .env_remove("SERVER_URL")
+        .env_remove("CASTELLAN_ENV");
+    command
 }
 
 /// `schema.graphql` at the root is the SDL the binary prints.
@@ -118,9 +133,197 @@ fn serve_in_an_empty_directory_answers_graphiql_within_a_second() {
         "the SQLite file lives under ./data"
     );
     assert!(
-        dir.path().join("data/jwt-secret").exists(),
-        "the development secret is kept under ./data"
+        !dir.path().join("data/jwt-secret").exists(),
+        "the development secrets are kept in the database, not beside it"
     );
+}
+
+/// The API-token key `castellan token create` prints in one directory is accepted by the
+/// server of the same database started in another, with development secrets (neither
+/// `JWT_SECRET` nor `API_TOKEN_SALT` set): both read them from the database.
+fn a_key_made_by_the_cli_works_on_the_server_of_its_database(backend: Backend) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_db, database_url) = runtime.block_on(TestDb::create(backend));
+    let (server_dir, cli_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let log = server_dir.path().join("stderr.log");
+    let served = Serve::start(
+        server_dir.path(),
+        &[("DATABASE_URL", &database_url)],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let created = castellan(cli_dir.path())
+        .args(["token", "create", "--name", "ci", "--type", "full-access"])
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    let cli_stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{cli_stderr}");
+    let key = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (status, body) = runtime.block_on(async {
+        let response = http_client(Duration::from_secs(5))
+            .post(format!("http://{}/graphql", served.address))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({ "query": "{ usersPermissionsRoles { type } }" }))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    drop(served);
+    assert_eq!(
+        status,
+        reqwest::StatusCode::OK,
+        "the CLI's key was refused: {body}"
+    );
+    assert!(body.contains("authenticated"), "{body}");
+    for stderr in [
+        std::fs::read_to_string(&log).unwrap(),
+        cli_stderr.to_string(),
+    ] {
+        assert!(
+            stderr.contains(
+                "API_TOKEN_SALT is not set: using a development secret kept in the database"
+            ),
+            "{stderr}"
+        );
+    }
+    assert!(
+        !server_dir.path().join("data").exists() && !cli_dir.path().join("data").exists(),
+        "no secret is left in a working directory"
+    );
+}
+
+#[test]
+fn a_key_made_by_the_cli_works_on_the_server_of_its_database_sqlite() {
+    a_key_made_by_the_cli_works_on_the_server_of_its_database(Backend::Sqlite);
+}
+
+#[test]
+fn a_key_made_by_the_cli_works_on_the_server_of_its_database_postgres() {
+    a_key_made_by_the_cli_works_on_the_server_of_its_database(Backend::Postgres);
+}
+
+/// Waits for `child` to exit, at most 10 s (then kills it); its status and stderr.
+fn exit_of(mut child: Child) -> (Option<std::process::ExitStatus>, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
+/// Production refuses a `JWT_SECRET` or `API_TOKEN_SALT` shorter than 32 bytes, naming the
+/// variable, its length and how to make one; with 32 bytes it starts, and warns that
+/// `SERVER_URL` is unset.
+#[test]
+fn production_refuses_short_secrets_and_starts_with_long_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (short, long) = ("s".repeat(31), "l".repeat(32));
+    for (variable, jwt_secret, salt) in [
+        ("JWT_SECRET", &short, &long),
+        ("API_TOKEN_SALT", &long, &short),
+    ] {
+        let child = castellan(dir.path())
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .env("CASTELLAN_ENV", "production")
+            .env("JWT_SECRET", jwt_secret)
+            .env("API_TOKEN_SALT", salt)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (status, stderr) = exit_of(child);
+        let status = status
+            .unwrap_or_else(|| panic!("started in production with a 31-byte {variable}: {stderr}"));
+        assert!(!status.success());
+        assert!(
+            stderr.contains(&format!(
+                "{variable} is 31 bytes long; production needs at least 32"
+            )) && stderr.contains("openssl rand -base64 48"),
+            "{stderr}"
+        );
+    }
+
+    let log = dir.path().join("stderr.log");
+    let served = Serve::start(
+        dir.path(),
+        &[
+            ("CASTELLAN_ENV", "production"),
+            ("JWT_SECRET", &long),
+            ("API_TOKEN_SALT", &long),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    drop(served);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(stderr.contains("SERVER_URL is not set"), "{stderr}");
+}
+
+/// In production `/metrics` answers loopback clients only: a client reaching the server on
+/// another address of this machine gets 403, whatever `X-Forwarded-For` says.
+#[test]
+fn production_metrics_answer_loopback_clients_only() {
+    // An address of this machine that is not loopback (no packet is sent).
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let outside = socket
+        .connect("192.0.2.1:9")
+        .and_then(|()| socket.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .expect("this machine has a non-loopback IPv4 address");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "p".repeat(48);
+    let served = Serve::start_on(
+        "0.0.0.0",
+        dir.path(),
+        &[
+            ("CASTELLAN_ENV", "production"),
+            ("JWT_SECRET", &secret),
+            ("API_TOKEN_SALT", &secret),
+            ("SERVER_URL", "https://auth.example.com"),
+        ],
+        Stdio::null(),
+    );
+    let port = served.address.rsplit_once(':').unwrap().1.to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = |host: String| {
+        runtime.block_on(async {
+            http_client(Duration::from_secs(5))
+                .get(format!("http://{host}:{port}/metrics"))
+                .header("x-forwarded-for", "127.0.0.1")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    assert_eq!(status("127.0.0.1".into()), reqwest::StatusCode::OK);
+    assert_eq!(
+        status(outside.to_string()),
+        reqwest::StatusCode::FORBIDDEN,
+        "from {outside}"
+    );
+    drop(served);
 }
 
 /// Production refuses to start without `JWT_SECRET`, and says so.

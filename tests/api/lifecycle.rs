@@ -267,6 +267,46 @@ both_backends! {
         assert_eq!(server.gql_as(fresh, "{ me { username } }", json!({})).await["data"]["me"]["username"], "changer");
     }
 
+    async fn a_reset_and_a_change_in_one_second_each_revoke_every_earlier_token(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        server.register("quick", "quick@example.com", "password-0").await;
+        let admin = admin(&server).await;
+        set(&server, &admin, json!({ "emailResetPassword": "https://app.example.com/reset" })).await;
+        let me = async |jwt: &str| server.post(Some(jwt), &json!({ "query": "{ me { username } }" })).await.0;
+        let jwt_of = |body: &Value, field: &str| body["data"][field]["jwt"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
+        // login → A; reset → B; change → C, all within one second (tried until they are).
+        let mut password = 0;
+        for attempt in 0.. {
+            assert!(attempt < 10, "ten tries and never one second for login, reset and change");
+            server.gql(FORGOT, json!({ "email": "quick@example.com" })).await;
+            let code = query_param(&server.mail_to("quick@example.com", attempt).await.html, "code");
+            // Start just after a second begins.
+            let now = chrono::Utc::now();
+            tokio::time::sleep(Duration::from_nanos(u64::from(1_000_000_000 - now.timestamp_subsec_nanos()) + 2_000_000)).await;
+            let second = chrono::Utc::now().timestamp();
+
+            let a = jwt_of(&server.login("quick", &format!("password-{password}")).await, "login");
+            let next = format!("password-{}", password + 1);
+            let b = jwt_of(&server.gql(RESET, json!({ "p": next, "c": next, "code": code })).await, "resetPassword");
+            let a_after_reset = me(&a).await;
+            let b_after_reset = me(&b).await;
+            let last = format!("password-{}", password + 2);
+            let c = jwt_of(&server.gql_as(&b, CHANGE, json!({ "cur": next, "p": last, "c": last })).await, "changePassword");
+            password += 2;
+            if chrono::Utc::now().timestamp() != second {
+                continue;
+            }
+            assert_eq!(a_after_reset, StatusCode::UNAUTHORIZED, "the login token survived the reset of its second");
+            assert_eq!(b_after_reset, StatusCode::OK, "the token of the reset must work");
+            assert_eq!(me(&a).await, StatusCode::UNAUTHORIZED);
+            assert_eq!(me(&b).await, StatusCode::UNAUTHORIZED, "the reset's token survived a change in the same second");
+            assert_eq!(me(&c).await, StatusCode::OK, "the token of the change must work");
+            let d = jwt_of(&server.login("quick", &last).await, "login");
+            assert_eq!(me(&d).await, StatusCode::OK, "a login after the change works");
+            break;
+        }
+    }
+
     async fn templates_are_checked_escaped_and_kept_when_refused(backend: Backend) {
         let server = TestServer::start(backend).await;
         let admin = admin(&server).await;

@@ -179,6 +179,32 @@ both_backends! {
         assert_eq!(again.status(), StatusCode::BAD_REQUEST, "a state works once");
     }
 
+    async fn a_used_state_is_refused_by_every_instance_of_the_database(backend: Backend) {
+        let provider = OAuthProvider::start(verified("twice@example.com")).await;
+        let a = start(backend, &provider, |_| {}).await;
+        let database_url = a.app.config.database_url.clone();
+        let b = start(backend, &provider, move |config| config.database_url = database_url).await;
+
+        let client = browser();
+        let response = client.get(format!("{}/api/connect/mock", a.url)).send().await.unwrap();
+        let cookie = response.headers().get(SET_COOKIE).unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+        let at_provider = client.get(location(&response)).send().await.unwrap();
+        let callback = location(&at_provider);
+        let done = a.client.get(&callback).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(done.status(), StatusCode::FOUND, "{:?}", done.text().await);
+
+        // The same callback URL and cookie, on the other instance, then on the first again.
+        let on_b = callback.replacen(&a.url, &b.url, 1);
+        assert_ne!(on_b, callback);
+        for (server, url) in [(&b, &on_b), (&a, &callback)] {
+            let replay = server.client.get(url).header("cookie", &cookie).send().await.unwrap();
+            assert_eq!(replay.status(), StatusCode::BAD_REQUEST, "a state works once, on any instance");
+            assert!(replay.headers().get(LOCATION).is_none());
+            let body: Value = replay.json().await.unwrap();
+            assert_eq!(body["error"]["message"], "Invalid or expired sign-in state: start again from /api/connect/mock", "{body}");
+        }
+    }
+
     async fn a_refused_consent_comes_back_as_an_error(backend: Backend) {
         let provider = OAuthProvider::start(ProviderBehaviour { deny: true, ..verified("deny@example.com") }).await;
         let server = start(backend, &provider, |_| {}).await;

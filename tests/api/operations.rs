@@ -363,3 +363,58 @@ async fn chunked_post(server: &TestServer, body: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, response)
 }
+
+/// `[metrics] access`: `loopback` answers a loopback client (a non-loopback one is refused in
+/// `binary::production_metrics_answer_loopback_clients_only`); `token` answers 401 without the
+/// right bearer token, with `WWW-Authenticate`; `off` answers 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_only_whom_their_access_allows() {
+    use castellan::config::{MetricsAccess, Secret};
+    let read = async |server: &TestServer, bearer: Option<&str>| {
+        let mut request = server.client.get(format!("{}/metrics", server.url));
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.unwrap();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string());
+        let status = response.status();
+        (status, challenge, response.text().await.unwrap())
+    };
+    let backend = crate::support::Backend::Sqlite;
+
+    let server = TestServer::start_with(backend, |c| c.metrics = MetricsAccess::Loopback).await;
+    let (status, _, body) = read(&server, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("# TYPE castellan_graphql_requests_total counter"),
+        "{body}"
+    );
+
+    let token = "metrics-token-0123456789abcdef";
+    let server = TestServer::start_with(backend, |c| {
+        c.metrics = MetricsAccess::Token(Secret::new(token))
+    })
+    .await;
+    for bearer in [
+        None,
+        Some("metrics-token-0123456789abcdeX"),
+        Some("metrics-token"),
+        Some(""),
+    ] {
+        let (status, challenge, body) = read(&server, bearer).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bearer:?}: {body}");
+        assert_eq!(challenge.as_deref(), Some("Bearer realm=\"metrics\""));
+        assert!(!body.contains("castellan_"), "{body}");
+    }
+    let (status, _, body) = read(&server, Some(token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("castellan_graphql_requests_total"), "{body}");
+
+    let server = TestServer::start_with(backend, |c| c.metrics = MetricsAccess::Off).await;
+    let (status, _, body) = read(&server, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains("castellan_"), "{body}");
+}

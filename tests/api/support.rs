@@ -24,6 +24,8 @@ const PRIVATE_FIELDS: &[&str] = &[
     "confirmation_token",
     "tokensValidAfter",
     "tokens_valid_after",
+    "tokenGeneration",
+    "token_generation",
 ];
 
 /// A loopback port nobody listens on right now.

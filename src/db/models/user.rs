@@ -27,12 +27,15 @@ pub struct User {
     pub blocked: bool,
     pub role_id: i32,
     pub attributes: String,
-    /// JWTs of this user issued (`iat`) before this Unix time are refused.
+    /// JWTs of this user without a `gen` claim (issued by earlier versions) issued (`iat`)
+    /// before this Unix time are refused.
     pub tokens_valid_after: i64,
     #[diesel(deserialize_as = Stamp)]
     pub created_at: NaiveDateTime,
     #[diesel(deserialize_as = Stamp)]
     pub updated_at: NaiveDateTime,
+    /// Only JWTs carrying this generation (claim `gen`) are valid; a new password moves it on.
+    pub token_generation: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -74,6 +77,7 @@ struct Displayed {
     created_at: NaiveDateTime,
     #[diesel(deserialize_as = Stamp)]
     updated_at: NaiveDateTime,
+    token_generation: i64,
 }
 
 impl From<Displayed> for User {
@@ -93,6 +97,7 @@ impl From<Displayed> for User {
             tokens_valid_after,
             created_at,
             updated_at,
+            token_generation,
         } = row;
         User {
             id,
@@ -112,6 +117,7 @@ impl From<Displayed> for User {
             tokens_valid_after,
             created_at,
             updated_at,
+            token_generation,
         }
     }
 }
@@ -269,6 +275,7 @@ impl User {
             up_users::reset_password_token.eq(None::<String>),
             up_users::reset_password_expires_at.eq(None::<NaiveDateTime>),
             up_users::tokens_valid_after.eq(tokens_valid_after),
+            up_users::token_generation.eq(up_users::token_generation + 1),
             up_users::updated_at.eq(now),
         ))
         .returning(User::as_returning())
@@ -277,7 +284,8 @@ impl User {
         .optional())
     }
 
-    /// Sets a new password; JWTs issued before `tokens_valid_after` stop working.
+    /// Sets a new password; the user's earlier JWTs stop working (the generation moves on, and
+    /// tokens without one issued before `tokens_valid_after` are refused).
     pub async fn set_password(
         conn: &mut Conn,
         id: i32,
@@ -290,6 +298,7 @@ impl User {
                 up_users::reset_password_token.eq(None::<String>),
                 up_users::reset_password_expires_at.eq(None::<NaiveDateTime>),
                 up_users::tokens_valid_after.eq(tokens_valid_after),
+                up_users::token_generation.eq(up_users::token_generation + 1),
                 up_users::updated_at.eq(super::now()),
             ))
             .returning(User::as_returning())
@@ -435,8 +444,13 @@ impl User {
         id: i32,
         changes: &UserChanges<'_>,
     ) -> QueryResult<Option<User>> {
+        // A new password (it comes with `tokens_valid_after`) ends the earlier JWTs.
+        let revoked = i64::from(changes.tokens_valid_after.is_some());
         on_conn!(conn, |c| diesel::update(up_users::table.find(id))
-            .set(changes)
+            .set((
+                changes,
+                up_users::token_generation.eq(up_users::token_generation + revoked),
+            ))
             .returning(User::as_returning())
             .get_result(c)
             .await

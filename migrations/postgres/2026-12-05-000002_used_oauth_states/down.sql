@@ -1,0 +1,1 @@
+DROP TABLE up_used_oauth_states;

@@ -1,0 +1,1 @@
+ALTER TABLE up_users DROP COLUMN token_generation;
