@@ -37,6 +37,8 @@ pub use crate::config::ConnectionLimits;
 struct Tracked {
     /// Requests under way on it (their handler runs or their response is being written).
     in_flight: AtomicUsize,
+    /// Requests it carried so far.
+    served: AtomicU64,
     /// When it last started or finished a request (or was accepted), in ms since `epoch`.
     last_active_ms: AtomicU64,
     /// Told to close (it had no request under way).
@@ -65,6 +67,7 @@ impl Registry {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let tracked = Arc::new(Tracked {
             in_flight: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
             last_active_ms: AtomicU64::new(self.now_ms()),
             evict: Notify::new(),
         });
@@ -77,8 +80,10 @@ impl Registry {
         self.changed.notify_waiters();
     }
 
-    /// Makes room for one more connection: true when there is room, or when the connection
-    /// idle the longest was told to close (it leaves the count at once).
+    /// Makes room for one more connection: true when there is room, or when an idle
+    /// connection was told to close (it leaves the count at once). The first to go is the
+    /// oldest that never carried a whole request head (stalled, or silent since it opened);
+    /// only then the one kept alive the longest since its last request.
     fn make_room(&self, max: usize) -> bool {
         let mut open = self.lock();
         if open.len() < max {
@@ -87,7 +92,12 @@ impl Registry {
         let idlest = open
             .iter()
             .filter(|(_, t)| t.in_flight.load(Ordering::Acquire) == 0)
-            .min_by_key(|(_, t)| t.last_active_ms.load(Ordering::Relaxed))
+            .min_by_key(|(_, t)| {
+                (
+                    t.served.load(Ordering::Relaxed) > 0,
+                    t.last_active_ms.load(Ordering::Relaxed),
+                )
+            })
             .map(|(id, _)| *id);
         match idlest.and_then(|id| open.remove(&id)) {
             Some(tracked) => {
@@ -108,6 +118,7 @@ struct InFlight {
 impl InFlight {
     fn start(tracked: &Arc<Tracked>, registry: &Arc<Registry>) -> Self {
         tracked.in_flight.fetch_add(1, Ordering::AcqRel);
+        tracked.served.fetch_add(1, Ordering::Relaxed);
         tracked
             .last_active_ms
             .store(registry.now_ms(), Ordering::Relaxed);

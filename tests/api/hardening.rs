@@ -296,11 +296,20 @@ both_backends! {
         })
         .await;
         let address = server.url.trim_start_matches("http://").to_string();
-        let client = http_client(Duration::from_secs(5));
         // Twice the cap of slowloris connections, and as many that send nothing at all.
         let mut stalled_ones: Vec<TcpStream> = (0..128).map(|_| stalled(&address)).collect();
         stalled_ones.extend((0..128).map(|_| TcpStream::connect(&address).expect("connect")));
+        // A client kept alive across the flood keeps its connection.
+        let (status, _) = server.post(None, &json!({ "query": "{ __typename }" })).await;
+        assert_eq!(status, StatusCode::OK);
         for _ in 0..5 {
+            stalled_ones.extend((0..16).map(|_| stalled(&address)));
+            // A new client: a connection of its own.
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client");
             let started = Instant::now();
             let health = client
                 .get(format!("{}/healthz", server.url))
@@ -314,7 +323,7 @@ both_backends! {
                 started.elapsed()
             );
         }
-        // A connection kept alive by a real client works across the stalled ones.
+        // The kept-alive connection of a real client outlived the stalled ones.
         let (status, _) = server.post(None, &json!({ "query": "{ __typename }" })).await;
         assert_eq!(status, StatusCode::OK);
         // After the timeouts every stalled connection is closed.
