@@ -11,12 +11,11 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod graphql;
+pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
-pub mod router;
-pub mod serve;
 pub mod service;
 pub mod util;
 
@@ -35,7 +34,7 @@ pub use error::{AppError, AppResult};
 pub use graphql::NoExtension;
 pub use graphql::directives::{action, authenticated};
 pub use policy::{Access, Condition, ConditionOutcome, Requirement, Scope};
-pub use router::Authorized;
+pub use http::Authorized;
 
 /// A started Castellan: database migrated, default roles seeded, policy loaded, schema built.
 pub struct Castellan {
@@ -49,7 +48,7 @@ pub struct Builder<Q, M> {
     config: Config,
     query: Q,
     mutation: M,
-    protected: Vec<router::ProtectedRoute>,
+    protected: Vec<http::ProtectedRoute>,
     routes: Router<AppState>,
 }
 
@@ -72,7 +71,7 @@ impl Castellan {
 
     /// The axum router of the whole server.
     pub fn router(&self) -> Router {
-        router::router(self.app.clone(), self.schema.clone(), self.routes.clone())
+        http::router(self.app.clone(), self.schema.clone(), self.routes.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes; in-flight requests finish first.
@@ -83,9 +82,9 @@ impl Castellan {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let limits = self.app.config.connections.clone();
-        serve::serve(
+        http::serve::serve(
             listener,
-            router::service(self.app, self.schema, self.routes),
+            http::service(self.app, self.schema, self.routes),
             limits,
             shutdown,
         )
@@ -133,7 +132,7 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        self.protected.push(router::ProtectedRoute::new(
+        self.protected.push(http::ProtectedRoute::new(
             method,
             path,
             Requirement::Action(needed.to_string()),
@@ -148,7 +147,7 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        self.protected.push(router::ProtectedRoute::new(
+        self.protected.push(http::ProtectedRoute::new(
             method,
             path,
             Requirement::SignedIn,
@@ -169,13 +168,10 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
         let schema = graphql::build_schema(app.clone(), self.query, self.mutation);
         let mut catalogue =
             policy::Catalogue::from_sdl(&schema.sdl()).context("reading the action catalogue")?;
-        for (route, needed) in router::REST_ROUTES {
-            catalogue.bind_route(needed, (*route).to_string())?;
-        }
         let mut routes = self.routes;
-        for route in self.protected {
+        for route in http::builtin_routes().into_iter().chain(self.protected) {
             if let Requirement::Action(needed) = &route.requirement {
-                catalogue.bind_route(needed, format!("{} {}", route.method, route.path))?;
+                catalogue.bind_route(needed, route.display())?;
             }
             routes = route.install(routes, app.clone());
         }

@@ -121,13 +121,13 @@ impl ProgressQuery {
 /// The REST side: `GET /api/progress`, answering `{data: {viewer, rows}}`.
 async fn progress_route(State(app): State<AppState>, authorized: Authorized) -> Response {
     let Some(access) = authorized.access.as_ref() else {
-        return castellan::router::rest_error(&castellan::AppError::internal(anyhow::anyhow!(
+        return castellan::http::rest_error(&castellan::AppError::internal(anyhow::anyhow!(
             "no grant"
         )));
     };
     match report(&app, &authorized.principal, access).await {
         Ok(report) => Json(serde_json::json!({ "data": report })).into_response(),
-        Err(error) => castellan::router::rest_error(&error),
+        Err(error) => castellan::http::rest_error(&error),
     }
 }
 

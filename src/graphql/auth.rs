@@ -28,7 +28,7 @@ pub fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)
 pub async fn limit(ctx: &Context<'_>, operation: &str, identifier: Option<&str>) -> AppResult<()> {
     let (app, _) = request(ctx)?;
     let address = ctx
-        .data_opt::<crate::router::ClientAddress>()
+        .data_opt::<crate::util::request::ClientAddress>()
         .and_then(|a| a.0);
     app.limiter.check(operation, address, identifier).await
 }

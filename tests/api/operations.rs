@@ -250,9 +250,8 @@ async fn a_failed_migration_leaves_the_database_as_it_was() {
         .expect("catalogue");
         rows
     };
-    // The first three migrations, as an earlier Castellan left them (its foundation had no
-    // `attributes_jsonb`), and a user whose attributes PostgreSQL's jsonb refuses (U+0000 was
-    // accepted then).
+    // The first three migrations, as an earlier Castellan left them (no `attributes_jsonb`
+    // yet), and a user whose attributes PostgreSQL's jsonb refuses (U+0000 was accepted then).
     {
         let Conn::Postgres(c) = db.conn().await.expect("connection") else {
             unreachable!("a PostgreSQL pool")
@@ -270,8 +269,7 @@ async fn a_failed_migration_leaves_the_database_as_it_was() {
         }
         let mut c = harness.into_inner();
         c.batch_execute(
-            r#"ALTER TABLE up_users DROP COLUMN attributes_jsonb;
-               INSERT INTO up_roles (document_id, name, description, type, created_at, updated_at)
+            r#"INSERT INTO up_roles (document_id, name, description, type, created_at, updated_at)
                    VALUES ('r', 'R', '', 'r', now(), now());
                INSERT INTO up_users (document_id, username, email, role_id, attributes, created_at, updated_at)
                    SELECT 'u', 'nul', 'nul@example.com', id, '{"a": "\u0000"}', now(), now() FROM up_roles;"#,

@@ -66,3 +66,5 @@ mod tests {
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
     }
 }
+
+pub mod request;
