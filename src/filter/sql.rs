@@ -373,9 +373,6 @@ impl Compiler<'_> {
     }
 
     fn walk_op(&mut self, start: &Start, path: &[String], op: &Op) -> Result<Frag, FilterError> {
-        if *op == Op::Never {
-            return Ok(Frag::sql("FALSE"));
-        }
         self.ctes += 1;
         let alias = format!("fw{}", self.ctes);
         let subject = Subject::Walk {
@@ -581,7 +578,7 @@ impl Compiler<'_> {
     /// An operator on a column: one visit of a present scalar or NULL.
     fn column_op(&mut self, op: &Op, subject: &Subject) -> Frag {
         match op {
-            Op::Never | Op::ElemMatch(_) => return Frag::sql("FALSE"),
+            Op::ElemMatch(_) => return Frag::sql("FALSE"),
             _ => {}
         }
         match self.rule(op, subject) {
@@ -686,7 +683,6 @@ impl Compiler<'_> {
                     "FALSE",
                 )
             }
-            Op::Never => (Frag::sql("FALSE"), Frag::sql("FALSE"), "FALSE"),
         })
     }
 
@@ -1126,7 +1122,9 @@ mod tests {
             assert!(cache.sqlite.lock().unwrap().len() <= SqlCache::CAPACITY);
         }
         // A filter bound to a large value is compiled, not kept.
-        let large = parsed(json!({"attributes.team": "x".repeat(SqlCache::LARGEST)}));
+        // (Declared strings are short; a user's own values are not.)
+        let large = parsed(json!({"attributes.team": "$user.team"}))
+            .bind(&json!({"team": "x".repeat(SqlCache::LARGEST)}));
         let sql = cache.to_sql(&large, Dialect::Postgres).unwrap();
         assert!(sql.bytes() > SqlCache::LARGEST);
         assert!(!cache.postgres.lock().unwrap().contains_key(&large));

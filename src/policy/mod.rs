@@ -232,7 +232,7 @@ impl Access {
     ) -> AppResult<Option<crate::filter::SqlFilter>> {
         let filter = match &self.scope {
             Scope::All => return Ok(None),
-            Scope::Nothing => Filter::any_of(Vec::new()),
+            Scope::Nothing => Filter::nothing(),
             Scope::Only(filter) => filter.clone(),
         };
         filter
@@ -312,7 +312,14 @@ impl Policy {
                 continue;
             };
             match &condition.rule {
-                ConditionRule::Query(filter) => filters.push(filter.bind(&document)),
+                // A query whose `$user` values the user lacks reaches nothing (see
+                // `Filter::bind`); the other conditions still apply.
+                ConditionRule::Query(filter) => {
+                    let bound = filter.bind(&document);
+                    if !bound.is_nothing() {
+                        filters.push(bound);
+                    }
+                }
                 ConditionRule::Code(handler) => match handler(user) {
                     ConditionOutcome::Allow => return Ok(Scope::All),
                     ConditionOutcome::Deny => {}
