@@ -189,10 +189,23 @@ impl Frag {
     fn is(&self, s: &str) -> bool {
         matches!(self.0.as_slice(), [Part::Sql(x)] if x == s)
     }
-    /// `(a) op (b) op …`, or `empty` for no operand.
-    fn join(frags: Vec<Frag>, op: &str, empty: &str) -> Frag {
+    /// The most operands [`Frag::join`] chains on one level.
+    const FLAT: usize = 32;
+    /// `(a) op (b) op …`, or `empty` for no operand. Beyond [`Frag::FLAT`] operands the chain
+    /// is nested in groups of that many: SQLite refuses an expression tree deeper than 1,000,
+    /// and a chain of N `OR`s is N deep (an `$in` of 1,000 values on a column is 1,000 `OR`s).
+    fn join(mut frags: Vec<Frag>, op: &str, empty: &str) -> Frag {
         if frags.is_empty() {
             return Frag::sql(empty);
+        }
+        while frags.len() > Self::FLAT {
+            let mut groups = Vec::with_capacity(frags.len().div_ceil(Self::FLAT));
+            let mut rest = frags.into_iter().peekable();
+            while rest.peek().is_some() {
+                let group: Vec<Frag> = rest.by_ref().take(Self::FLAT).collect();
+                groups.push(Self::join(group, op, empty));
+            }
+            frags = groups;
         }
         let mut out = Frag::sql("(");
         for (i, f) in frags.into_iter().enumerate() {
