@@ -663,3 +663,29 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    // A condition is declared for any entity, so a path only fails once it meets the users'
+    // SQL: the grant that would make it meet it is refused instead of every list failing.
+    async fn a_condition_on_fields_users_lack_is_refused_when_granted_on_users(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("misfit").await;
+        let (jwt, _) = member(&server, "misfit", "misfit-user", json!({ "team": "red" })).await;
+        for (name, query, path) in [
+            ("nickname", json!({ "nickname": "$user.username" }), "nickname"),
+            ("role-itself", json!({ "role": { "$exists": true } }), "role"),
+            ("inside-id", json!({ "$or": [{ "id": 1 }, { "id.x": 1 }] }), "id.x"),
+        ] {
+            let body = declare(&server, &admin, name, query).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            let role = server.conn_role("misfit").await;
+            let body = server.gql_as(&admin, ROLE_UPDATE, json!({ "id": role.id.to_string(), "data": { "grants": [
+                { "action": "plugin::users-permissions.user.find", "conditions": ["is-self", name] } ] } })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(error_message(&body), format!("The condition `{name}` cannot narrow `plugin::users-permissions.user.find`: the field `{path}` cannot be filtered on (unknown to this query)"));
+        }
+        set_grants(&server, &admin, "misfit", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["is-self"] }])).await;
+        let page = list(&server, &jwt, json!({})).await;
+        assert_eq!(usernames(&page), vec!["misfit-user"]);
+    }
+}
