@@ -689,3 +689,35 @@ both_backends! {
         assert_eq!(usernames(&page), vec!["misfit-user"]);
     }
 }
+
+/// `castellan.toml`'s `[[conditions]]` go through the same checks: a condition that could only
+/// fail at request time stops start-up with a message naming it.
+#[test]
+fn conditions_declared_in_castellan_toml_are_checked_at_start_up() {
+    use castellan::config::{Config, Sources};
+    let dir = tempfile::tempdir().unwrap();
+    let load = |conditions: &str| {
+        let path = dir.path().join("castellan.toml");
+        std::fs::write(&path, conditions).unwrap();
+        Config::load(Sources {
+            config_file: Some(path),
+            ..Sources::default()
+        })
+    };
+    let error = load("[[conditions]]\nname = \"has-password\"\ndisplayName = \"x\"\nquery = { password = { \"$exists\" = true } }\n").unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "conditions: the query of `has-password`: the field `password` is private: password and token hashes are never read by conditions"
+    );
+    let many = (0..100_000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let error = load(&format!("[[conditions]]\nname = \"many\"\ndisplayName = \"x\"\nquery = {{ id = {{ \"$in\" = [{many}] }} }}\n")).unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "conditions: the query of `many`: query / id / $in: an array of 100000 values is longer than the 1000 allowed"
+    );
+    let config = load("[[conditions]]\nname = \"same-team\"\ndisplayName = \"Same team\"\nquery = { \"attributes.team\" = \"$user.attributes.team\" }\n").unwrap();
+    assert_eq!(config.conditions.len(), 1);
+}
