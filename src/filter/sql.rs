@@ -590,9 +590,8 @@ impl Compiler<'_> {
 
     /// An operator on a column: one visit of a present scalar or NULL.
     fn column_op(&mut self, op: &Op, subject: &Subject) -> Frag {
-        match op {
-            Op::ElemMatch(_) => return Frag::sql("FALSE"),
-            _ => {}
+        if let Op::ElemMatch(_) = op {
+            return Frag::sql("FALSE");
         }
         match self.rule(op, subject) {
             Ok((decisive, outcome, default)) => {
