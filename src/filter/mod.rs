@@ -77,6 +77,11 @@ pub mod limits {
     /// Keys and values in all, nested ones included (`{"a": {"$in": [1, 2]}}` counts 5:
     /// the query, `a`'s operator object, the `$in` array and its two values).
     pub const MAX_NODES: usize = 5_000;
+    /// Bind parameters of the query's SQL, at worst (every path in JSON, every `$user.` list
+    /// [`MAX_LIST`] long): SQLite takes at most 32,766 in one statement, PostgreSQL 65,535.
+    pub const MAX_SQL_PARAMETERS: usize = 20_000;
+    /// Bytes of the query's SQL text, at worst, bound values aside.
+    pub const MAX_SQL_BYTES: usize = 2_000_000;
 }
 
 use std::fmt;
@@ -272,7 +277,9 @@ impl Filter {
     /// Parses a query object, refusing anything outside the language with an error that names
     /// the offending key and what was expected.
     pub fn parse(query: &serde_json::Value) -> Result<Filter, FilterError> {
-        parse::parse(query).map(|root| Filter { root })
+        let root = parse::parse(query)?;
+        sql::check_cost(&root)?;
+        Ok(Filter { root })
     }
 
     /// The filter with every `$user.` placeholder replaced by the value at that path of `user`;
@@ -759,6 +766,29 @@ mod tests {
             message.contains("more than the 5000 values allowed"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn query_objects_whose_sql_could_be_too_large_are_refused() {
+        // One `$user.` list under $nin stands for 1,000 values, each several parameters.
+        let one = json!({"a": {"$nin": "$user.teams"}});
+        assert!(Filter::parse(&one).is_ok());
+        let message = refused(
+            json!({"a": {"$nin": "$user.teams"}, "b": {"$nin": "$user.teams"}, "c": {"$in": "$user.teams"}}),
+        );
+        assert!(
+            message.starts_with("query: in SQL it could bind ")
+                && message
+                    .contains("values, more than the 20000 allowed; write fewer or shorter paths"),
+            "{message}"
+        );
+        // Within the bounds on values, too many walks of long paths.
+        let long_path = format!("a{}", ".b".repeat(30));
+        let fields: serde_json::Map<String, serde_json::Value> = (0..100)
+            .map(|i| (format!("{long_path}.c{i}"), json!({"$ne": 1})))
+            .collect();
+        let message = refused(serde_json::Value::Object(fields));
+        assert!(message.starts_with("query: in SQL it could "), "{message}");
     }
 
     #[test]

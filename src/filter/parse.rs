@@ -605,6 +605,65 @@ fn bind_op(op: &Op, user: &Value) -> Option<Op> {
     })
 }
 
+/// `nodes` bound to the costliest values in SQL (see `sql::check_cost`): every placeholder
+/// a number, or [`super::limits::MAX_LIST`] numbers when it stands for a whole list.
+pub(super) fn costliest_binding(nodes: &[Node]) -> Vec<Node> {
+    let scalar = |s: &Scalar| match s {
+        Scalar::Str(text) if text.starts_with(PLACEHOLDER) => Scalar::Num(0.0),
+        other => other.clone(),
+    };
+    let list = |l: &ScalarList| ScalarList {
+        values: if l.placeholder {
+            (0..super::limits::MAX_LIST)
+                .map(|i| Scalar::Num(i as f64))
+                .collect()
+        } else {
+            l.values.iter().map(scalar).collect()
+        },
+        placeholder: false,
+    };
+    fn op(
+        o: &Op,
+        scalar: &dyn Fn(&Scalar) -> Scalar,
+        list: &dyn Fn(&ScalarList) -> ScalarList,
+    ) -> Op {
+        match o {
+            Op::Eq(s) => Op::Eq(scalar(s)),
+            Op::Ne(s) => Op::Ne(scalar(s)),
+            Op::In(l) => Op::In(list(l)),
+            Op::Nin(l) => Op::Nin(list(l)),
+            Op::Cmp(c, s) => Op::Cmp(*c, scalar(s)),
+            Op::ElemMatch(ElemQuery::Query(inner)) => {
+                Op::ElemMatch(ElemQuery::Query(nodes_with(inner, scalar, list)))
+            }
+            Op::ElemMatch(ElemQuery::Ops(inner)) => Op::ElemMatch(ElemQuery::Ops(
+                inner.iter().map(|o| op(o, scalar, list)).collect(),
+            )),
+            Op::Eqi(_) | Op::Exists(_) => o.clone(),
+        }
+    }
+    fn nodes_with(
+        nodes: &[Node],
+        scalar: &dyn Fn(&Scalar) -> Scalar,
+        list: &dyn Fn(&ScalarList) -> ScalarList,
+    ) -> Vec<Node> {
+        nodes
+            .iter()
+            .map(|node| match node {
+                Node::Field { path, ops } => Node::Field {
+                    path: path.clone(),
+                    ops: ops.iter().map(|o| op(o, scalar, list)).collect(),
+                },
+                Node::And(qs) => {
+                    Node::And(qs.iter().map(|q| nodes_with(q, scalar, list)).collect())
+                }
+                Node::Or(qs) => Node::Or(qs.iter().map(|q| nodes_with(q, scalar, list)).collect()),
+            })
+            .collect()
+    }
+    nodes_with(nodes, &scalar, &list)
+}
+
 /// Every `$user.` placeholder of `nodes` (the strings as written), without repeats.
 pub(super) fn collect_placeholders(nodes: &[Node], out: &mut Vec<String>) {
     let mut add = |s: &str| {

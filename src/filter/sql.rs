@@ -224,6 +224,19 @@ pub(super) fn compile(
     dialect: Dialect,
     fields: &dyn FieldMap,
 ) -> Result<SqlFilter, FilterError> {
+    let out = compile_parts(nodes, dialect, fields)?;
+    let kept = keep_shape(&out.0);
+    Ok(SqlFilter {
+        parts: out.0.into(),
+        kept,
+    })
+}
+
+fn compile_parts(
+    nodes: &[Node],
+    dialect: Dialect,
+    fields: &dyn FieldMap,
+) -> Result<Frag, FilterError> {
     let mut compiler = Compiler {
         dialect,
         fields,
@@ -232,11 +245,57 @@ pub(super) fn compile(
     let body = compiler.nodes(nodes)?;
     let mut out = Frag::sql("(");
     out.append(body).push(")");
-    let kept = keep_shape(&out.0);
-    Ok(SqlFilter {
-        parts: out.0.into(),
-        kept,
-    })
+    Ok(out)
+}
+
+/// Refuses a query whose SQL could exceed [`super::limits::MAX_SQL_PARAMETERS`] or
+/// [`super::limits::MAX_SQL_BYTES`] on either database, whatever its `$user` values and
+/// wherever a [`FieldMap`] puts its fields: it is compiled with every path inside a JSON
+/// document (the costliest location, a walk of every segment) and every placeholder bound to
+/// a number (a list placeholder to [`super::limits::MAX_LIST`] of them), which costs at least
+/// as much as any real binding.
+pub(super) fn check_cost(nodes: &[Node]) -> Result<(), FilterError> {
+    use super::limits::{MAX_SQL_BYTES, MAX_SQL_PARAMETERS};
+    struct Anywhere;
+    impl FieldMap for Anywhere {
+        fn locate(&self, path: &[&str]) -> Option<Location> {
+            Some(Location::Json {
+                column_sql: "document".into(),
+                path: path.iter().map(|s| s.to_string()).collect(),
+                jsonb: None,
+            })
+        }
+    }
+    let worst = super::parse::costliest_binding(nodes);
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let parts = compile_parts(&worst, dialect, &Anywhere)?.0;
+        let parameters = parts.iter().filter(|p| matches!(p, Part::Bind(_))).count();
+        let bytes: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Sql(sql) => sql.len(),
+                Part::Bind(_) => 0,
+            })
+            .sum();
+        let too_large = |what: String| FilterError::TooLarge {
+            at: "query".into(),
+            what: format!(
+                "{what}; write fewer or shorter paths, or shorter lists (a `$user.` list counts as {} values)",
+                super::limits::MAX_LIST
+            ),
+        };
+        if parameters > MAX_SQL_PARAMETERS {
+            return Err(too_large(format!(
+                "in SQL it could bind {parameters} values, more than the {MAX_SQL_PARAMETERS} allowed"
+            )));
+        }
+        if bytes > MAX_SQL_BYTES {
+            return Err(too_large(format!(
+                "in SQL it could take {bytes} bytes, more than the {MAX_SQL_BYTES} allowed"
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct Compiler<'f> {

@@ -641,11 +641,26 @@ both_backends! {
         for _ in 0..14 {
             nested = json!({ "$and": [nested, { "$or": [{ "id": { "$gt": 0 } }] }] });
         }
-        // Near the most values a query may hold: 2,400 fields, each its own walk of the JSON.
-        let mut fields: serde_json::Map<String, Value> = (0..2_399).map(|i| (format!("attributes.k{i}"), json!({ "$ne": "x" }))).collect();
-        fields.insert("attributes.team".into(), json!("red"));
+        // Within the bounds on values (2,400 fields), too much SQL: each field is a walk of the JSON.
+        let fields = |n: usize| {
+            let mut fields: serde_json::Map<String, Value> = (1..n).map(|i| (format!("attributes.k{i}"), json!({ "$ne": "x" }))).collect();
+            fields.insert("attributes.team".into(), json!("red"));
+            Value::Object(fields)
+        };
+        let body = declare(&server, &admin, "many-walks", fields(2_400)).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(error_message(&body), "query: query: in SQL it could bind 28800 values, more than the 20000 allowed; write fewer or shorter paths, or shorter lists (a `$user.` list counts as 1000 values)");
+        // As deep as a query may be (32 levels): $elemMatch in $elemMatch, 14 times.
+        let mut deep_elem = json!({ "$exists": false });
+        for _ in 0..14 {
+            deep_elem = json!({ "$elemMatch": { "x": deep_elem } });
+        }
+        let deep_elem = json!({ "attributes.team": "red", "$or": [{ "attributes.deep": deep_elem }, { "attributes.deep": { "$exists": false } }] });
         for (name, query) in [
-            ("many-fields", Value::Object(fields)),
+            ("deep-elem", deep_elem),
+            // Two $user. lists, bound to 1,000 values each below.
+            ("user-lists", json!({ "attributes.team": { "$in": "$user.attributes.teams" }, "attributes.lead": { "$nin": "$user.attributes.teams" } })),
+            ("many-fields", fields(500)),
             ("many-ids", json!({ "id": { "$in": ids } })),
             ("many-teams", json!({ "attributes.team": { "$in": teams } })),
             ("many-branches", json!({ "$or": branches })),
@@ -656,7 +671,12 @@ both_backends! {
             let role = format!("reads-{name}");
             server.create_role(&role).await;
             set_grants(&server, &admin, &role, json!([{ "action": "plugin::users-permissions.user.find", "conditions": [name] }])).await;
-            let (jwt, _) = member(&server, &role, &format!("reader-{name}"), json!({})).await;
+            let (jwt, reader) = member(&server, &role, &format!("reader-{name}"), json!({})).await;
+            if name == "user-lists" {
+                let teams: Vec<String> = (0..999).map(|i| format!("team-{i}")).chain(["red".to_string()]).collect();
+                let body = server.gql_as(&admin, UPDATE, json!({ "id": reader.to_string(), "data": { "attributes": { "teams": teams } } })).await;
+                assert!(body.get("errors").is_none(), "{body}");
+            }
             let page = list(&server, &jwt, json!({ "sort": ["username:asc"] })).await;
             assert_eq!(usernames(&page), vec!["red0", "red1", "red2"], "{name}");
             assert_eq!(page["pageInfo"]["total"], 3, "{name}");
