@@ -44,7 +44,12 @@
 //! [`limits::MAX_DEPTH`] levels of nested objects and arrays, [`limits::MAX_LIST`] elements
 //! in an array (the operand of `$in`/`$nin`, the queries of `$and`/`$or`),
 //! [`limits::MAX_STRING`] characters in a key or a string, and [`limits::MAX_NODES`] keys and
-//! values in all. The bounds are checked before the query is walked recursively.
+//! values in all. The bounds are checked before the query is walked recursively. Then the SQL
+//! the query could become is bounded too: compiled at its costliest (every path walked inside a
+//! JSON document, every `$user.` list [`limits::MAX_LIST`] values long), it may bind at most
+//! [`limits::MAX_SQL_PARAMETERS`] values and take [`limits::MAX_SQL_BYTES`] bytes on either
+//! database. What a [`FieldMap`] cannot locate is the one failure left to [`Filter::to_sql`];
+//! the policy checks it when a condition is granted on the users' actions.
 //!
 //! # Placeholders
 //!
