@@ -159,7 +159,6 @@ fn decide(op: &Op, visits: &[Visit<'_>], len: usize) -> bool {
             },
             false,
         ),
-        Op::Never => false,
     }
 }
 

@@ -37,19 +37,57 @@
 //!   the first segment is looked up on the document object, so only the `Object` names are
 //!   refused there (`{"keys": 1}` is fine, `{"attributes.keys": 1}` is not).
 //!
+//! # Bounds (refused by [`Filter::parse`])
+//!
+//! A query object is data that an administrator declares once and the server then runs on
+//! every request, so its size is bounded where it is declared (see [`limits`]): at most
+//! [`limits::MAX_DEPTH`] levels of nested objects and arrays, [`limits::MAX_LIST`] elements
+//! in an array (the operand of `$in`/`$nin`, the queries of `$and`/`$or`),
+//! [`limits::MAX_STRING`] characters in a key or a string, and [`limits::MAX_NODES`] keys and
+//! values in all. The bounds are checked before the query is walked recursively. Then the SQL
+//! the query could become is bounded too: compiled at its costliest (every path walked inside a
+//! JSON document, every `$user.` list [`limits::MAX_LIST`] values long), it may bind at most
+//! [`limits::MAX_SQL_PARAMETERS`] values and take [`limits::MAX_SQL_BYTES`] bytes on either
+//! database. What a [`FieldMap`] cannot locate is the one failure left to [`Filter::to_sql`];
+//! the policy checks it when a condition is granted on the users' actions.
+//!
 //! # Placeholders
 //!
 //! A string operand starting with `$user.` refers to the requesting user; [`Filter::bind`]
-//! replaces it by the value at that dotted path of the user (missing → `null`). Where the bound
-//! value does not fit the operator (an object or array for `$eq`/`$ne`/an `$in` element, a
-//! non-string for `$eqi`, neither number nor string for `$lt`…) that operator matches nothing.
-//! A placeholder may also be the whole operand of `$in`/`$nin` (`{"team": {"$in":
-//! "$user.attributes.teams"}}`): it must resolve to an array of scalars, else the operator
-//! matches nothing. An unbound placeholder is a plain string.
+//! replaces it by the value at that dotted path of the user. A placeholder can be bound only
+//! to a value its operator takes: a scalar other than `null` for `$eq`, `$ne` and an element
+//! of `$in`/`$nin`, a string for `$eqi`, a number or a string for `$lt`…, and, when it is the
+//! whole operand of `$in`/`$nin` (`{"team": {"$in": "$user.attributes.teams"}}`), an array of
+//! at most [`limits::MAX_LIST`] scalars. When any placeholder of a query cannot be bound —
+//! the user has no value there, the value is `null`, or it does not fit — the whole bound
+//! query matches nothing, whatever operator, `$or` branch or `$elemMatch` the placeholder sits
+//! in: a user without a team reaches no one through "same team as me", rather than everyone
+//! without a team. An unbound placeholder is a plain string.
 
 mod eval;
 mod parse;
 mod sql;
+
+/// The bounds of a query object, checked by [`Filter::parse`] before anything else.
+pub mod limits {
+    /// Levels of nested objects and arrays, the query object itself being the first:
+    /// `{"a": {"$in": [1]}}` has three.
+    pub const MAX_DEPTH: usize = 32;
+    /// Elements of one array: the values of `$in`/`$nin`, the queries of `$and`/`$or`. A
+    /// `$user.` placeholder that stands for a whole `$in`/`$nin` list is bound only to an array
+    /// this long at most.
+    pub const MAX_LIST: usize = 1_000;
+    /// Characters of one key or string.
+    pub const MAX_STRING: usize = 1_000;
+    /// Keys and values in all, nested ones included (`{"a": {"$in": [1, 2]}}` counts 5:
+    /// the query, `a`'s operator object, the `$in` array and its two values).
+    pub const MAX_NODES: usize = 5_000;
+    /// Bind parameters of the query's SQL, at worst (every path in JSON, every `$user.` list
+    /// [`MAX_LIST`] long): SQLite takes at most 32,766 in one statement, PostgreSQL 65,535.
+    pub const MAX_SQL_PARAMETERS: usize = 20_000;
+    /// Bytes of the query's SQL text, at worst, bound values aside.
+    pub const MAX_SQL_BYTES: usize = 2_000_000;
+}
 
 use std::fmt;
 
@@ -85,8 +123,6 @@ enum Op {
     Cmp(CmpOp, Scalar),
     Exists(bool),
     ElemMatch(ElemQuery),
-    /// What a placeholder bound to an unusable value becomes: matches nothing.
-    Never,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -187,6 +223,12 @@ pub enum FilterError {
     },
     #[error("the field `{path}` cannot be filtered on (unknown to this query)")]
     UnknownField { path: String },
+    #[error("{at}: {what}")]
+    TooLarge { at: String, what: String },
+    #[error(
+        "the field `{path}` is private: password and token hashes are never read by conditions"
+    )]
+    PrivateField { path: String },
 }
 
 /// The SQL dialect to compile for.
@@ -240,14 +282,36 @@ impl Filter {
     /// Parses a query object, refusing anything outside the language with an error that names
     /// the offending key and what was expected.
     pub fn parse(query: &serde_json::Value) -> Result<Filter, FilterError> {
-        parse::parse(query).map(|root| Filter { root })
+        let root = parse::parse(query)?;
+        sql::check_cost(&root)?;
+        Ok(Filter { root })
     }
 
-    /// The filter with every `$user.` placeholder replaced by the value at that path of `user`.
+    /// The filter with every `$user.` placeholder replaced by the value at that path of `user`;
+    /// a filter that matches nothing when any placeholder cannot be bound (missing, `null`, or
+    /// a value its operator does not take; see the module documentation).
     pub fn bind(&self, user: &serde_json::Value) -> Filter {
-        Filter {
-            root: parse::bind_nodes(&self.root, user),
+        match parse::bind_nodes(&self.root, user) {
+            Some(root) => Filter { root },
+            None => Filter::nothing(),
         }
+    }
+
+    /// The filter that matches nothing.
+    pub fn nothing() -> Filter {
+        Filter::any_of(Vec::new())
+    }
+
+    /// Whether this is [`Filter::nothing`].
+    pub fn is_nothing(&self) -> bool {
+        matches!(self.root.as_slice(), [Node::Or(alternatives)] if alternatives.is_empty())
+    }
+
+    /// Every `$user.` placeholder the filter holds, as written (`"$user.attributes.team"`).
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        parse::collect_placeholders(&self.root, &mut out);
+        out
     }
 
     /// Whether `document` (a JSON object) satisfies the filter, as sift.js would decide.
@@ -554,12 +618,7 @@ mod tests {
         let bound = filter.bind(&user);
         assert!(bound.matches(&json!({"owner": 7, "team": "RED", "color": ["blue"]})));
         assert!(!bound.matches(&json!({"owner": 7, "team": "RED", "color": "green"})));
-        // Missing → null.
-        let missing = Filter::parse(&json!({"a": "$user.nope.deeper"}))
-            .unwrap()
-            .bind(&user);
-        assert!(missing.matches(&json!({})));
-        // A value the operator cannot take makes it match nothing.
+        // A value the operator cannot take makes the query match nothing.
         for query in [
             json!({"a": "$user.attributes.teams"}),
             json!({"a": {"$ne": "$user.attributes.n"}}),
@@ -583,6 +642,172 @@ mod tests {
             .unwrap()
             .bind(&user);
         assert!(gt.matches(&json!({"a": 8})));
+    }
+
+    /// The rule of issue 17: a `$user` value the user lacks (or holds as null) never matches
+    /// the entities that lack it too; the whole query reaches nothing, wherever the placeholder
+    /// sits, and only that query (alternatives still apply).
+    #[test]
+    fn a_placeholder_the_user_lacks_makes_the_whole_query_match_nothing() {
+        let lacking = [
+            json!({"id": 1}),
+            json!({"id": 1, "attributes": {}}),
+            json!({"id": 1, "attributes": {"team": null}}),
+            json!({"id": 1, "attributes": null}),
+            json!(null),
+        ];
+        let queries = [
+            json!({"attributes.team": "$user.attributes.team"}),
+            json!({"attributes.team": {"$eq": "$user.attributes.team"}}),
+            json!({"attributes.team": {"$ne": "$user.attributes.team"}}),
+            json!({"attributes.team": {"$eqi": "$user.attributes.team"}}),
+            json!({"attributes.team": {"$in": ["x", "$user.attributes.team"]}}),
+            json!({"attributes.team": {"$nin": ["$user.attributes.team"]}}),
+            json!({"attributes.team": {"$in": "$user.attributes.team"}}),
+            json!({"attributes.team": {"$gte": "$user.attributes.team"}}),
+            json!({"tags": {"$elemMatch": {"team": "$user.attributes.team"}}}),
+            json!({"tags": {"$elemMatch": {"$ne": "$user.attributes.team"}}}),
+            json!({"$or": [{"id": {"$gt": 0}}, {"attributes.team": "$user.attributes.team"}]}),
+            json!({"$and": [{"$or": [{"x": 1}, {"y": {"$ne": "$user.attributes.team.name"}}]}]}),
+        ];
+        let documents = [
+            json!({}),
+            json!({"id": 2}),
+            json!({"id": 2, "attributes": {}}),
+            json!({"id": 2, "attributes": {"team": null}, "tags": [{}]}),
+            json!({"id": 2, "attributes": {"team": "red"}, "tags": [{"team": "red"}, "x"]}),
+        ];
+        for user in &lacking {
+            for query in &queries {
+                let bound = Filter::parse(query).unwrap().bind(user);
+                assert!(bound.is_nothing(), "{query} for {user}: {bound:?}");
+                for document in &documents {
+                    assert!(!bound.matches(document), "{query} for {user} on {document}");
+                }
+            }
+        }
+        // The other alternatives of a grant still apply.
+        let same_team =
+            Filter::parse(&json!({"attributes.team": "$user.attributes.team"})).unwrap();
+        let is_self = Filter::parse(&json!({"id": "$user.id"})).unwrap();
+        let user = json!({"id": 2});
+        let scope = Filter::any_of(vec![same_team.bind(&user), is_self.bind(&user)]);
+        assert!(scope.matches(&json!({"id": 2})));
+        assert!(!scope.matches(&json!({"id": 3})));
+        // With the value, the query works as before, in memory and in its unbound form.
+        let red = json!({"id": 9, "attributes": {"team": "red"}});
+        let bound = same_team.bind(&red);
+        assert!(!bound.is_nothing());
+        assert!(bound.matches(&json!({"attributes": {"team": "red"}})));
+        assert!(!bound.matches(&json!({"attributes": {}})));
+        // False and 0 are values, not absences.
+        let flag = Filter::parse(&json!({"a": "$user.f"})).unwrap();
+        assert!(
+            flag.bind(&json!({"f": false}))
+                .matches(&json!({"a": false}))
+        );
+        assert!(flag.bind(&json!({"f": 0})).matches(&json!({"a": 0})));
+        // A list placeholder bound to more values than a list may hold reaches nothing.
+        let many: Vec<usize> = (0..=limits::MAX_LIST).collect();
+        let listed = Filter::parse(&json!({"a": {"$in": "$user.many"}})).unwrap();
+        assert!(listed.bind(&json!({"many": many})).is_nothing());
+        assert!(
+            listed
+                .bind(&json!({"many": many[1..]}))
+                .matches(&json!({"a": 5}))
+        );
+    }
+
+    #[test]
+    fn query_objects_beyond_the_bounds_are_refused_before_being_walked() {
+        let nested = |levels: usize| {
+            // {"a": {"$elemMatch": … {"a": {"$eq": 1}}}}: two levels, then two more a step.
+            let mut query = json!({"a": {"$eq": 1}});
+            for _ in 0..(levels - 2) / 2 {
+                query = json!({"a": {"$elemMatch": query}});
+            }
+            query
+        };
+        assert!(Filter::parse(&nested(limits::MAX_DEPTH)).is_ok());
+        let message = refused(nested(limits::MAX_DEPTH + 2));
+        assert!(
+            message.contains("nested more than the 32 levels allowed"),
+            "{message}"
+        );
+        // Far deeper: refused by the iterative check, before the parse recurses.
+        let message = refused(nested(1_000));
+        assert!(message.contains("levels allowed"), "{message}");
+        let mut deep = json!(1);
+        for _ in 0..1_000 {
+            deep = json!([deep]);
+        }
+        let message = refused(json!({"a": {"$in": deep}}));
+        assert!(message.starts_with("query / a / $in[0][0]"), "{message}");
+
+        let values = |n: usize| (0..n).map(|i| json!(i)).collect::<Vec<_>>();
+        assert!(Filter::parse(&json!({"a": {"$in": values(limits::MAX_LIST)}})).is_ok());
+        let message = refused(json!({"a": {"$nin": values(100_000)}}));
+        assert_eq!(
+            message,
+            "query / a / $nin: an array of 100000 values is longer than the 1000 allowed"
+        );
+        let branches: Vec<_> = (0..=limits::MAX_LIST).map(|i| json!({"a": i})).collect();
+        assert!(refused(json!({"$or": branches})).contains("longer than the 1000 allowed"));
+
+        let long = "x".repeat(limits::MAX_STRING + 1);
+        assert!(Filter::parse(&json!({"a": "x".repeat(limits::MAX_STRING)})).is_ok());
+        assert_eq!(
+            refused(json!({"a": {"$eq": long}})),
+            "query / a / $eq: the string of 1001 characters is longer than the 1000 allowed"
+        );
+        assert!(refused(json!({ long.clone(): 1 })).contains("the key of 1001 characters"));
+
+        // Five lists of 1,000 values: each within bounds, too many in all.
+        let query: serde_json::Map<String, serde_json::Value> = (0..5)
+            .map(|i| (format!("f{i}"), json!({"$in": values(limits::MAX_LIST)})))
+            .collect();
+        let message = refused(serde_json::Value::Object(query));
+        assert!(
+            message.contains("more than the 5000 values allowed"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn query_objects_whose_sql_could_be_too_large_are_refused() {
+        // One `$user.` list under $nin stands for 1,000 values, each several parameters.
+        let one = json!({"a": {"$nin": "$user.teams"}});
+        assert!(Filter::parse(&one).is_ok());
+        let message = refused(
+            json!({"a": {"$nin": "$user.teams"}, "b": {"$nin": "$user.teams"}, "c": {"$in": "$user.teams"}}),
+        );
+        assert!(
+            message.starts_with("query: in SQL it could bind ")
+                && message
+                    .contains("values, more than the 20000 allowed; write fewer or shorter paths"),
+            "{message}"
+        );
+        // Within the bounds on values, too many walks of long paths.
+        let long_path = format!("a{}", ".b".repeat(30));
+        let fields: serde_json::Map<String, serde_json::Value> = (0..100)
+            .map(|i| (format!("{long_path}.c{i}"), json!({"$ne": 1})))
+            .collect();
+        let message = refused(serde_json::Value::Object(fields));
+        assert!(message.starts_with("query: in SQL it could "), "{message}");
+    }
+
+    #[test]
+    fn placeholders_lists_the_user_values_a_filter_reads() {
+        let filter = Filter::parse(&json!({
+            "a": "$user.id",
+            "$or": [{"b": {"$in": ["x", "$user.attributes.team"]}}, {"c": {"$eqi": "$user.email"}}],
+            "tags": {"$elemMatch": {"k": {"$lt": "$user.id"}}},
+            "d": "user.x",
+        }))
+        .unwrap();
+        let mut found = filter.placeholders();
+        found.sort();
+        assert_eq!(found, ["$user.attributes.team", "$user.email", "$user.id"]);
     }
 
     #[test]

@@ -126,7 +126,87 @@ impl At {
 }
 
 pub(super) fn parse(query: &Value) -> Result<Vec<Node>, FilterError> {
+    check_size(query)?;
     parse_query(query, &At::root(), false)
+}
+
+/// Refuses a query object beyond the bounds of [`super::limits`], without recursion: the
+/// parse that follows recurses once per level, so it must never see a deeper object.
+fn check_size(query: &Value) -> Result<(), FilterError> {
+    use super::limits::{MAX_DEPTH, MAX_LIST, MAX_NODES, MAX_STRING};
+    let too_large = |at: &At, what: String| FilterError::TooLarge {
+        at: at.0.clone(),
+        what,
+    };
+    let long = |at: &At, what: &str, s: &str| {
+        let chars = s.chars().count();
+        (chars > MAX_STRING).then(|| {
+            too_large(
+                at,
+                format!("{what} of {chars} characters is longer than the {MAX_STRING} allowed"),
+            )
+        })
+    };
+    // (value, its depth: 1 for the query itself, where it is); every value is counted when it
+    // is found, so an object with a million keys is refused before they are all listed.
+    let mut pending = vec![(query, 1, At::root())];
+    let mut nodes = 1usize;
+    let mut count = |more: usize| {
+        nodes += more;
+        if nodes > MAX_NODES {
+            Err(too_large(
+                &At::root(),
+                format!(
+                    "the query object holds more than the {MAX_NODES} values allowed (keys and values, nested ones included)"
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    while let Some((value, depth, at)) = pending.pop() {
+        let composite = matches!(value, Value::Object(_) | Value::Array(_));
+        if composite && depth > MAX_DEPTH {
+            return Err(too_large(
+                &at,
+                format!("the query object is nested more than the {MAX_DEPTH} levels allowed"),
+            ));
+        }
+        match value {
+            Value::Object(map) => {
+                count(map.len())?;
+                for (key, inner) in map {
+                    let inner_at = at.then(key);
+                    if let Some(error) = long(&inner_at, "the key", key) {
+                        return Err(error);
+                    }
+                    pending.push((inner, depth + 1, inner_at));
+                }
+            }
+            Value::Array(items) => {
+                if items.len() > MAX_LIST {
+                    return Err(too_large(
+                        &at,
+                        format!(
+                            "an array of {} values is longer than the {MAX_LIST} allowed",
+                            items.len()
+                        ),
+                    ));
+                }
+                count(items.len())?;
+                for (i, item) in items.iter().enumerate() {
+                    pending.push((item, depth + 1, At(format!("{}[{i}]", at.0))));
+                }
+            }
+            Value::String(s) => {
+                if let Some(error) = long(&at, "the string", s) {
+                    return Err(error);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// A document-level query: field paths and, unless inside `$elemMatch`, `$and` / `$or`.
@@ -419,41 +499,52 @@ fn describe(value: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Binding
 
-pub(super) fn bind_nodes(nodes: &[Node], user: &Value) -> Vec<Node> {
+/// `nodes` with every placeholder replaced by its value; `None` when a placeholder cannot be
+/// bound (see [`super::Filter::bind`]): then the whole query reaches nothing.
+pub(super) fn bind_nodes(nodes: &[Node], user: &Value) -> Option<Vec<Node>> {
     nodes
         .iter()
-        .map(|node| match node {
-            Node::Field { path, ops } => Node::Field {
-                path: path.clone(),
-                ops: ops.iter().map(|op| bind_op(op, user)).collect(),
-            },
-            Node::And(queries) => Node::And(queries.iter().map(|q| bind_nodes(q, user)).collect()),
-            Node::Or(queries) => Node::Or(queries.iter().map(|q| bind_nodes(q, user)).collect()),
+        .map(|node| {
+            Some(match node {
+                Node::Field { path, ops } => Node::Field {
+                    path: path.clone(),
+                    ops: ops
+                        .iter()
+                        .map(|op| bind_op(op, user))
+                        .collect::<Option<_>>()?,
+                },
+                Node::And(queries) => Node::And(bind_queries(queries, user)?),
+                Node::Or(queries) => Node::Or(bind_queries(queries, user)?),
+            })
         })
         .collect()
 }
 
-/// The value a placeholder string stands for, or `None` when `s` is not a placeholder.
-fn resolve<'a>(s: &str, user: &'a Value) -> Option<&'a Value> {
-    static NULL: Value = Value::Null;
+fn bind_queries(queries: &[Vec<Node>], user: &Value) -> Option<Vec<Vec<Node>>> {
+    queries.iter().map(|q| bind_nodes(q, user)).collect()
+}
+
+/// The value a placeholder string stands for: `None` when `s` is no placeholder, `Some(None)`
+/// when the user has no value (or `null`) at that path.
+fn resolve<'a>(s: &str, user: &'a Value) -> Option<Option<&'a Value>> {
     let path = s.strip_prefix(PLACEHOLDER)?;
-    let mut value = user;
+    let mut value = Some(user);
     for segment in path.split('.') {
-        value = match value {
+        value = value.and_then(|v| match v {
             Value::Object(map) => map.get(segment),
             Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
             _ => None,
-        }
-        .unwrap_or(&NULL);
+        });
     }
-    Some(value)
+    Some(value.filter(|v| !v.is_null()))
 }
 
-/// `scalar` with a placeholder replaced by its value; `None` when that value is no scalar.
+/// `scalar` with a placeholder replaced by its value; `None` when that value is missing, null
+/// or no scalar.
 fn bind_scalar(scalar: &Scalar, user: &Value) -> Option<Scalar> {
     match scalar {
         Scalar::Str(s) => match resolve(s, user) {
-            Some(value) => to_scalar(value),
+            Some(value) => to_scalar(value?),
             None => Some(scalar.clone()),
         },
         other => Some(other.clone()),
@@ -465,9 +556,12 @@ fn bind_list(list: &ScalarList, user: &Value) -> Option<ScalarList> {
         let Some(Scalar::Str(s)) = list.values.first() else {
             return None;
         };
-        let Some(Value::Array(items)) = resolve(s, user) else {
+        let Some(Some(Value::Array(items))) = resolve(s, user) else {
             return None;
         };
+        if items.len() > super::limits::MAX_LIST {
+            return None;
+        }
         return Some(ScalarList {
             values: items.iter().map(to_scalar).collect::<Option<_>>()?,
             placeholder: false,
@@ -483,31 +577,128 @@ fn bind_list(list: &ScalarList, user: &Value) -> Option<ScalarList> {
     })
 }
 
-fn bind_op(op: &Op, user: &Value) -> Op {
-    let bound = match op {
-        Op::Eq(s) => bind_scalar(s, user).map(Op::Eq),
-        Op::Ne(s) => bind_scalar(s, user).map(Op::Ne),
+/// `op` bound to `user`; `None` when one of its placeholders cannot be bound.
+fn bind_op(op: &Op, user: &Value) -> Option<Op> {
+    Some(match op {
+        Op::Eq(s) => Op::Eq(bind_scalar(s, user)?),
+        Op::Ne(s) => Op::Ne(bind_scalar(s, user)?),
         Op::Eqi(s) => match resolve(s, user) {
-            None => Some(Op::Eqi(s.clone())),
-            Some(Value::String(v)) => Some(Op::Eqi(v.clone())),
-            Some(_) => None,
+            None => Op::Eqi(s.clone()),
+            Some(Some(Value::String(v))) => Op::Eqi(v.clone()),
+            Some(_) => return None,
         },
-        Op::In(list) => bind_list(list, user).map(Op::In),
-        Op::Nin(list) => bind_list(list, user).map(Op::Nin),
-        Op::Cmp(cmp, s) => match bind_scalar(s, user) {
-            Some(s @ (Scalar::Num(_) | Scalar::Str(_))) => Some(Op::Cmp(*cmp, s)),
-            _ => None,
+        Op::In(list) => Op::In(bind_list(list, user)?),
+        Op::Nin(list) => Op::Nin(bind_list(list, user)?),
+        Op::Cmp(cmp, s) => match bind_scalar(s, user)? {
+            s @ (Scalar::Num(_) | Scalar::Str(_)) => Op::Cmp(*cmp, s),
+            Scalar::Null | Scalar::Bool(_) => return None,
         },
-        Op::Exists(b) => Some(Op::Exists(*b)),
+        Op::Exists(b) => Op::Exists(*b),
         Op::ElemMatch(ElemQuery::Query(nodes)) => {
-            Some(Op::ElemMatch(ElemQuery::Query(bind_nodes(nodes, user))))
+            Op::ElemMatch(ElemQuery::Query(bind_nodes(nodes, user)?))
         }
-        Op::ElemMatch(ElemQuery::Ops(ops)) => Some(Op::ElemMatch(ElemQuery::Ops(
-            ops.iter().map(|op| bind_op(op, user)).collect(),
-        ))),
-        Op::Never => None,
+        Op::ElemMatch(ElemQuery::Ops(ops)) => Op::ElemMatch(ElemQuery::Ops(
+            ops.iter()
+                .map(|op| bind_op(op, user))
+                .collect::<Option<_>>()?,
+        )),
+    })
+}
+
+/// `nodes` bound to the costliest values in SQL (see `sql::check_cost`): every placeholder
+/// a number, or [`super::limits::MAX_LIST`] numbers when it stands for a whole list.
+pub(super) fn costliest_binding(nodes: &[Node]) -> Vec<Node> {
+    let scalar = |s: &Scalar| match s {
+        Scalar::Str(text) if text.starts_with(PLACEHOLDER) => Scalar::Num(0.0),
+        other => other.clone(),
     };
-    bound.unwrap_or(Op::Never)
+    let list = |l: &ScalarList| ScalarList {
+        values: if l.placeholder {
+            (0..super::limits::MAX_LIST)
+                .map(|i| Scalar::Num(i as f64))
+                .collect()
+        } else {
+            l.values.iter().map(scalar).collect()
+        },
+        placeholder: false,
+    };
+    fn op(
+        o: &Op,
+        scalar: &dyn Fn(&Scalar) -> Scalar,
+        list: &dyn Fn(&ScalarList) -> ScalarList,
+    ) -> Op {
+        match o {
+            Op::Eq(s) => Op::Eq(scalar(s)),
+            Op::Ne(s) => Op::Ne(scalar(s)),
+            Op::In(l) => Op::In(list(l)),
+            Op::Nin(l) => Op::Nin(list(l)),
+            Op::Cmp(c, s) => Op::Cmp(*c, scalar(s)),
+            Op::ElemMatch(ElemQuery::Query(inner)) => {
+                Op::ElemMatch(ElemQuery::Query(nodes_with(inner, scalar, list)))
+            }
+            Op::ElemMatch(ElemQuery::Ops(inner)) => Op::ElemMatch(ElemQuery::Ops(
+                inner.iter().map(|o| op(o, scalar, list)).collect(),
+            )),
+            Op::Eqi(_) | Op::Exists(_) => o.clone(),
+        }
+    }
+    fn nodes_with(
+        nodes: &[Node],
+        scalar: &dyn Fn(&Scalar) -> Scalar,
+        list: &dyn Fn(&ScalarList) -> ScalarList,
+    ) -> Vec<Node> {
+        nodes
+            .iter()
+            .map(|node| match node {
+                Node::Field { path, ops } => Node::Field {
+                    path: path.clone(),
+                    ops: ops.iter().map(|o| op(o, scalar, list)).collect(),
+                },
+                Node::And(qs) => {
+                    Node::And(qs.iter().map(|q| nodes_with(q, scalar, list)).collect())
+                }
+                Node::Or(qs) => Node::Or(qs.iter().map(|q| nodes_with(q, scalar, list)).collect()),
+            })
+            .collect()
+    }
+    nodes_with(nodes, &scalar, &list)
+}
+
+/// Every `$user.` placeholder of `nodes` (the strings as written), without repeats.
+pub(super) fn collect_placeholders(nodes: &[Node], out: &mut Vec<String>) {
+    let mut add = |s: &str| {
+        if s.starts_with(PLACEHOLDER) && !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    };
+    let mut pending: Vec<&Op> = Vec::new();
+    let mut queries: Vec<&[Node]> = vec![nodes];
+    while let Some(query) = queries.pop() {
+        for node in query {
+            match node {
+                Node::Field { ops, .. } => pending.extend(ops),
+                Node::And(qs) | Node::Or(qs) => queries.extend(qs.iter().map(Vec::as_slice)),
+            }
+        }
+        while let Some(op) = pending.pop() {
+            match op {
+                Op::Eq(Scalar::Str(s))
+                | Op::Ne(Scalar::Str(s))
+                | Op::Eqi(s)
+                | Op::Cmp(_, Scalar::Str(s)) => add(s),
+                Op::In(list) | Op::Nin(list) => {
+                    for value in &list.values {
+                        if let Scalar::Str(s) = value {
+                            add(s);
+                        }
+                    }
+                }
+                Op::ElemMatch(ElemQuery::Query(inner)) => queries.push(inner),
+                Op::ElemMatch(ElemQuery::Ops(inner)) => pending.extend(inner),
+                _ => {}
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

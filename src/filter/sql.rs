@@ -189,10 +189,23 @@ impl Frag {
     fn is(&self, s: &str) -> bool {
         matches!(self.0.as_slice(), [Part::Sql(x)] if x == s)
     }
-    /// `(a) op (b) op …`, or `empty` for no operand.
-    fn join(frags: Vec<Frag>, op: &str, empty: &str) -> Frag {
+    /// The most operands [`Frag::join`] chains on one level.
+    const FLAT: usize = 32;
+    /// `(a) op (b) op …`, or `empty` for no operand. Beyond [`Frag::FLAT`] operands the chain
+    /// is nested in groups of that many: SQLite refuses an expression tree deeper than 1,000,
+    /// and a chain of N `OR`s is N deep (an `$in` of 1,000 values on a column is 1,000 `OR`s).
+    fn join(mut frags: Vec<Frag>, op: &str, empty: &str) -> Frag {
         if frags.is_empty() {
             return Frag::sql(empty);
+        }
+        while frags.len() > Self::FLAT {
+            let mut groups = Vec::with_capacity(frags.len().div_ceil(Self::FLAT));
+            let mut rest = frags.into_iter().peekable();
+            while rest.peek().is_some() {
+                let group: Vec<Frag> = rest.by_ref().take(Self::FLAT).collect();
+                groups.push(Self::join(group, op, empty));
+            }
+            frags = groups;
         }
         let mut out = Frag::sql("(");
         for (i, f) in frags.into_iter().enumerate() {
@@ -211,6 +224,19 @@ pub(super) fn compile(
     dialect: Dialect,
     fields: &dyn FieldMap,
 ) -> Result<SqlFilter, FilterError> {
+    let out = compile_parts(nodes, dialect, fields)?;
+    let kept = keep_shape(&out.0);
+    Ok(SqlFilter {
+        parts: out.0.into(),
+        kept,
+    })
+}
+
+fn compile_parts(
+    nodes: &[Node],
+    dialect: Dialect,
+    fields: &dyn FieldMap,
+) -> Result<Frag, FilterError> {
     let mut compiler = Compiler {
         dialect,
         fields,
@@ -219,11 +245,57 @@ pub(super) fn compile(
     let body = compiler.nodes(nodes)?;
     let mut out = Frag::sql("(");
     out.append(body).push(")");
-    let kept = keep_shape(&out.0);
-    Ok(SqlFilter {
-        parts: out.0.into(),
-        kept,
-    })
+    Ok(out)
+}
+
+/// Refuses a query whose SQL could exceed [`super::limits::MAX_SQL_PARAMETERS`] or
+/// [`super::limits::MAX_SQL_BYTES`] on either database, whatever its `$user` values and
+/// wherever a [`FieldMap`] puts its fields: it is compiled with every path inside a JSON
+/// document (the costliest location, a walk of every segment) and every placeholder bound to
+/// a number (a list placeholder to [`super::limits::MAX_LIST`] of them), which costs at least
+/// as much as any real binding.
+pub(super) fn check_cost(nodes: &[Node]) -> Result<(), FilterError> {
+    use super::limits::{MAX_SQL_BYTES, MAX_SQL_PARAMETERS};
+    struct Anywhere;
+    impl FieldMap for Anywhere {
+        fn locate(&self, path: &[&str]) -> Option<Location> {
+            Some(Location::Json {
+                column_sql: "document".into(),
+                path: path.iter().map(|s| s.to_string()).collect(),
+                jsonb: None,
+            })
+        }
+    }
+    let worst = super::parse::costliest_binding(nodes);
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let parts = compile_parts(&worst, dialect, &Anywhere)?.0;
+        let parameters = parts.iter().filter(|p| matches!(p, Part::Bind(_))).count();
+        let bytes: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Sql(sql) => sql.len(),
+                Part::Bind(_) => 0,
+            })
+            .sum();
+        let too_large = |what: String| FilterError::TooLarge {
+            at: "query".into(),
+            what: format!(
+                "{what}; write fewer or shorter paths, or shorter lists (a `$user.` list counts as {} values)",
+                super::limits::MAX_LIST
+            ),
+        };
+        if parameters > MAX_SQL_PARAMETERS {
+            return Err(too_large(format!(
+                "in SQL it could bind {parameters} values, more than the {MAX_SQL_PARAMETERS} allowed"
+            )));
+        }
+        if bytes > MAX_SQL_BYTES {
+            return Err(too_large(format!(
+                "in SQL it could take {bytes} bytes, more than the {MAX_SQL_BYTES} allowed"
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct Compiler<'f> {
@@ -373,9 +445,6 @@ impl Compiler<'_> {
     }
 
     fn walk_op(&mut self, start: &Start, path: &[String], op: &Op) -> Result<Frag, FilterError> {
-        if *op == Op::Never {
-            return Ok(Frag::sql("FALSE"));
-        }
         self.ctes += 1;
         let alias = format!("fw{}", self.ctes);
         let subject = Subject::Walk {
@@ -580,9 +649,8 @@ impl Compiler<'_> {
 
     /// An operator on a column: one visit of a present scalar or NULL.
     fn column_op(&mut self, op: &Op, subject: &Subject) -> Frag {
-        match op {
-            Op::Never | Op::ElemMatch(_) => return Frag::sql("FALSE"),
-            _ => {}
+        if let Op::ElemMatch(_) = op {
+            return Frag::sql("FALSE");
         }
         match self.rule(op, subject) {
             Ok((decisive, outcome, default)) => {
@@ -686,7 +754,6 @@ impl Compiler<'_> {
                     "FALSE",
                 )
             }
-            Op::Never => (Frag::sql("FALSE"), Frag::sql("FALSE"), "FALSE"),
         })
     }
 
@@ -1126,7 +1193,9 @@ mod tests {
             assert!(cache.sqlite.lock().unwrap().len() <= SqlCache::CAPACITY);
         }
         // A filter bound to a large value is compiled, not kept.
-        let large = parsed(json!({"attributes.team": "x".repeat(SqlCache::LARGEST)}));
+        // (Declared strings are short; a user's own values are not.)
+        let large = parsed(json!({"attributes.team": "$user.team"}))
+            .bind(&json!({"team": "x".repeat(SqlCache::LARGEST)}));
         let sql = cache.to_sql(&large, Dialect::Postgres).unwrap();
         assert!(sql.bytes() > SqlCache::LARGEST);
         assert!(!cache.postgres.lock().unwrap().contains_key(&large));

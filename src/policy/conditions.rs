@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::auth::SignedInUser;
 use crate::filter::{Filter, FilterError};
+use crate::policy::subject;
 
 /// What a condition concludes for one principal.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,14 +67,29 @@ pub struct Condition {
 
 impl Condition {
     /// A condition from a query object, checked now: a malformed one is refused here, never
-    /// at request time.
+    /// at request time. Beyond what [`Filter::parse`] refuses (the language and its bounds),
+    /// neither a path nor a `$user.` placeholder may name a private field of the user
+    /// ([`subject::PRIVATE_FIELDS`]).
     pub fn query(name: &str, display_name: &str, query: &Value) -> Result<Self, FilterError> {
+        let filter = Filter::parse(query)?;
+        let placeholders = filter.placeholders();
+        let named = filter.paths().into_iter().chain(
+            placeholders
+                .iter()
+                .filter_map(|p| p.strip_prefix("$user.").map(str::to_string)),
+        );
+        for path in named {
+            let first = path.split('.').next().unwrap_or_default();
+            if subject::is_private_field(first) {
+                return Err(FilterError::PrivateField { path });
+            }
+        }
         Ok(Self {
             name: name.into(),
             display_name: display_name.into(),
             category: None,
             plugin: None,
-            rule: ConditionRule::Query(Filter::parse(query)?),
+            rule: ConditionRule::Query(filter),
             declared: Some(query.clone()),
             source: ConditionSource::Code,
         })
@@ -133,4 +149,56 @@ pub fn is_valid_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(query: Value) -> String {
+        match Condition::query("c", "C", &query) {
+            Ok(condition) => panic!("{query} was accepted: {condition:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn private_fields_of_the_user_are_never_condition_paths_nor_placeholders() {
+        for (query, path) in [
+            (json!({"password": {"$exists": true}}), "password"),
+            (
+                json!({"$or": [{"id": 1}, {"resetPasswordToken": {"$ne": null}}]}),
+                "resetPasswordToken",
+            ),
+            (json!({"confirmationToken.x": 1}), "confirmationToken.x"),
+            (json!({"tokensValidAfter": {"$gt": 0}}), "tokensValidAfter"),
+            (json!({"reset_password_token": "x"}), "reset_password_token"),
+            (json!({"Password": "x"}), "Password"),
+            (json!({"id": "$user.password"}), "password"),
+            (
+                json!({"id": {"$in": ["$user.confirmationToken"]}}),
+                "confirmationToken",
+            ),
+        ] {
+            assert_eq!(
+                refused(query),
+                format!(
+                    "the field `{path}` is private: password and token hashes are never read by conditions"
+                )
+            );
+        }
+        // A user's own attributes may use the names.
+        assert!(Condition::query("c", "C", &json!({"attributes.password": "x"})).is_ok());
+        assert!(Condition::query("c", "C", &json!({"id": "$user.id"})).is_ok());
+    }
+
+    #[test]
+    fn the_bounds_of_query_objects_hold_for_conditions() {
+        let values: Vec<usize> = (0..100_000).collect();
+        assert_eq!(
+            refused(json!({"id": {"$in": values}})),
+            "query / id / $in: an array of 100000 values is longer than the 1000 allowed"
+        );
+    }
 }

@@ -194,6 +194,40 @@ impl Policy {
     }
 }
 
+/// The actions whose conditions are about users, read in memory from
+/// [`subject::user_document`] and in SQL through [`subject::UserFields`].
+const USER_ACTIONS: &[&str] = &[
+    actions::USER_FIND,
+    actions::USER_FIND_ONE,
+    actions::USER_COUNT,
+    actions::USER_CREATE,
+    actions::USER_UPDATE,
+    actions::USER_DESTROY,
+];
+
+impl Policy {
+    /// Why the condition `name` cannot narrow a grant of `action`, if it cannot: on the users
+    /// actions, every path of a query condition must be a field of a user, or the lists would
+    /// fail in SQL at request time. Conditions decided by code, and other actions (whose
+    /// entities the library user's own [`crate::filter::FieldMap`] locates), are not checked.
+    pub fn condition_misfit(&self, action: &str, name: &str) -> Option<String> {
+        if !USER_ACTIONS.contains(&action) {
+            return None;
+        }
+        let snapshot = self.current();
+        let ConditionRule::Query(filter) = &snapshot.conditions.get(name)?.rule else {
+            return None;
+        };
+        [
+            crate::filter::Dialect::Sqlite,
+            crate::filter::Dialect::Postgres,
+        ]
+        .into_iter()
+        .find_map(|dialect| filter.to_sql(dialect, &subject::UserFields).err())
+        .map(|error| error.to_string())
+    }
+}
+
 /// The entities a grant reaches for one principal, after its conditions.
 #[derive(Debug, Clone)]
 pub enum Scope {
@@ -232,7 +266,7 @@ impl Access {
     ) -> AppResult<Option<crate::filter::SqlFilter>> {
         let filter = match &self.scope {
             Scope::All => return Ok(None),
-            Scope::Nothing => Filter::any_of(Vec::new()),
+            Scope::Nothing => Filter::nothing(),
             Scope::Only(filter) => filter.clone(),
         };
         filter
@@ -312,7 +346,14 @@ impl Policy {
                 continue;
             };
             match &condition.rule {
-                ConditionRule::Query(filter) => filters.push(filter.bind(&document)),
+                // A query whose `$user` values the user lacks reaches nothing (see
+                // `Filter::bind`); the other conditions still apply.
+                ConditionRule::Query(filter) => {
+                    let bound = filter.bind(&document);
+                    if !bound.is_nothing() {
+                        filters.push(bound);
+                    }
+                }
                 ConditionRule::Code(handler) => match handler(user) {
                     ConditionOutcome::Allow => return Ok(Scope::All),
                     ConditionOutcome::Deny => {}

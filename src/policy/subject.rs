@@ -24,6 +24,32 @@ pub fn user_document(user: &User, role: &Role) -> Value {
     })
 }
 
+/// The fields of a user that stay inside the server (hashes, token state), by their names in
+/// the API's style. No condition may name them, as a path or as a `$user.` placeholder: they are
+/// not in [`user_document`] nor in [`UserFields`], so such a condition could only ever mean
+/// "missing" in memory and fail in SQL.
+pub const PRIVATE_FIELDS: &[&str] = &[
+    "password",
+    "resetPasswordToken",
+    "resetPasswordExpiresAt",
+    "confirmationToken",
+    "tokensValidAfter",
+    "uniqueEmail",
+];
+
+/// Whether `name` is one of [`PRIVATE_FIELDS`], in any case and with or without `_` or `-`
+/// (`reset_password_token` too).
+pub fn is_private_field(name: &str) -> bool {
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let name = fold(name);
+    PRIVATE_FIELDS.iter().any(|p| fold(p) == name)
+}
+
 /// Where each path of [`user_document`] lives in `up_users JOIN up_roles`.
 pub struct UserFields;
 

@@ -7,9 +7,8 @@ use crate::app::App;
 use crate::changes::Change;
 use crate::db::models::{Permission, StoredCondition, now};
 use crate::error::{AppError, AppResult, OnUnique};
-use crate::filter::Filter;
-use crate::policy::ConditionSource;
 use crate::policy::conditions::is_valid_name;
+use crate::policy::{Condition, ConditionSource};
 
 /// Stores a new condition after checking its name and its query object.
 #[instrument(skip_all, fields(condition = name))]
@@ -32,7 +31,9 @@ pub async fn create(
     if app.policy.has_condition(name) {
         return Err(taken());
     }
-    Filter::parse(query).map_err(|e| AppError::validation(format!("query: {e}")))?;
+    // The checks of every declared condition (castellan.toml and code use the same).
+    Condition::query(name, display_name, query)
+        .map_err(|e| AppError::validation(format!("query: {e}")))?;
     let mut conn = app.db.conn().await?;
     StoredCondition {
         name: name.to_string(),

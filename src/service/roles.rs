@@ -258,6 +258,12 @@ fn check_grants(app: &App, grants: &[GrantSpec]) -> AppResult<Vec<GrantRow>> {
                     "Unknown condition `{condition}`: usersPermissionsConditions lists the registered conditions"
                 )));
             }
+            if let Some(reason) = app.policy.condition_misfit(&grant.action, condition) {
+                return Err(AppError::validation(format!(
+                    "The condition `{condition}` cannot narrow `{}`: {reason}",
+                    grant.action
+                )));
+            }
         }
         let bad_field =
             |f: &&String| f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');

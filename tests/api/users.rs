@@ -85,7 +85,7 @@ async fn member(
 
 async fn start(backend: Backend) -> (TestServer, String) {
     let server = TestServer::start_with(backend, |config| {
-        config.register_allowed_fields = vec!["team".into()]
+        config.register_allowed_fields = vec!["team".into(), "lead".into()]
     })
     .await;
     let admin = server.user_with_grants("user-admin", ADMIN_ACTIONS).await;
@@ -481,4 +481,263 @@ both_backends! {
     async fn conditions_registered_from_code_apply(backend: Backend) {
         conditions_from_code(backend).await;
     }
+}
+
+const FIND_ONE: &str = "query($d: ID!) { usersPermissionsUser(documentId: $d) { username } }";
+const CREATE_CONDITION: &str = "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }";
+
+/// Creates a condition over GraphQL; the response.
+async fn declare(server: &TestServer, admin: &str, name: &str, query: Value) -> Value {
+    server
+        .gql_as(
+            admin,
+            CREATE_CONDITION,
+            json!({ "d": { "name": name, "displayName": name, "query": query } }),
+        )
+        .await
+}
+
+both_backends! {
+    // Issue 17: README's `same-team` used to bind a missing team to null, and null matched every
+    // user without a team: a user without one listed 37 of 40 users, emails included.
+    async fn a_user_value_the_caller_lacks_reaches_no_one(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        // README's condition, as written there, and the same with an explicit $eq.
+        let body = declare(&server, &admin, "same-team", json!({ "attributes.team": "$user.attributes.team" })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        declare(&server, &admin, "same-team-eq", json!({ "attributes.team": { "$eq": "$user.attributes.team" } })).await;
+        // The placeholder under $ne, in an $in list and in an $or branch.
+        let body = declare(&server, &admin, "team-or-not-led", json!({ "$or": [
+            { "attributes.team": { "$in": ["nobody", "$user.attributes.team"] } },
+            { "attributes.lead": { "$ne": "$user.attributes.team" } } ] })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let conditions = ["same-team", "same-team-eq", "team-or-not-led"];
+        for condition in conditions {
+            let role = format!("lead-{condition}");
+            server.create_role(&role).await;
+            set_grants(&server, &admin, &role, json!([
+                { "action": "plugin::users-permissions.user.find", "conditions": [condition] },
+                { "action": "plugin::users-permissions.user.findOne", "conditions": [condition] },
+                { "action": "plugin::users-permissions.user.update", "conditions": [condition] },
+                { "action": "plugin::users-permissions.user.destroy", "conditions": [condition] } ])).await;
+        }
+        // 40 users: the admin, 9 in red, 6 in blue, 24 without a team (some with `team: null`,
+        // some leading something), none in the caller's role.
+        let mut teamless = Vec::new();
+        for i in 0..24 {
+            let attributes = match i % 3 { 0 => json!({}), 1 => json!({ "team": null }), _ => json!({ "lead": "x" }) };
+            teamless.push(member(&server, "authenticated", &format!("loose{i:02}"), attributes).await.1);
+        }
+        let mut red = Vec::new();
+        for i in 0..9 {
+            red.push(member(&server, "authenticated", &format!("red{i}"), json!({ "team": "red" })).await.1);
+        }
+        for i in 0..6 {
+            member(&server, "authenticated", &format!("blue{i}"), json!({ "team": "blue" })).await;
+        }
+        let all = list(&server, &admin, json!({ "pagination": { "pageSize": 100 } })).await;
+        assert_eq!(all["pageInfo"]["total"], 40);
+
+        for condition in conditions {
+            let role = format!("lead-{condition}");
+            for (name, attributes) in [("notm", json!({})), ("nulltm", json!({ "team": null }))] {
+                let (jwt, me) = member(&server, &role, &format!("{name}-{condition}"), attributes).await;
+                let page = list(&server, &jwt, json!({ "pagination": { "pageSize": 100 } })).await;
+                assert_eq!(page["nodes"], json!([]), "{condition}, {name}: {page}");
+                assert_eq!(page["pageInfo"]["total"], 0, "{condition}, {name}");
+                let page = list(&server, &jwt, json!({ "filters": { "username": { "startsWith": "loose" } } })).await;
+                assert_eq!(page["pageInfo"]["total"], 0, "{condition}, {name}");
+                for target in [teamless[0], teamless[1], teamless[2], red[0], me] {
+                    let body = server.gql_as(&jwt, FIND_ONE, json!({ "d": target.to_string() })).await;
+                    assert_eq!(error_code(&body), "FORBIDDEN", "{condition}, {name} reads {target}: {body}");
+                    assert!(body["data"]["usersPermissionsUser"].is_null(), "{body}");
+                }
+                for target in [teamless[0], teamless[1], teamless[2]] {
+                    let body = server.gql_as(&jwt, UPDATE, json!({ "id": target.to_string(), "data": { "username": "pwned" } })).await;
+                    assert_eq!(error_code(&body), "FORBIDDEN", "{condition}, {name} updates {target}: {body}");
+                    let body = server.gql_as(&jwt, DELETE, json!({ "id": target.to_string() })).await;
+                    assert_eq!(error_code(&body), "FORBIDDEN", "{condition}, {name} deletes {target}: {body}");
+                }
+            }
+        }
+        let page = list(&server, &admin, json!({ "filters": { "username": { "eq": "pwned" } } })).await;
+        assert_eq!(page["pageInfo"]["total"], 0, "nobody was renamed");
+        let page = list(&server, &admin, json!({ "filters": { "username": { "startsWith": "loose" } } })).await;
+        assert_eq!(page["pageInfo"]["total"], 24, "nobody was deleted");
+
+        // A caller with a team still reaches exactly the team, and only through the conditions.
+        let (jwt, me) = member(&server, "lead-same-team", "red-lead", json!({ "team": "red" })).await;
+        let page = list(&server, &jwt, json!({ "sort": ["username:asc"], "pagination": { "pageSize": 100 } })).await;
+        let mut expected: Vec<String> = (0..9).map(|i| format!("red{i}")).collect();
+        expected.push("red-lead".into());
+        expected.sort();
+        assert_eq!(usernames(&page), expected);
+        assert_eq!(page["pageInfo"]["total"], 10);
+        let body = server.gql_as(&jwt, FIND_ONE, json!({ "d": red[1].to_string() })).await;
+        assert_eq!(body["data"]["usersPermissionsUser"]["username"], "red1", "{body}");
+        let body = server.gql_as(&jwt, FIND_ONE, json!({ "d": teamless[0].to_string() })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let body = server.gql_as(&jwt, UPDATE, json!({ "id": red[2].to_string(), "data": { "username": "red2b" } })).await;
+        assert_eq!(body["data"]["updateUsersPermissionsUser"]["data"]["username"], "red2b", "{body}");
+        let body = server.gql_as(&jwt, UPDATE, json!({ "id": teamless[1].to_string(), "data": { "username": "pwned" } })).await;
+        assert_eq!(error_code(&body), "FORBIDDEN");
+        let body = server.gql_as(&jwt, FIND_ONE, json!({ "d": me.to_string() })).await;
+        assert_eq!(body["data"]["usersPermissionsUser"]["username"], "red-lead", "{body}");
+
+        // The grant's other conditions still apply: without a team, is-self still holds.
+        server.create_role("team-or-self").await;
+        set_grants(&server, &admin, "team-or-self", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["same-team", "is-self"] }])).await;
+        let (jwt, _) = member(&server, "team-or-self", "alone", json!({})).await;
+        let page = list(&server, &jwt, json!({})).await;
+        assert_eq!(usernames(&page), vec!["alone"]);
+        assert_eq!(page["pageInfo"]["total"], 1);
+    }
+
+    // Issue 17: these were accepted, then every list answered INTERNAL_SERVER_ERROR.
+    async fn conditions_that_would_fail_at_request_time_are_refused_when_declared(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        let private = "query: the field `password` is private: password and token hashes are never read by conditions";
+        let body = declare(&server, &admin, "has-password", json!({ "password": { "$exists": true } })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(error_message(&body), private);
+        for (query, path) in [
+            (json!({ "resetPasswordToken": { "$ne": null } }), "resetPasswordToken"),
+            (json!({ "$or": [{ "id": 1 }, { "confirmationToken": "x" }] }), "confirmationToken"),
+            (json!({ "tokensValidAfter": { "$gt": 0 } }), "tokensValidAfter"),
+            (json!({ "id": "$user.password" }), "password"),
+        ] {
+            let body = declare(&server, &admin, "private", query.clone()).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
+            assert!(error_message(&body).contains(&format!("`{path}` is private")), "{body}");
+        }
+        let many: Vec<usize> = (0..100_000).collect();
+        let body = declare(&server, &admin, "many", json!({ "id": { "$in": many } })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(error_message(&body), "query: query / id / $in: an array of 100000 values is longer than the 1000 allowed");
+        let mut deep = json!({ "id": 1 });
+        for _ in 0..40 {
+            deep = json!({ "id": { "$elemMatch": deep } });
+        }
+        let body = declare(&server, &admin, "deep", deep).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(error_message(&body).contains("nested more than the 32 levels allowed"), "{body}");
+        let body = declare(&server, &admin, "long", json!({ "username": "x".repeat(5_000) })).await;
+        assert!(error_message(&body).contains("the string of 5000 characters is longer than the 1000 allowed"), "{body}");
+        let body = server.gql_as(&admin, "{ usersPermissionsConditions { name } }", json!({})).await;
+        assert_eq!(body["data"]["usersPermissionsConditions"], json!([{ "name": "is-self" }]), "nothing was stored");
+
+        // Conditions at the bounds run in SQL on both databases.
+        let mut red = Vec::new();
+        for i in 0..3 {
+            red.push(member(&server, "authenticated", &format!("red{i}"), json!({ "team": "red" })).await.1);
+        }
+        member(&server, "authenticated", "blue", json!({ "team": "blue" })).await;
+        let mut ids: Vec<Value> = (100_000..100_997).map(|i| json!(i)).collect();
+        ids.extend(red.iter().map(|id| json!(id)));
+        let mut teams: Vec<Value> = (0..999).map(|i| json!(format!("team-{i}"))).collect();
+        teams.push(json!("red"));
+        let branches: Vec<Value> = (0..999).map(|i| json!({ "attributes.team": format!("team-{i}") })).chain([json!({ "attributes.team": "red" })]).collect();
+        let mut nested = json!({ "attributes.team": { "$in": ["red"] } });
+        for _ in 0..14 {
+            nested = json!({ "$and": [nested, { "$or": [{ "id": { "$gt": 0 } }] }] });
+        }
+        // Within the bounds on values (2,400 fields), too much SQL: each field is a walk of the JSON.
+        let fields = |n: usize| {
+            let mut fields: serde_json::Map<String, Value> = (1..n).map(|i| (format!("attributes.k{i}"), json!({ "$ne": "x" }))).collect();
+            fields.insert("attributes.team".into(), json!("red"));
+            Value::Object(fields)
+        };
+        let body = declare(&server, &admin, "many-walks", fields(2_400)).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(error_message(&body), "query: query: in SQL it could bind 28800 values, more than the 20000 allowed; write fewer or shorter paths, or shorter lists (a `$user.` list counts as 1000 values)");
+        // As deep as a query may be (32 levels): $elemMatch in $elemMatch, 14 times.
+        let mut deep_elem = json!({ "$exists": false });
+        for _ in 0..14 {
+            deep_elem = json!({ "$elemMatch": { "x": deep_elem } });
+        }
+        let deep_elem = json!({ "attributes.team": "red", "$or": [{ "attributes.deep": deep_elem }, { "attributes.deep": { "$exists": false } }] });
+        for (name, query) in [
+            ("deep-elem", deep_elem),
+            // Two $user. lists, bound to 1,000 values each below.
+            ("user-lists", json!({ "attributes.team": { "$in": "$user.attributes.teams" }, "attributes.lead": { "$nin": "$user.attributes.teams" } })),
+            ("many-fields", fields(500)),
+            ("many-ids", json!({ "id": { "$in": ids } })),
+            ("many-teams", json!({ "attributes.team": { "$in": teams } })),
+            ("many-branches", json!({ "$or": branches })),
+            ("deep-and", nested),
+        ] {
+            let body = declare(&server, &admin, name, query).await;
+            assert!(body.get("errors").is_none(), "{name}: {body}");
+            let role = format!("reads-{name}");
+            server.create_role(&role).await;
+            set_grants(&server, &admin, &role, json!([{ "action": "plugin::users-permissions.user.find", "conditions": [name] }])).await;
+            let (jwt, reader) = member(&server, &role, &format!("reader-{name}"), json!({})).await;
+            if name == "user-lists" {
+                let teams: Vec<String> = (0..999).map(|i| format!("team-{i}")).chain(["red".to_string()]).collect();
+                let body = server.gql_as(&admin, UPDATE, json!({ "id": reader.to_string(), "data": { "attributes": { "teams": teams } } })).await;
+                assert!(body.get("errors").is_none(), "{body}");
+            }
+            let page = list(&server, &jwt, json!({ "sort": ["username:asc"] })).await;
+            assert_eq!(usernames(&page), vec!["red0", "red1", "red2"], "{name}");
+            assert_eq!(page["pageInfo"]["total"], 3, "{name}");
+        }
+    }
+}
+
+both_backends! {
+    // A condition is declared for any entity, so a path only fails once it meets the users'
+    // SQL: the grant that would make it meet it is refused instead of every list failing.
+    async fn a_condition_on_fields_users_lack_is_refused_when_granted_on_users(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("misfit").await;
+        let (jwt, _) = member(&server, "misfit", "misfit-user", json!({ "team": "red" })).await;
+        for (name, query, path) in [
+            ("nickname", json!({ "nickname": "$user.username" }), "nickname"),
+            ("role-itself", json!({ "role": { "$exists": true } }), "role"),
+            ("inside-id", json!({ "$or": [{ "id": 1 }, { "id.x": 1 }] }), "id.x"),
+        ] {
+            let body = declare(&server, &admin, name, query).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            let role = server.conn_role("misfit").await;
+            let body = server.gql_as(&admin, ROLE_UPDATE, json!({ "id": role.id.to_string(), "data": { "grants": [
+                { "action": "plugin::users-permissions.user.find", "conditions": ["is-self", name] } ] } })).await;
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            assert_eq!(error_message(&body), format!("The condition `{name}` cannot narrow `plugin::users-permissions.user.find`: the field `{path}` cannot be filtered on (unknown to this query)"));
+        }
+        set_grants(&server, &admin, "misfit", json!([{ "action": "plugin::users-permissions.user.find", "conditions": ["is-self"] }])).await;
+        let page = list(&server, &jwt, json!({})).await;
+        assert_eq!(usernames(&page), vec!["misfit-user"]);
+    }
+}
+
+/// `castellan.toml`'s `[[conditions]]` go through the same checks: a condition that could only
+/// fail at request time stops start-up with a message naming it.
+#[test]
+fn conditions_declared_in_castellan_toml_are_checked_at_start_up() {
+    use castellan::config::{Config, Sources};
+    let dir = tempfile::tempdir().unwrap();
+    let load = |conditions: &str| {
+        let path = dir.path().join("castellan.toml");
+        std::fs::write(&path, conditions).unwrap();
+        Config::load(Sources {
+            config_file: Some(path),
+            ..Sources::default()
+        })
+    };
+    let error = load("[[conditions]]\nname = \"has-password\"\ndisplayName = \"x\"\nquery = { password = { \"$exists\" = true } }\n").unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "conditions: the query of `has-password`: the field `password` is private: password and token hashes are never read by conditions"
+    );
+    let many = (0..100_000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let error = load(&format!("[[conditions]]\nname = \"many\"\ndisplayName = \"x\"\nquery = {{ id = {{ \"$in\" = [{many}] }} }}\n")).unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "conditions: the query of `many`: query / id / $in: an array of 100000 values is longer than the 1000 allowed"
+    );
+    let config = load("[[conditions]]\nname = \"same-team\"\ndisplayName = \"Same team\"\nquery = { \"attributes.team\" = \"$user.attributes.team\" }\n").unwrap();
+    assert_eq!(config.conditions.len(), 1);
 }
