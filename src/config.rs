@@ -3,17 +3,17 @@
 //! names the setting and the form it expects.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::providers::{Providers, default_providers};
 use crate::mail::MailTransport;
 use crate::policy::{Condition, ConditionSource};
-use crate::ratelimit::RateLimitConfig;
-use crate::service::settings::{AdvancedSettings, Shipper};
 
 /// `development` (the default) or `production`, from `CASTELLAN_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +203,8 @@ pub struct GraphqlLimits {
     /// Most operations in one batched request (a JSON array; `maxBatch`, default 10).
     pub max_batch: usize,
     /// Deepest nesting of a value — lists and objects in arguments, variables and JSON
-    /// (`maxNesting`, default 32): deeper values are refused before anything recurses over them.
+    /// (`maxNesting`, default 40: a condition's query object, at most 32 levels, fits inside a
+    /// request with room to spare): deeper values are refused before anything recurses over them.
     pub max_nesting: usize,
 }
 
@@ -215,7 +216,7 @@ impl Default for GraphqlLimits {
             max_complexity: 2_000,
             max_body_bytes: 1024 * 1024,
             max_batch: 10,
-            max_nesting: 32,
+            max_nesting: 40,
         }
     }
 }
@@ -257,6 +258,135 @@ pub fn open_file_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The header in which the trusted proxies name the client: `rateLimit.proxyHeader`.
+///
+/// Only one is read. A proxy passes on the header it does not write as the client sent it, so
+/// reading both — or preferring one whenever it is present — would let a client forge its
+/// address in the header the proxy leaves alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (the default: nginx, HAProxy, most load
+    /// balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
+    Forwarded,
+}
+
+impl ProxyHeader {
+    /// The header's name, lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl FromStr for ProxyHeader {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> anyhow::Result<Self> {
+        if value.eq_ignore_ascii_case("x-forwarded-for") {
+            Ok(Self::XForwardedFor)
+        } else if value.eq_ignore_ascii_case("forwarded") {
+            Ok(Self::Forwarded)
+        } else {
+            anyhow::bail!(
+                "rateLimit.proxyHeader must be \"X-Forwarded-For\" or \"Forwarded\", not `{value}`"
+            )
+        }
+    }
+}
+
+/// `[rateLimit]` in `castellan.toml`.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// Off for benchmarks and tests of other things.
+    pub enabled: bool,
+    pub window: Duration,
+    /// Attempts of one operation from one client address per window.
+    pub max_per_address: u64,
+    /// Attempts of one operation on one identifier (email, username) — for sign-in, on one
+    /// account, whichever identifier names it — per window.
+    pub max_per_identifier: u64,
+    /// Proxies whose forwarding header (`proxy_header`) is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The header the trusted proxies write.
+    pub proxy_header: ProxyHeader,
+    /// Most counters held in memory (without Redis): about 100 bytes each.
+    pub max_entries: usize,
+    /// `REDIS_URL`: shared counters.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys.
+    pub key_prefix: String,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(60),
+            max_per_address: 30,
+            max_per_identifier: 10,
+            trusted_proxies: Vec::new(),
+            proxy_header: ProxyHeader::default(),
+            max_entries: 100_000,
+            redis_url: None,
+            key_prefix: "castellan:rl".into(),
+        }
+    }
+}
+
+/// The six advanced settings of Strapi's Users & Permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct AdvancedSettings {
+    /// The role type new users receive.
+    pub default_role: String,
+    /// One account per email address (across providers).
+    pub unique_email: bool,
+    /// Whether `register` is open.
+    pub allow_register: bool,
+    /// Whether new accounts must confirm their email before they can log in.
+    pub email_confirmation: bool,
+    /// The front end's reset-password page: the `URL` of the reset email.
+    pub email_reset_password: Option<String>,
+    /// Where the confirmation link redirects once the email is confirmed.
+    pub email_confirmation_redirection: Option<String>,
+}
+
+impl Default for AdvancedSettings {
+    fn default() -> Self {
+        Self {
+            default_role: "authenticated".into(),
+            unique_email: true,
+            allow_register: true,
+            email_confirmation: false,
+            email_reset_password: None,
+            email_confirmation_redirection: None,
+        }
+    }
+}
+
+/// The default sender of both templates, from `castellan.toml` (`[email]`).
+#[derive(Debug, Clone)]
+pub struct Shipper {
+    pub name: String,
+    pub email: String,
+    pub response_email: Option<String>,
+}
+
+impl Default for Shipper {
+    fn default() -> Self {
+        Self {
+            name: "Castellan".into(),
+            email: "no-reply@castellan.local".into(),
+            response_email: None,
+        }
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/castellan.db";
@@ -1141,7 +1271,7 @@ mod tests {
         let limits = load("").unwrap().rate_limit;
         assert_eq!(
             limits.proxy_header,
-            crate::ratelimit::ProxyHeader::XForwardedFor
+            ProxyHeader::XForwardedFor
         );
         assert_eq!(limits.max_entries, 100_000);
         let limits = load("[rateLimit]\nproxyHeader = \"Forwarded\"\nmaxEntries = 5000\n")
@@ -1149,7 +1279,7 @@ mod tests {
             .rate_limit;
         assert_eq!(
             limits.proxy_header,
-            crate::ratelimit::ProxyHeader::Forwarded
+            ProxyHeader::Forwarded
         );
         assert_eq!(limits.max_entries, 5_000);
         for (text, says) in [

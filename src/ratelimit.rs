@@ -14,93 +14,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, AppResult};
 
-/// The header in which the trusted proxies name the client: `rateLimit.proxyHeader`.
-///
-/// Only one is read. A proxy passes on the header it does not write as the client sent it, so
-/// reading both — or preferring one whenever it is present — would let a client forge its
-/// address in the header the proxy leaves alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ProxyHeader {
-    /// `X-Forwarded-For: client, proxy1, proxy2` (the default: nginx, HAProxy, most load
-    /// balancers).
-    #[default]
-    XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
-    Forwarded,
-}
-
-impl ProxyHeader {
-    /// The header's name, lower case.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::XForwardedFor => "x-forwarded-for",
-            Self::Forwarded => "forwarded",
-        }
-    }
-}
-
-impl FromStr for ProxyHeader {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> anyhow::Result<Self> {
-        if value.eq_ignore_ascii_case("x-forwarded-for") {
-            Ok(Self::XForwardedFor)
-        } else if value.eq_ignore_ascii_case("forwarded") {
-            Ok(Self::Forwarded)
-        } else {
-            anyhow::bail!(
-                "rateLimit.proxyHeader must be \"X-Forwarded-For\" or \"Forwarded\", not `{value}`"
-            )
-        }
-    }
-}
-
-/// `[rateLimit]` in `castellan.toml`.
-#[derive(Debug, Clone)]
-pub struct RateLimitConfig {
-    /// Off for benchmarks and tests of other things.
-    pub enabled: bool,
-    pub window: Duration,
-    /// Attempts of one operation from one client address per window.
-    pub max_per_address: u64,
-    /// Attempts of one operation on one identifier (email, username) — for sign-in, on one
-    /// account, whichever identifier names it — per window.
-    pub max_per_identifier: u64,
-    /// Proxies whose forwarding header (`proxy_header`) is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// The header the trusted proxies write.
-    pub proxy_header: ProxyHeader,
-    /// Most counters held in memory (without Redis): about 100 bytes each.
-    pub max_entries: usize,
-    /// `REDIS_URL`: shared counters.
-    pub redis_url: Option<String>,
-    /// Prefix of the Redis keys.
-    pub key_prefix: String,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            window: Duration::from_secs(60),
-            max_per_address: 30,
-            max_per_identifier: 10,
-            trusted_proxies: Vec::new(),
-            proxy_header: ProxyHeader::default(),
-            max_entries: 100_000,
-            redis_url: None,
-            key_prefix: "castellan:rl".into(),
-        }
-    }
-}
+pub use crate::config::{ProxyHeader, RateLimitConfig};
 
 /// What one counter counts.
 #[derive(Debug, Clone, Copy)]

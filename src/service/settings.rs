@@ -18,36 +18,7 @@ const ADVANCED: &str = "advanced";
 const EMAIL: &str = "email";
 const PROVIDERS: &str = "providers";
 
-/// The six advanced settings of Strapi's Users & Permissions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct AdvancedSettings {
-    /// The role type new users receive.
-    pub default_role: String,
-    /// One account per email address (across providers).
-    pub unique_email: bool,
-    /// Whether `register` is open.
-    pub allow_register: bool,
-    /// Whether new accounts must confirm their email before they can log in.
-    pub email_confirmation: bool,
-    /// The front end's reset-password page: the `URL` of the reset email.
-    pub email_reset_password: Option<String>,
-    /// Where the confirmation link redirects once the email is confirmed.
-    pub email_confirmation_redirection: Option<String>,
-}
-
-impl Default for AdvancedSettings {
-    fn default() -> Self {
-        Self {
-            default_role: "authenticated".into(),
-            unique_email: true,
-            allow_register: true,
-            email_confirmation: false,
-            email_reset_password: None,
-            email_confirmation_redirection: None,
-        }
-    }
-}
+pub use crate::config::{AdvancedSettings, Shipper};
 
 /// A partial change of the advanced settings; `Some("")` clears a URL.
 #[derive(Debug, Default, Clone)]
@@ -110,24 +81,6 @@ pub struct EmailTemplate {
 pub struct EmailTemplates {
     pub email_confirmation: EmailTemplate,
     pub reset_password: EmailTemplate,
-}
-
-/// The default sender of both templates, from `castellan.toml` (`[email]`).
-#[derive(Debug, Clone)]
-pub struct Shipper {
-    pub name: String,
-    pub email: String,
-    pub response_email: Option<String>,
-}
-
-impl Default for Shipper {
-    fn default() -> Self {
-        Self {
-            name: "Castellan".into(),
-            email: "no-reply@castellan.local".into(),
-            response_email: None,
-        }
-    }
 }
 
 impl EmailTemplates {

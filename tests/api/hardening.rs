@@ -153,6 +153,34 @@ both_backends! {
         let (server, _db, _dir, key) = serve_binary(backend).await;
         let base = format!("http://{}", server.address);
         let client = http_client(Duration::from_secs(60));
+        // At the limit, the deepest filter and JSON a request may hold are answered.
+        let max = castellan::config::GraphqlLimits::default().max_nesting;
+        for (query, variable) in [
+            (
+                "query ($f: UsersPermissionsUserFiltersInput) { usersPermissionsUsers(filters: $f) { documentId } }",
+                nested_json(max - 2, r#"{"id":{"eq":"1"}}"#),
+            ),
+            (
+                "mutation ($a: JSON) { createUsersPermissionsUser(data: {username: \"m\", email: \"m@example.com\", password: \"a-password-1\", role: \"1\", attributes: $a}) { data { documentId } } }",
+                nested_json(max, "1"),
+            ),
+        ] {
+            let name = if query.contains("$f") { "f" } else { "a" };
+            let text = client
+                .post(format!("{base}/graphql"))
+                .header("content-type", "application/json")
+                .bearer_auth(&key)
+                .body(with_variable(query, name, &variable))
+                .send()
+                .await
+                .expect("an answer at the limit")
+                .text()
+                .await
+                .expect("a body");
+            assert!(!text.contains("nest"), "refused at the limit: {text}");
+            assert!(!text.contains("INTERNAL"), "{text}");
+            assert!(alive(&base).await, "the server stopped at the limit");
+        }
         for levels in [10, 100, 1_000, 100_000] {
             for (shape, privileged, body) in shapes(levels) {
                 let mut request = client

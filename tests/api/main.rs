@@ -21,6 +21,7 @@ mod filter;
 mod guards;
 mod hardening;
 mod hostile;
+mod layers;
 mod instances;
 mod lifecycle;
 mod migrations;
