@@ -21,7 +21,7 @@ pub struct App {
     pub policy: Policy,
     pub settings: SettingsStore,
     /// Signed-in users, briefly, so requests need no database round trip.
-    pub users: crate::changes::UserCache,
+    pub users: crate::auth::UserCache,
     pub mailer: Arc<Mailer>,
     pub limiter: crate::ratelimit::RateLimiter,
     pub metrics: crate::metrics::Metrics,
@@ -46,6 +46,20 @@ impl Deref for AppState {
 }
 
 impl App {
+    /// The principal behind a request's `Authorization` header (see [`crate::auth::authenticate`]).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&axum::http::HeaderValue>,
+    ) -> crate::error::AppResult<crate::auth::Principal> {
+        let keys = crate::auth::principal::Keys {
+            db: &self.db,
+            jwt: &self.jwt,
+            users: &self.users,
+            api_token_salt: &self.config.api_token_salt,
+        };
+        crate::auth::authenticate(&keys, authorization).await
+    }
+
     /// Opens the database, applies migrations, seeds the default roles and loads the policy.
     pub async fn start(config: Config) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
@@ -66,7 +80,7 @@ impl App {
         Ok(AppState(Arc::new(App {
             limiter,
             metrics: Default::default(),
-            users: crate::changes::UserCache::new(std::time::Duration::from_secs(30)),
+            users: crate::auth::UserCache::new(std::time::Duration::from_secs(30)),
             http: OnceLock::new(),
             discovered: Default::default(),
             settings,

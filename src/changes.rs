@@ -2,15 +2,12 @@
 //! cache of signed-in users. A change is applied here at once and announced to the other
 //! instances on the same PostgreSQL (LISTEN/NOTIFY), which apply it within moments.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 
 use crate::app::{App, AppState};
-use crate::auth::SignedInUser;
 use crate::error::AppResult;
 
 /// The channel the instances talk on.
@@ -43,63 +40,6 @@ impl Change {
             "settings" => Some(Self::Settings),
             other => other.strip_prefix("user:")?.parse().ok().map(Self::User),
         }
-    }
-}
-
-/// Signed-in users, kept briefly so an ordinary request costs no database round trip.
-#[derive(Debug)]
-pub struct UserCache {
-    entries: Mutex<HashMap<i32, (Arc<SignedInUser>, Instant)>>,
-    lifetime: Duration,
-}
-
-/// A bound on memory: past this many users the cache starts again.
-const MAX_CACHED_USERS: usize = 100_000;
-
-impl UserCache {
-    pub fn new(lifetime: Duration) -> Self {
-        Self {
-            entries: Mutex::default(),
-            lifetime,
-        }
-    }
-
-    pub fn get(&self, id: i32) -> Option<Arc<SignedInUser>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(&id)
-            .filter(|(_, at)| at.elapsed() < self.lifetime)
-            .map(|(user, _)| user.clone())
-    }
-
-    pub fn put(&self, user: Arc<SignedInUser>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_CACHED_USERS {
-            entries.clear();
-        }
-        entries.insert(user.user.id, (user, Instant::now()));
-    }
-
-    pub fn forget(&self, id: i32) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 }
 

@@ -1,5 +1,7 @@
 //! Credentials: password hashing, JWTs, and the principal behind each request.
 
+pub mod api_token;
+pub mod cache;
 pub mod jwt;
 pub mod oauth;
 pub mod password;
@@ -8,4 +10,5 @@ pub mod providers;
 
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;
+pub use cache::UserCache;
 pub use principal::{Principal, SignedInUser, authenticate};

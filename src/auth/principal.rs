@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
-use crate::app::App;
+use crate::config::Secret;
+use crate::db::Db;
 use crate::db::models::{Role, User};
 use crate::error::{AppError, AppResult};
-use crate::service::api_tokens::{self, ApiToken};
+use super::api_token::{self, ApiToken};
+use super::{JwtKeys, UserCache};
 
 /// The message of a 401 for a token that is malformed, wrongly signed or expired.
 pub const INVALID_TOKEN: &str = "Missing or invalid credentials";
@@ -41,10 +43,21 @@ impl Principal {
     }
 }
 
+/// What resolving a principal reads: the keys that check tokens, the user cache, the database.
+pub struct Keys<'a> {
+    pub db: &'a Db,
+    pub jwt: &'a JwtKeys,
+    pub users: &'a UserCache,
+    pub api_token_salt: &'a Secret,
+}
+
 /// Resolves the principal of a request from its `Authorization` header: none → public;
 /// `Bearer <valid JWT>` of an active user → that user; `Bearer <API token key>` of a live
 /// token → that token; anything else → 401.
-pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> AppResult<Principal> {
+pub async fn authenticate(
+    keys: &Keys<'_>,
+    authorization: Option<&HeaderValue>,
+) -> AppResult<Principal> {
     let Some(header) = authorization else {
         return Ok(Principal::Public);
     };
@@ -57,26 +70,26 @@ pub async fn authenticate(app: &App, authorization: Option<&HeaderValue>) -> App
         })
         .filter(|token| !token.is_empty())
         .ok_or(AppError::Unauthorized(INVALID_TOKEN))?;
-    if token.starts_with(api_tokens::KEY_PREFIX) {
-        return match api_tokens::authenticate(app, token).await? {
+    if token.starts_with(api_token::KEY_PREFIX) {
+        return match api_token::authenticate(keys.db, keys.api_token_salt, token).await? {
             Some(api_token) => Ok(Principal::ApiToken(api_token)),
             None => Err(AppError::Unauthorized(INVALID_TOKEN)),
         };
     }
-    let claims = app
+    let claims = keys
         .jwt
         .verify(token)
         .map_err(|_| AppError::Unauthorized(INVALID_TOKEN))?;
 
-    let signed_in = match app.users.get(claims.id) {
+    let signed_in = match keys.users.get(claims.id) {
         Some(cached) => cached,
         None => {
-            let mut conn = app.db.conn().await?;
+            let mut conn = keys.db.conn().await?;
             let (user, role) = User::find_with_role(&mut conn, claims.id)
                 .await?
                 .ok_or(AppError::Unauthorized(INVALID_USER))?;
             let loaded = Arc::new(SignedInUser { user, role });
-            app.users.put(loaded.clone());
+            keys.users.put(loaded.clone());
             loaded
         }
     };

@@ -12,7 +12,6 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::envelope::error_response;
 use crate::app::AppState;
-use crate::auth::authenticate;
 use crate::error::AppError;
 use crate::graphql::{self, CastellanSchema};
 use crate::util::request::ClientAddress;
@@ -46,7 +45,7 @@ pub(super) async fn graphql_api(
         Ok(request) => request,
         Err(rejection) => return error_response(&unreadable(&rejection.0, &app)),
     };
-    let principal = match authenticate(&app, credentials.as_ref()).await {
+    let principal = match app.authenticate(credentials.as_ref()).await {
         Ok(principal) => principal,
         Err(error) => {
             if let AppError::Unauthorized(_) = error {

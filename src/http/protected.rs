@@ -16,7 +16,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use super::auth_routes;
 use super::envelope::rest_error;
 use crate::app::AppState;
-use crate::auth::{Principal, authenticate};
+use crate::auth::Principal;
 use crate::error::AppError;
 use crate::policy::{Access, Requirement, actions};
 
@@ -105,7 +105,7 @@ async fn check_route(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let principal = match authenticate(&guard.app, request.headers().get(AUTHORIZATION)).await {
+    let principal = match guard.app.authenticate(request.headers().get(AUTHORIZATION)).await {
         Ok(principal) => principal,
         Err(error) => return rest_error(&error),
     };
@@ -145,7 +145,7 @@ pub async fn authorize_rest(
     headers: &HeaderMap,
     action: &str,
 ) -> Result<Principal, Response> {
-    let principal = authenticate(app, headers.get(AUTHORIZATION))
+    let principal = app.authenticate(headers.get(AUTHORIZATION))
         .await
         .map_err(|e| rest_error(&e))?;
     app.policy

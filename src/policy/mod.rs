@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod catalogue;
 pub mod conditions;
+pub mod tokens;
 pub mod subject;
 
 use std::collections::{BTreeMap, HashMap};
@@ -160,7 +161,7 @@ impl Policy {
                 if let Principal::ApiToken(token) = principal {
                     // A token has no role: its type (and, for custom tokens, its list) decides,
                     // and it reaches every entity and field of the actions it may perform.
-                    return if token.allows(action) {
+                    return if tokens::token_allows(token, action) {
                         Ok(Some(Arc::new(Grant {
                             action: action.clone(),
                             conditions: Vec::new(),

@@ -53,8 +53,6 @@ const KNOWN_DEBTS: &[(&str, &str, &str)] = &[
     ("config", "auth", "the provider settings are auth's types, not config's own sections"),
     ("config", "mail", "the mail transport is mail's type"),
     ("config", "policy", "declared conditions are parsed into policy's Condition at load"),
-    ("auth", "app", "a principal is resolved against App's caches"),
-    ("auth", "service", "an API-token principal is resolved by service::api_tokens"),
 ];
 
 /// The crate modules `path`'s code (comments and test modules left out) names.
