@@ -293,9 +293,32 @@ pub struct ApplyMode {
 #[instrument(skip_all, fields(prune = mode.prune, write = mode.write))]
 pub async fn apply(app: &App, file: &PermissionsFile, mode: ApplyMode) -> AppResult<Vec<Difference>> {
     let checked = check_file(app, file)?;
+    // Instances that start together on one SQLite file may find it locked by the other's
+    // transaction (SQLite does not wait when a reading transaction wants to write): the
+    // transaction, rolled back, is tried again.
+    let mut attempts = 0;
+    loop {
+        match apply_once(app, file, &checked, mode).await {
+            Err(AppError::Internal(error))
+                if attempts < 50 && error.to_string().contains("database is locked") =>
+            {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn apply_once(
+    app: &App,
+    file: &PermissionsFile,
+    checked: &Checked,
+    mode: ApplyMode,
+) -> AppResult<Vec<Difference>> {
     let mut conn = app.db.conn().await?;
     conn.begin().await?;
-    let result = apply_in(app, file, &checked, mode, &mut conn).await;
+    let result = apply_in(app, file, checked, mode, &mut conn).await;
     match result {
         Ok(differences) if mode.write && !differences.is_empty() => {
             conn.commit().await?;

@@ -23,8 +23,19 @@ pub(crate) struct Serve {
 impl Serve {
     /// Starts the server with `env` added; its stderr goes to `stderr`.
     pub(crate) fn start(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+        Self::start_with_args(dir, &[], env, stderr)
+    }
+
+    /// As [`Serve::start`], with more arguments of `serve` (`--config-sync FILE`).
+    pub(crate) fn start_with_args(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
         let mut child = Command::new(BINARY)
             .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(args)
             .current_dir(dir)
             .env_remove("DATABASE_URL")
             .env_remove("JWT_SECRET")
