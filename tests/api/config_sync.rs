@@ -4,7 +4,7 @@
 use std::process::Stdio;
 
 use crate::binary::Serve;
-use crate::import::{castellan, err, gql, ok, out, strapi_on_postgres};
+use crate::import::{castellan, err, gql, gql_with, ok, out, strapi_on_postgres};
 use crate::support::{Backend, TestDb};
 
 const JWT_SECRET: &str = "import-test-jwt-secret-0123456789abcdef";
@@ -50,11 +50,12 @@ crate::both_backends! {
             &["token", "create", "--name", "admin", "--type", "full-access"],
         ));
         let admin = Some(token.trim());
-        let made = gql(
+        let made = gql_with(
             &address,
             admin,
-            r#"mutation { createUsersPermissionsCondition(data: {name: "same-team", displayName: "Same team",
-                category: "teams", query: {attributes: {team: "$user.attributes.team"}}}) { name } }"#,
+            r#"mutation($query: JSON!) { createUsersPermissionsCondition(data: {name: "same-team",
+                displayName: "Same team", category: "teams", query: $query}) { name } }"#,
+            serde_json::json!({"query": {"attributes.team": "$user.attributes.team"}}),
         )
         .await;
         assert!(made.get("errors").is_none(), "{made}");

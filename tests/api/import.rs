@@ -157,9 +157,19 @@ async fn strapi_on_sqlite(dir: &Path) -> (TestDb, String) {
 
 /// POST /graphql.
 pub(crate) async fn gql(address: &str, bearer: Option<&str>, query: &str) -> Value {
+    gql_with(address, bearer, query, json!({})).await
+}
+
+/// POST /graphql with variables.
+pub(crate) async fn gql_with(
+    address: &str,
+    bearer: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
     let mut request = http_client(Duration::from_secs(30))
         .post(format!("http://{address}/graphql"))
-        .json(&json!({ "query": query }));
+        .json(&json!({ "query": query, "variables": variables }));
     if let Some(token) = bearer {
         request = request.header("authorization", format!("Bearer {token}"));
     }
