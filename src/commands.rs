@@ -101,7 +101,11 @@ pub async fn config(config: Config, command: ConfigCommand) -> anyhow::Result<()
     let app = &castellan.app;
     match command {
         ConfigCommand::Export { out } => {
-            let text = config_sync::export(app).await.map_err(plain)?.to_text().map_err(plain)?;
+            let text = config_sync::export(app)
+                .await
+                .map_err(plain)?
+                .to_text()
+                .map_err(plain)?;
             match out {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?,
@@ -166,7 +170,10 @@ fn report_applied(differences: &[config_sync::Difference]) {
     if applied == 0 {
         println!("Nothing to change: the database already holds the file.");
     } else {
-        println!("Applied {applied} change{}.", if applied == 1 { "" } else { "s" });
+        println!(
+            "Applied {applied} change{}.",
+            if applied == 1 { "" } else { "s" }
+        );
     }
 }
 

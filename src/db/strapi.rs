@@ -218,14 +218,13 @@ fn read_sqlite(conn: &mut diesel::sqlite::SqliteConnection) -> anyhow::Result<St
             .collect();
     let layout = layout(&tables)?;
     let mut rows = |table: &str| -> anyhow::Result<Vec<Row>> {
-        let columns: Vec<String> = diesel::sql_query(
-            "SELECT name AS value FROM pragma_table_info(?) ORDER BY cid",
-        )
-        .bind::<Text, _>(table)
-        .load::<One>(conn)?
-        .into_iter()
-        .map(|c| c.value)
-        .collect();
+        let columns: Vec<String> =
+            diesel::sql_query("SELECT name AS value FROM pragma_table_info(?) ORDER BY cid")
+                .bind::<Text, _>(table)
+                .load::<One>(conn)?
+                .into_iter()
+                .map(|c| c.value)
+                .collect();
         let pairs = columns
             .iter()
             .map(|c| format!("'{}', {}", c.replace('\'', "''"), quote(c)))
@@ -242,10 +241,10 @@ fn read_sqlite(conn: &mut diesel::sqlite::SqliteConnection) -> anyhow::Result<St
     let roles = rows("up_roles")?;
     let permissions = rows("up_permissions")?;
     let (users_link, permissions_link) = link_tables(layout);
-    let user_roles = parse_links(diesel::sql_query(links_query(users_link, "user_id")).load(conn)?)?;
-    let permission_roles = parse_links(
-        diesel::sql_query(links_query(permissions_link, "permission_id")).load(conn)?,
-    )?;
+    let user_roles =
+        parse_links(diesel::sql_query(links_query(users_link, "user_id")).load(conn)?)?;
+    let permission_roles =
+        parse_links(diesel::sql_query(links_query(permissions_link, "permission_id")).load(conn)?)?;
     let store = if tables.iter().any(|t| t == "strapi_core_store_settings") {
         diesel::sql_query(store_query())
             .load::<Pair>(conn)?

@@ -114,14 +114,16 @@ impl Permission {
 impl StoredCondition {
     /// Changes the display name, category and query object of a stored condition.
     pub async fn update(&self, conn: &mut Conn) -> QueryResult<()> {
-        on_conn!(conn, |c| diesel::update(up_conditions::table.find(&self.name))
-            .set((
-                up_conditions::display_name.eq(&self.display_name),
-                up_conditions::category.eq(&self.category),
-                up_conditions::query.eq(&self.query),
-            ))
-            .execute(c)
-            .await
-            .map(|_| ()))
+        on_conn!(conn, |c| diesel::update(
+            up_conditions::table.find(&self.name)
+        )
+        .set((
+            up_conditions::display_name.eq(&self.display_name),
+            up_conditions::category.eq(&self.category),
+            up_conditions::query.eq(&self.query),
+        ))
+        .execute(c)
+        .await
+        .map(|_| ()))
     }
 }

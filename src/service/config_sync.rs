@@ -14,14 +14,14 @@ use crate::app::App;
 use crate::auth::providers::ProviderSettings;
 use crate::changes::Change;
 use crate::db::Conn;
-use crate::db::models::{NewPermission, NewRole, Permission, Role, RoleChanges, StoredCondition, now};
+use crate::db::models::{
+    NewPermission, NewRole, Permission, Role, RoleChanges, StoredCondition, now,
+};
 use crate::error::{AppError, AppResult};
 use crate::filter::Filter;
 use crate::policy::ConditionSource;
 use crate::service::roles::{GrantSpec, PROTECTED_ROLES, check_grants, check_type};
-use crate::service::settings::{
-    AdvancedSettings, EmailTemplates, StoredSettings, TemplateKind,
-};
+use crate::service::settings::{AdvancedSettings, EmailTemplates, StoredSettings, TemplateKind};
 
 /// The version of the file's layout.
 pub const FILE_VERSION: u32 = 1;
@@ -291,7 +291,11 @@ pub struct ApplyMode {
 /// transaction; the differences found. With `write: false` nothing changes: the differences
 /// are what applying would change.
 #[instrument(skip_all, fields(prune = mode.prune, write = mode.write))]
-pub async fn apply(app: &App, file: &PermissionsFile, mode: ApplyMode) -> AppResult<Vec<Difference>> {
+pub async fn apply(
+    app: &App,
+    file: &PermissionsFile,
+    mode: ApplyMode,
+) -> AppResult<Vec<Difference>> {
     let checked = check_file(app, file)?;
     // Instances that start together on one SQLite file may find it locked by the other's
     // transaction (SQLite does not wait when a reading transaction wants to write): the
@@ -416,9 +420,8 @@ fn check_file(app: &App, file: &PermissionsFile) -> AppResult<Checked> {
             .collect();
         // Actions this server does not implement are kept: a library user's resolvers and
         // routes may bind them.
-        let rows = check_grants(app, &specs, &|_| true, &new_conditions).map_err(|e| {
-            AppError::validation(format!("role {}: {e}", role.role_type))
-        })?;
+        let rows = check_grants(app, &specs, &|_| true, &new_conditions)
+            .map_err(|e| AppError::validation(format!("role {}: {e}", role.role_type)))?;
         grants.insert(role.role_type.clone(), rows);
     }
     file.advanced.clone().checked()?;
@@ -511,11 +514,17 @@ async fn apply_in(
     let existing_roles = Role::all(conn).await?;
     let mut permissions: HashMap<i32, Vec<Permission>> = HashMap::new();
     for permission in Permission::all(conn).await? {
-        permissions.entry(permission.role_id).or_default().push(permission);
+        permissions
+            .entry(permission.role_id)
+            .or_default()
+            .push(permission);
     }
     for entry in &file.roles {
         let what = format!("role {}", entry.role_type);
-        let role = match existing_roles.iter().find(|r| r.role_type == entry.role_type) {
+        let role = match existing_roles
+            .iter()
+            .find(|r| r.role_type == entry.role_type)
+        {
             Some(role) => {
                 let mut fields = Vec::new();
                 if role.name != entry.name {
@@ -555,7 +564,11 @@ async fn apply_in(
             }
         };
         let held: Vec<Permission> = permissions.remove(&role.id).unwrap_or_default();
-        let wanted = checked.grants.get(&entry.role_type).cloned().unwrap_or_default();
+        let wanted = checked
+            .grants
+            .get(&entry.role_type)
+            .cloned()
+            .unwrap_or_default();
         let mut new_rows = Vec::new();
         for grant in &wanted {
             let what = format!("grant {} {}", entry.role_type, grant.action);
@@ -565,11 +578,20 @@ async fn apply_in(
                     out.push(difference(Add, what, describe_grant(grant)));
                 }
                 Some(p) => {
-                    let same_conditions = serde_json::from_str::<Vec<String>>(&p.conditions)
-                        .ok()
+                    let same_conditions = serde_json::from_str::<Vec<String>>(&p.conditions).ok()
                         == serde_json::from_str::<Vec<String>>(&grant.conditions).ok();
-                    let same_fields = p.fields.as_deref().map(serde_json::from_str::<Vec<String>>).transpose().ok()
-                        == grant.fields.as_deref().map(serde_json::from_str::<Vec<String>>).transpose().ok();
+                    let same_fields = p
+                        .fields
+                        .as_deref()
+                        .map(serde_json::from_str::<Vec<String>>)
+                        .transpose()
+                        .ok()
+                        == grant
+                            .fields
+                            .as_deref()
+                            .map(serde_json::from_str::<Vec<String>>)
+                            .transpose()
+                            .ok();
                     if !same_conditions || !same_fields {
                         Permission::set_conditions_and_fields(
                             conn,
@@ -603,7 +625,10 @@ async fn apply_in(
             })
             .collect();
         NewPermission::insert_many(&rows, conn).await?;
-        for p in held.iter().filter(|p| !wanted.iter().any(|g| g.action == p.action)) {
+        for p in held
+            .iter()
+            .filter(|p| !wanted.iter().any(|g| g.action == p.action))
+        {
             let what = format!("grant {} {}", entry.role_type, p.action);
             if mode.prune {
                 Permission::revoke(conn, role.id, &p.action).await?;
@@ -648,7 +673,10 @@ async fn apply_in(
     }
 
     // Conditions the file lacks, once no grant of the file needs them.
-    for name in stored.keys().filter(|n| !file.conditions.iter().any(|c| &c.name == *n)) {
+    for name in stored
+        .keys()
+        .filter(|n| !file.conditions.iter().any(|c| &c.name == *n))
+    {
         let what = format!("condition {name}");
         if !mode.prune {
             out.push(difference(OnlyInDatabase, what, String::new()));
@@ -680,7 +708,11 @@ async fn apply_in(
     let mut after = before.clone();
     let keys = changed_keys(&before.advanced, &advanced);
     if !keys.is_empty() {
-        out.push(difference(Update, "advanced settings".into(), keys.join(", ")));
+        out.push(difference(
+            Update,
+            "advanced settings".into(),
+            keys.join(", "),
+        ));
         after.advanced = advanced;
     }
     for (name, kind) in [
@@ -690,7 +722,11 @@ async fn apply_in(
         let (old, new) = (before.templates.get(kind), file.email_templates.get(kind));
         let keys = changed_keys(old, new);
         if !keys.is_empty() {
-            out.push(difference(Update, format!("email template {name}"), keys.join(", ")));
+            out.push(difference(
+                Update,
+                format!("email template {name}"),
+                keys.join(", "),
+            ));
         }
     }
     after.templates = file.email_templates.clone();
@@ -733,7 +769,11 @@ async fn apply_in(
 }
 
 /// Refuses a role name another role (not `except`) has.
-fn taken_name<'a>(mut roles: impl Iterator<Item = &'a Role>, except: i32, name: &str) -> AppResult<()> {
+fn taken_name<'a>(
+    mut roles: impl Iterator<Item = &'a Role>,
+    except: i32,
+    name: &str,
+) -> AppResult<()> {
     if roles.any(|r| r.id != except && r.name == name) {
         return Err(AppError::application(format!(
             "A role named {name:?} already exists with another type"

@@ -14,7 +14,9 @@ use crate::app::App;
 use crate::auth::providers::{EMAIL, PRESETS};
 use crate::changes::Change;
 use crate::db::Conn;
-use crate::db::models::{NewPermission, NewRole, Permission, Role, RoleChanges, User, UserChanges, now};
+use crate::db::models::{
+    NewPermission, NewRole, Permission, Role, RoleChanges, User, UserChanges, now,
+};
 use crate::db::strapi::{Layout, Row, StrapiData};
 use crate::error::{AppError, AppResult};
 use crate::service::account::hash_code;
@@ -185,7 +187,9 @@ fn id_of(row: &Row) -> Option<i64> {
 /// from SQLite.
 fn timestamp(row: &Row, key: &str) -> Option<NaiveDateTime> {
     match row.get(key)? {
-        Value::Number(n) => chrono::DateTime::from_timestamp_millis(n.as_i64()?).map(|t| t.naive_utc()),
+        Value::Number(n) => {
+            chrono::DateTime::from_timestamp_millis(n.as_i64()?).map(|t| t.naive_utc())
+        }
         Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.naive_utc())
             .ok()
@@ -237,15 +241,23 @@ async fn import_in(app: &App, data: &StrapiData, conn: &mut Conn) -> AppResult<I
 /// Strapi role id → Castellan role.
 type RoleMap = HashMap<i64, Role>;
 
-async fn import_roles(data: &StrapiData, conn: &mut Conn, report: &mut ImportReport) -> AppResult<RoleMap> {
+async fn import_roles(
+    data: &StrapiData,
+    conn: &mut Conn,
+    report: &mut ImportReport,
+) -> AppResult<RoleMap> {
     let mut map = RoleMap::new();
     for row in &data.roles {
-        let Some(strapi_id) = id_of(row) else { continue };
+        let Some(strapi_id) = id_of(row) else {
+            continue;
+        };
         let name = text(row, "name").unwrap_or_default();
         let description = text(row, "description").unwrap_or_default();
         let role_type = text(row, "type").unwrap_or_else(|| slug(&name));
         if let Err(error) = check_type(&role_type) {
-            report.conflicts.push(format!("role {name:?}: type {role_type:?}: {error}"));
+            report
+                .conflicts
+                .push(format!("role {name:?}: type {role_type:?}: {error}"));
             continue;
         }
         let document_id = text(row, "document_id");
@@ -339,13 +351,17 @@ async fn import_grants(
     }
     let mut held: HashMap<i32, HashSet<String>> = HashMap::new();
     for permission in Permission::all(conn).await? {
-        held.entry(permission.role_id).or_default().insert(permission.action);
+        held.entry(permission.role_id)
+            .or_default()
+            .insert(permission.action);
     }
     let catalogue = app
         .catalogue()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no catalogue")))?;
     for (strapi_role, actions) in wanted {
-        let Some(role) = roles.get(&strapi_role) else { continue };
+        let Some(role) = roles.get(&strapi_role) else {
+            continue;
+        };
         let mut rows = Vec::new();
         for action in actions {
             if held.get(&role.id).is_some_and(|h| h.contains(action)) {
@@ -366,7 +382,9 @@ async fn import_grants(
                     continue;
                 }
             }
-            report.grants_added.push(format!("{} {action}", role.role_type));
+            report
+                .grants_added
+                .push(format!("{} {action}", role.role_type));
         }
         let new: Vec<NewPermission<'_>> = rows
             .iter()
@@ -430,7 +448,10 @@ async fn import_settings(
                 &mut settings.email_confirmation_redirection,
             ),
         ] {
-            let value = advanced.get(key).and_then(Value::as_str).unwrap_or_default();
+            let value = advanced
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match check_url(field, value.to_string()) {
                 Ok(url) => *target = url,
                 Err(error) => report
@@ -457,8 +478,16 @@ async fn import_settings(
 
     if let Some(email) = document("plugin_users-permissions_email") {
         for (key, kind, name) in [
-            ("email_confirmation", TemplateKind::EmailConfirmation, "emailConfirmation"),
-            ("reset_password", TemplateKind::ResetPassword, "resetPassword"),
+            (
+                "email_confirmation",
+                TemplateKind::EmailConfirmation,
+                "emailConfirmation",
+            ),
+            (
+                "reset_password",
+                TemplateKind::ResetPassword,
+                "resetPassword",
+            ),
         ] {
             let Some(options) = email.get(key).and_then(|t| t.get("options")) else {
                 continue;
@@ -499,7 +528,10 @@ async fn import_settings(
 
     if let Some(grant) = document("plugin_users-permissions_grant") {
         for (name, provider) in &grant {
-            let enabled = provider.get("enabled").and_then(Value::as_bool).unwrap_or(false);
+            let enabled = provider
+                .get("enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let string = |key: &str| {
                 provider
                     .get(key)
@@ -549,7 +581,9 @@ async fn import_settings(
                 settings.redirect_url = callback;
             }
             if let Err(error) = crate::service::providers::check_provider(name, &settings) {
-                report.not_imported.push(format!("provider {name}: {error}"));
+                report
+                    .not_imported
+                    .push(format!("provider {name}: {error}"));
                 continue;
             }
             after.providers.insert(name.clone(), settings);
@@ -586,16 +620,18 @@ async fn import_users(
     let default_type = StoredSettings::read(app, conn).await?.advanced.default_role;
     let default_role = Role::find_by_type(conn, &default_type)
         .await?
-        .ok_or_else(|| AppError::application(format!("the default role {default_type} is missing")))?;
+        .ok_or_else(|| {
+            AppError::application(format!("the default role {default_type} is missing"))
+        })?;
     let mut seen_usernames = HashSet::new();
     let mut seen_emails = HashSet::new();
     let mut pending_resets = 0;
     for row in &data.users {
         let strapi_id = id_of(row).unwrap_or_default();
         let (Some(username), Some(email)) = (text(row, "username"), text(row, "email")) else {
-            report
-                .conflicts
-                .push(format!("Strapi user #{strapi_id} has no username or no email"));
+            report.conflicts.push(format!(
+                "Strapi user #{strapi_id} has no username or no email"
+            ));
             continue;
         };
         let email = email.to_lowercase();

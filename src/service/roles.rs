@@ -272,8 +272,7 @@ pub(crate) fn check_grants(
             )));
         }
         for condition in &grant.conditions {
-            if !app.policy.has_condition(condition)
-                && !new_conditions.contains(&condition.as_str())
+            if !app.policy.has_condition(condition) && !new_conditions.contains(&condition.as_str())
             {
                 return Err(AppError::validation(format!(
                     "Unknown condition `{condition}`: usersPermissionsConditions lists the registered conditions"

@@ -445,9 +445,21 @@ impl StoredSettings {
         conn: &mut crate::db::Conn,
     ) -> AppResult<()> {
         let documents = [
-            (ADVANCED, self.advanced != before.advanced, to_json(&self.advanced)?),
-            (EMAIL, self.templates != before.templates, to_json(&self.templates)?),
-            (PROVIDERS, self.providers != before.providers, to_json(&self.providers)?),
+            (
+                ADVANCED,
+                self.advanced != before.advanced,
+                to_json(&self.advanced)?,
+            ),
+            (
+                EMAIL,
+                self.templates != before.templates,
+                to_json(&self.templates)?,
+            ),
+            (
+                PROVIDERS,
+                self.providers != before.providers,
+                to_json(&self.providers)?,
+            ),
         ];
         for (key, changed, value) in documents {
             if changed {
@@ -472,8 +484,7 @@ impl AdvancedSettings {
             self.email_reset_password = check_url("emailResetPassword", url)?;
         }
         if let Some(url) = self.email_confirmation_redirection.take() {
-            self.email_confirmation_redirection =
-                check_url("emailConfirmationRedirection", url)?;
+            self.email_confirmation_redirection = check_url("emailConfirmationRedirection", url)?;
         }
         if self.default_role == "public" {
             return Err(AppError::validation(

@@ -174,7 +174,10 @@ pub(crate) async fn gql_with(
         request = request.header("authorization", format!("Bearer {token}"));
     }
     let text = request.send().await.unwrap().text().await.unwrap();
-    assert!(!text.contains(GITHUB_SECRET), "a response shows the secret: {text}");
+    assert!(
+        !text.contains(GITHUB_SECRET),
+        "a response shows the secret: {text}"
+    );
     assert!(!text.contains("$2a$10$"), "a response shows a hash: {text}");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
 }
@@ -210,7 +213,11 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
     // A database whose migrations are not current is refused, with what to run.
     let refused = castellan(dir.path(), &url, &import);
     assert!(!refused.status.success());
-    assert!(err(&refused).contains("castellan migrate"), "{}", err(&refused));
+    assert!(
+        err(&refused).contains("castellan migrate"),
+        "{}",
+        err(&refused)
+    );
     ok(castellan(dir.path(), &url, &["migrate"]));
 
     let planned = ok(castellan(dir.path(), &url, &dry_run));
@@ -222,7 +229,10 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         "the dry run changed something, or planned otherwise:\n{planned}\n---\n{imported}"
     );
     assert!(imported.contains("users: 8 created"), "{imported}");
-    assert!(imported.contains("roles: 2 created: manager, editors"), "{imported}");
+    assert!(
+        imported.contains("roles: 2 created: manager, editors"),
+        "{imported}"
+    );
     let unimplemented = imported
         .split("actions Castellan does not implement")
         .nth(1)
@@ -232,14 +242,20 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         "{imported}"
     );
     assert!(imported.contains("provider github"), "{imported}");
-    assert!(!imported.contains(GITHUB_SECRET), "the import printed a secret");
+    assert!(
+        !imported.contains(GITHUB_SECRET),
+        "the import printed a secret"
+    );
 
     let again = ok(castellan(dir.path(), &url, &import));
     assert!(
         again.contains("Nothing to change"),
         "a second import changed something:\n{again}"
     );
-    assert!(again.contains("users: 0 created; 0 updated; 8 unchanged"), "{again}");
+    assert!(
+        again.contains("users: 0 created; 0 updated; 8 unchanged"),
+        "{again}"
+    );
 
     let env = [
         ("DATABASE_URL", url.as_str()),
@@ -251,7 +267,14 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
     let token = ok(castellan(
         dir.path(),
         &url,
-        &["token", "create", "--name", "admin", "--type", "full-access"],
+        &[
+            "token",
+            "create",
+            "--name",
+            "admin",
+            "--type",
+            "full-access",
+        ],
     ));
     let admin = Some(token.trim());
 
@@ -263,8 +286,14 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         ("edith", "EdithPass123!", "editors"),
     ] {
         let body = login(address, username, password).await;
-        assert_eq!(body["data"]["login"]["user"]["role"]["type"], role, "{username}: {body}");
-        jwts.insert(username, body["data"]["login"]["jwt"].as_str().unwrap().to_string());
+        assert_eq!(
+            body["data"]["login"]["user"]["role"]["type"], role,
+            "{username}: {body}"
+        );
+        jwts.insert(
+            username,
+            body["data"]["login"]["jwt"].as_str().unwrap().to_string(),
+        );
     }
     let wrong = login(address, "bench", "NotThePassword1!").await;
     assert!(wrong["data"]["login"].is_null(), "{wrong}");
@@ -278,12 +307,17 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
     let list = "{ usersPermissionsUsers(pagination: {pageSize: 50}) { username } }";
     let listed = gql(address, Some(&jwts["edith"]), list).await;
     assert_eq!(
-        listed["data"]["usersPermissionsUsers"].as_array().map(Vec::len),
+        listed["data"]["usersPermissionsUsers"]
+            .as_array()
+            .map(Vec::len),
         Some(8),
         "{listed}"
     );
     let refused = gql(address, Some(&jwts["bench"]), list).await;
-    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
 
     // The users as Strapi had them: documentIds, confirmation, blocking, own columns.
     let users = gql(
@@ -292,8 +326,17 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         "{ usersPermissionsUsers(pagination: {pageSize: 50}) { username documentId confirmed blocked provider attributes } }",
     )
     .await;
-    let users = users["data"]["usersPermissionsUsers"].as_array().unwrap().clone();
-    let user = |name: &str| users.iter().find(|u| u["username"] == name).unwrap().clone();
+    let users = users["data"]["usersPermissionsUsers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let user = |name: &str| {
+        users
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(user("bench")["documentId"], "bjh828v0gvhqhmswk30rel5i");
     assert_eq!(user("eve3_mxauezow")["confirmed"], false);
     assert_eq!(user("bench")["confirmed"], true);
@@ -327,7 +370,12 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
     assert_eq!(reset["subject"], "Reset your Example App password");
     assert_eq!(reset["shipperName"], "Example App");
     assert_eq!(reset["shipperEmail"], "accounts@example.com");
-    assert!(reset["message"].as_str().unwrap().contains("<%= URL %>?code=<%= TOKEN %>"));
+    assert!(
+        reset["message"]
+            .as_str()
+            .unwrap()
+            .contains("<%= URL %>?code=<%= TOKEN %>")
+    );
     let github = data["usersPermissionsProviders"]
         .as_array()
         .unwrap()
@@ -341,7 +389,12 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
     );
 
     // Grants of actions Castellan does not implement are kept, and start-up went fine.
-    let roles = gql(address, admin, "{ usersPermissionsRoles { type grants { action } } }").await;
+    let roles = gql(
+        address,
+        admin,
+        "{ usersPermissionsRoles { type grants { action } } }",
+    )
+    .await;
     let manager = roles["data"]["usersPermissionsRoles"]
         .as_array()
         .unwrap()
