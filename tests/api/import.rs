@@ -90,7 +90,8 @@ struct JsonRow {
 /// The Strapi tables of the fixture copied into a new SQLite file, the way Strapi keeps them
 /// there (booleans as 0/1, times as milliseconds), with a column of the project's own
 /// (`nickname`, set for edith).
-async fn strapi_on_sqlite(dir: &Path) -> (TestDb, String) {
+/// With `v4`, laid out as Strapi 4 keeps it: `…_links` tables and no `document_id`.
+async fn strapi_on_sqlite(dir: &Path, v4: bool) -> (TestDb, String) {
     let (pg, pg_url) = strapi_on_postgres().await;
     let mut source = AsyncPgConnection::establish(&pg_url).await.unwrap();
     let path = dir.join("strapi.db");
@@ -152,6 +153,17 @@ async fn strapi_on_sqlite(dir: &Path) -> (TestDb, String) {
          UPDATE up_users SET nickname = 'Edie' WHERE username = 'edith'",
     )
     .unwrap();
+    if v4 {
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut sqlite,
+            "ALTER TABLE up_users_role_lnk RENAME TO up_users_role_links; \
+             ALTER TABLE up_permissions_role_lnk RENAME TO up_permissions_role_links; \
+             ALTER TABLE up_users DROP COLUMN document_id; \
+             ALTER TABLE up_roles DROP COLUMN document_id; \
+             ALTER TABLE up_permissions DROP COLUMN document_id;",
+        )
+        .unwrap();
+    }
     (pg, format!("sqlite://{}", path.display()))
 }
 
@@ -204,7 +216,7 @@ fn changes_in(stdout: &str, prefix: &str) -> usize {
 /// Imports the Strapi database at `from` into a fresh Castellan on `backend` with the real
 /// binary, serves it, and checks what the Strapi users and administrators rely on. `custom` is
 /// the project's own column of `up_users` the source has, and edith's value in it.
-async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)) {
+async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str), v5: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (_db, url) = TestDb::create(backend).await;
     let import = ["import", "strapi", "--from", from];
@@ -229,6 +241,8 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         "the dry run changed something, or planned otherwise:\n{planned}\n---\n{imported}"
     );
     assert!(imported.contains("users: 8 created"), "{imported}");
+    let layout = if v5 { "Strapi 5 database" } else { "Strapi 4 database" };
+    assert!(imported.starts_with(layout), "{imported}");
     assert!(
         imported.contains("roles: 2 created: manager, editors"),
         "{imported}"
@@ -337,7 +351,9 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
             .unwrap()
             .clone()
     };
-    assert_eq!(user("bench")["documentId"], "bjh828v0gvhqhmswk30rel5i");
+    if v5 {
+        assert_eq!(user("bench")["documentId"], "bjh828v0gvhqhmswk30rel5i");
+    }
     assert_eq!(user("eve3_mxauezow")["confirmed"], false);
     assert_eq!(user("bench")["confirmed"], true);
     assert_eq!(user("blocked")["blocked"], true);
@@ -392,7 +408,7 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
     let roles = gql(
         address,
         admin,
-        "{ usersPermissionsRoles { type grants { action } } }",
+        "{ usersPermissionsRoles { id type grants { action } } }",
     )
     .await;
     let manager = roles["data"]["usersPermissionsRoles"]
@@ -410,6 +426,25 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
             .any(|g| g["action"] == "api::article.article.find"),
         "{manager}"
     );
+    // An administrator may give the role its grants again, those kept included; an action
+    // nothing implements still cannot be granted anew.
+    let grants: Vec<String> = manager["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| format!("{{action: {}}}", g["action"]))
+        .collect();
+    let update = |grants: String| {
+        format!(
+            r#"mutation {{ updateUsersPermissionsRole(id: "{}", data: {{grants: [{grants}]}}) {{ ok }} }}"#,
+            manager["id"].as_str().unwrap()
+        )
+    };
+    let kept = gql(address, admin, &update(grants.join(", "))).await;
+    assert_eq!(kept["data"]["updateUsersPermissionsRole"]["ok"], true, "{kept}");
+    let invented = format!("{}, {{action: \"api::article.article.publish\"}}", grants.join(", "));
+    let refused = gql(address, admin, &update(invented)).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
     drop(served);
 }
 
@@ -419,13 +454,13 @@ mod from_strapi_on_postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn into_sqlite() {
         let (_strapi, from) = strapi_on_postgres().await;
-        moves_in_from_strapi(Backend::Sqlite, &from, ("team", "blue")).await;
+        moves_in_from_strapi(Backend::Sqlite, &from, ("team", "blue"), true).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn into_postgres() {
         let (_strapi, from) = strapi_on_postgres().await;
-        moves_in_from_strapi(Backend::Postgres, &from, ("team", "blue")).await;
+        moves_in_from_strapi(Backend::Postgres, &from, ("team", "blue"), true).await;
     }
 }
 
@@ -435,15 +470,24 @@ mod from_strapi_on_sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn into_sqlite() {
         let dir = tempfile::tempdir().unwrap();
-        let (_pg, from) = strapi_on_sqlite(dir.path()).await;
-        moves_in_from_strapi(Backend::Sqlite, &from, ("nickname", "Edie")).await;
+        let (_pg, from) = strapi_on_sqlite(dir.path(), false).await;
+        moves_in_from_strapi(Backend::Sqlite, &from, ("nickname", "Edie"), true).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn into_postgres() {
         let dir = tempfile::tempdir().unwrap();
-        let (_pg, from) = strapi_on_sqlite(dir.path()).await;
-        moves_in_from_strapi(Backend::Postgres, &from, ("nickname", "Edie")).await;
+        let (_pg, from) = strapi_on_sqlite(dir.path(), false).await;
+        moves_in_from_strapi(Backend::Postgres, &from, ("nickname", "Edie"), true).await;
+    }
+
+    /// Strapi 4's layout: `…_links` tables, no documentIds (users are matched by username and
+    /// email, so a second import still changes nothing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn of_strapi_4_into_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_pg, from) = strapi_on_sqlite(dir.path(), true).await;
+        moves_in_from_strapi(Backend::Sqlite, &from, ("nickname", "Edie"), false).await;
     }
 }
 
