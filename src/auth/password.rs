@@ -102,8 +102,14 @@ mod tests {
         assert!(ours.starts_with("$2b$04$"), "{ours}");
         for prefix in ["$2a$", "$2b$", "$2y$"] {
             let hash = format!("{prefix}{}", &ours[4..]);
-            assert!(hasher.verify("correct horse", Some(&hash)).await.unwrap(), "{prefix}");
-            assert!(!hasher.verify("wrong horse", Some(&hash)).await.unwrap(), "{prefix}");
+            assert!(
+                hasher.verify("correct horse", Some(&hash)).await.unwrap(),
+                "{prefix}"
+            );
+            assert!(
+                !hasher.verify("wrong horse", Some(&hash)).await.unwrap(),
+                "{prefix}"
+            );
         }
     }
 }

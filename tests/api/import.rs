@@ -241,7 +241,11 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         "the dry run changed something, or planned otherwise:\n{planned}\n---\n{imported}"
     );
     assert!(imported.contains("users: 8 created"), "{imported}");
-    let layout = if v5 { "Strapi 5 database" } else { "Strapi 4 database" };
+    let layout = if v5 {
+        "Strapi 5 database"
+    } else {
+        "Strapi 4 database"
+    };
     assert!(imported.starts_with(layout), "{imported}");
     assert!(
         imported.contains("roles: 2 created: manager, editors"),
@@ -441,10 +445,19 @@ async fn moves_in_from_strapi(backend: Backend, from: &str, custom: (&str, &str)
         )
     };
     let kept = gql(address, admin, &update(grants.join(", "))).await;
-    assert_eq!(kept["data"]["updateUsersPermissionsRole"]["ok"], true, "{kept}");
-    let invented = format!("{}, {{action: \"api::article.article.publish\"}}", grants.join(", "));
+    assert_eq!(
+        kept["data"]["updateUsersPermissionsRole"]["ok"], true,
+        "{kept}"
+    );
+    let invented = format!(
+        "{}, {{action: \"api::article.article.publish\"}}",
+        grants.join(", ")
+    );
     let refused = gql(address, admin, &update(invented)).await;
-    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
     drop(served);
 }
 
