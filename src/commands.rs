@@ -34,7 +34,8 @@ pub enum ConfigCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Show what applying FILE would change; exits with 1 when the database drifted from it.
+    /// Show what applying FILE would change. Exits with 0 when the database equals FILE, 1
+    /// when it drifted, 2 when FILE cannot be read or applied.
     Diff { file: PathBuf },
     /// Make the database equal to FILE, in one transaction.
     Apply {
@@ -114,17 +115,24 @@ pub async fn config(config: Config, command: ConfigCommand) -> anyhow::Result<()
             Ok(())
         }
         ConfigCommand::Diff { file } => {
-            let file_text = read(&file)?;
-            let differences = config_sync::apply(
-                app,
-                &file_text,
-                ApplyMode {
+            let compared = async {
+                let file_text = read(&file)?;
+                let mode = ApplyMode {
                     prune: false,
                     write: false,
-                },
-            )
-            .await
-            .map_err(plain)?;
+                };
+                config_sync::apply(app, &file_text, mode)
+                    .await
+                    .map_err(plain)
+            };
+            // 0: no drift, 1: drift, 2: no answer (a file that cannot be applied, say).
+            let differences = match compared.await {
+                Ok(differences) => differences,
+                Err(error) => {
+                    eprintln!("Error: {error:#}");
+                    std::process::exit(2);
+                }
+            };
             for difference in &differences {
                 println!("{difference}");
             }

@@ -99,6 +99,15 @@ crate::both_backends! {
             "{}",
             out(&drift)
         );
+        // A file that cannot be applied is no answer: exit 2, with the reason.
+        std::fs::write(
+            path("broken.json"),
+            exported.replace("\"plugin::users-permissions.user.find\"", "\"not an action\""),
+        )
+        .unwrap();
+        let broken = castellan(dir.path(), &source_url, &["config", "diff", &path("broken.json")]);
+        assert_eq!(broken.status.code(), Some(2), "{}{}", out(&broken), err(&broken));
+        assert!(err(&broken).contains("not an action"), "{}", err(&broken));
         // Applying with --prune removes the drift.
         ok(castellan(dir.path(), &source_url, &["config", "apply", "--prune", &path("permissions.json")]));
         let clean = castellan(dir.path(), &source_url, &["config", "diff", &path("permissions.json")]);
