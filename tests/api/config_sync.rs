@@ -108,6 +108,16 @@ crate::both_backends! {
         let broken = castellan(dir.path(), &source_url, &["config", "diff", &path("broken.json")]);
         assert_eq!(broken.status.code(), Some(2), "{}{}", out(&broken), err(&broken));
         assert!(err(&broken).contains("not an action"), "{}", err(&broken));
+        // A server told to sync a file it cannot apply does not start, and says why.
+        let refused = std::process::Command::new(crate::binary::BINARY)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--config-sync", &path("broken.json")])
+            .current_dir(dir.path())
+            .envs(env)
+            .env_remove("CASTELLAN_ENV")
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        assert!(err(&refused).contains("broken.json"), "{}", err(&refused));
         // Applying with --prune removes the drift.
         ok(castellan(dir.path(), &source_url, &["config", "apply", "--prune", &path("permissions.json")]));
         let clean = castellan(dir.path(), &source_url, &["config", "diff", &path("permissions.json")]);
