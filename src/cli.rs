@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate the database, seed the default roles and serve the API (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL) to stdout.
@@ -37,6 +37,23 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Move in from another server.
+    Import {
+        #[command(subcommand)]
+        command: crate::commands::ImportCommand,
+    },
+    /// Roles and permissions as code: export, diff and apply a permissions file.
+    Config {
+        #[command(subcommand)]
+        command: crate::commands::ConfigCommand,
+    },
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Apply this permissions file at start-up (as `config apply`), before serving.
+    #[arg(long, value_name = "FILE")]
+    pub config_sync: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

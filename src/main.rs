@@ -9,7 +9,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging(std::env::var("LOG_FORMAT").ok().as_deref())?;
 
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(Default::default()))
+    {
         Command::Schema => {
             print!("{}", castellan::graphql::sdl());
             Ok(())
@@ -21,7 +24,13 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Serve => serve(Config::load(cli.options.sources())?).await,
+        Command::Serve(args) => serve(Config::load(cli.options.sources())?, args).await,
+        Command::Import { command } => {
+            castellan::commands::import(Config::load(cli.options.sources())?, command).await
+        }
+        Command::Config { command } => {
+            castellan::commands::config(Config::load(cli.options.sources())?, command).await
+        }
         Command::Token { command } => token(Config::load(cli.options.sources())?, command).await,
         Command::User { command } => user(Config::load(cli.options.sources())?, command).await,
     }
@@ -114,9 +123,12 @@ fn cli_error(error: castellan::AppError) -> anyhow::Error {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, args: castellan::cli::ServeArgs) -> anyhow::Result<()> {
     let address = format!("{}:{}", config.host, config.port);
     let castellan = Castellan::start(config).await?;
+    if let Some(file) = &args.config_sync {
+        castellan::commands::sync_at_start(&castellan.app, file).await?;
+    }
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("listening on {address}"))?;

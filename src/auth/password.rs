@@ -88,4 +88,28 @@ mod tests {
             "over 72 bytes must not match"
         );
     }
+
+    /// Hashes made elsewhere verify: bcryptjs writes `$2a$` (Strapi's users, moved in with
+    /// `castellan import strapi`), PHP `$2y$`, OpenBSD and this crate `$2b$` — one algorithm.
+    #[tokio::test]
+    async fn bcrypt_hashes_of_every_prefix_verify() {
+        let hasher = PasswordHasher::new(4, 2);
+        // `bench` of the Strapi 5.54 fixture, hashed by bcryptjs.
+        let strapi = "$2a$10$xuAUeO9057PSADaxIjtpj.mMJgVPINEqLHvFi4RXfKO0O2l9UDntW";
+        assert!(hasher.verify("BenchPass123!", Some(strapi)).await.unwrap());
+        assert!(!hasher.verify("BenchPass123?", Some(strapi)).await.unwrap());
+        let ours = hasher.hash("correct horse").await.unwrap();
+        assert!(ours.starts_with("$2b$04$"), "{ours}");
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let hash = format!("{prefix}{}", &ours[4..]);
+            assert!(
+                hasher.verify("correct horse", Some(&hash)).await.unwrap(),
+                "{prefix}"
+            );
+            assert!(
+                !hasher.verify("wrong horse", Some(&hash)).await.unwrap(),
+                "{prefix}"
+            );
+        }
+    }
 }

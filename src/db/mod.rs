@@ -7,6 +7,8 @@ pub mod models;
 pub mod schema;
 pub mod sql;
 pub mod stamp;
+pub mod strapi;
+pub mod sync;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -247,6 +249,51 @@ impl Db {
             tracing::info!(applied, "database migrated");
         }
         Ok(())
+    }
+
+    /// The names of the migrations this build carries that the database has not applied.
+    /// Reading them creates diesel's bookkeeping table when it is missing, nothing else.
+    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
+        fn pending<C>(conn: C, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>>
+        where
+            C: diesel_async::AsyncConnection,
+            AsyncConnectionWrapper<C>:
+                diesel::Connection<Backend = C::Backend> + MigrationHarness<C::Backend>,
+        {
+            let mut wrapped = AsyncConnectionWrapper::<C>::from(conn);
+            tokio::task::block_in_place(|| {
+                wrapped
+                    .pending_migrations(migrations)
+                    .map(|list| list.iter().map(|m| m.name().to_string()).collect())
+                    .map_err(|e| anyhow::anyhow!("reading the applied migrations: {e}"))
+            })
+        }
+        match &self.pool {
+            Pools::Postgres(pool) => pending(
+                pool.get().await.context("connecting to PostgreSQL")?,
+                POSTGRES_MIGRATIONS,
+            ),
+            Pools::Sqlite(pool) => pending(
+                pool.get().await.context("opening the SQLite database")?,
+                SQLITE_MIGRATIONS,
+            ),
+        }
+    }
+
+    /// Fails, saying what to run, unless every migration of this build is applied: commands
+    /// that change data (`import`, `config apply`) never migrate behind the operator's back.
+    pub async fn require_current(&self) -> anyhow::Result<()> {
+        let pending = self.pending_migrations().await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "the database is not up to date: {} migration{} pending ({}). Run `castellan migrate` \
+             with the same DATABASE_URL first (or start `castellan serve` once, which migrates)",
+            pending.len(),
+            if pending.len() == 1 { " is" } else { "s are" },
+            pending.join(", ")
+        )
     }
 
     /// Whether the database answers a trivial query within [`CONNECTION_WAIT`].

@@ -4,6 +4,8 @@
 pub mod account;
 pub mod api_tokens;
 pub mod conditions;
+pub mod config_sync;
+pub mod import;
 pub mod listing;
 pub mod providers;
 pub mod roles;

@@ -402,6 +402,46 @@ pub struct ProviderChanges {
     pub profile_url: Option<String>,
 }
 
+/// Checks a provider's settings as a whole: its name, its URLs, and, when enabled, that it
+/// makes a usable provider (known endpoints, a client id).
+pub(crate) fn check_provider(name: &str, settings: &ProviderSettings) -> AppResult<()> {
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_name {
+        return Err(AppError::validation(
+            "A provider name is made of lower-case letters, digits and -",
+        ));
+    }
+    let urls = [
+        (Some(&settings.redirect_url), "redirectUrl"),
+        (settings.issuer.as_ref(), "issuer"),
+        (settings.authorize_url.as_ref(), "authorizeUrl"),
+        (settings.token_url.as_ref(), "tokenUrl"),
+        (settings.profile_url.as_ref(), "profileUrl"),
+    ];
+    for (value, field) in urls {
+        if let Some(v) = value
+            && !v.is_empty()
+            && !(v.starts_with("https://") || v.starts_with("http://"))
+        {
+            return Err(AppError::validation(format!(
+                "{field} must be an absolute http(s) URL"
+            )));
+        }
+    }
+    if settings.enabled && name != EMAIL {
+        settings.static_endpoints(name)?;
+        if settings.client_id.is_empty() {
+            return Err(AppError::validation(format!(
+                "The provider {name} needs its clientId to be enabled"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Changes (or adds) a provider; it must make a usable provider when enabled.
 #[instrument(skip_all, fields(provider = name))]
 pub async fn update(
@@ -465,14 +505,7 @@ pub async fn update(
             *target = v;
         }
     }
-    if settings.enabled && name != EMAIL {
-        settings.static_endpoints(name)?;
-        if settings.client_id.is_empty() {
-            return Err(AppError::validation(format!(
-                "The provider {name} needs its clientId to be enabled"
-            )));
-        }
-    }
+    check_provider(name, &settings)?;
     providers.insert(name.to_string(), settings.clone());
     app.settings.save_providers(&app.db, providers).await?;
     app.changed(crate::changes::Change::Settings).await?;

@@ -88,7 +88,7 @@ pub async fn create(app: &App, data: RoleData) -> AppResult<Role> {
     let grants = data
         .grants
         .as_deref()
-        .map(|g| check_grants(app, g))
+        .map(|g| check_grants(app, g, &|_| false, &[]))
         .transpose()?;
     let mut conn = app.db.conn().await?;
     let document_id = crate::util::new_document_id();
@@ -131,10 +131,18 @@ pub async fn update(app: &App, id: &str, data: RoleData) -> AppResult<Role> {
             role.role_type
         )));
     }
+    // An action this server does not implement (kept from an import from Strapi or from a
+    // permissions file) may stay granted; it cannot be newly granted here.
+    let held: HashSet<String> = app
+        .policy
+        .grants_of(role.id)
+        .iter()
+        .map(|g| g.action.clone())
+        .collect();
     let grants = data
         .grants
         .as_deref()
-        .map(|g| check_grants(app, g))
+        .map(|g| check_grants(app, g, &|action| held.contains(action), &[]))
         .transpose()?;
     let mut conn = app.db.conn().await?;
     let changes = RoleChanges {
@@ -204,7 +212,7 @@ pub async fn delete(app: &App, id: &str) -> AppResult<()> {
 }
 
 /// A role type: lower-case letters, digits and `-`.
-fn check_type(role_type: &str) -> AppResult<String> {
+pub(crate) fn check_type(role_type: &str) -> AppResult<String> {
     let valid = !role_type.is_empty()
         && role_type
             .chars()
@@ -219,7 +227,7 @@ fn check_type(role_type: &str) -> AppResult<String> {
 }
 
 /// `"Content Editors!"` → `"content-editors"`.
-fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
@@ -232,15 +240,26 @@ fn slug(name: &str) -> String {
 }
 
 /// Checks grants against the catalogue and the registered conditions; nothing is written when
-/// any is wrong.
-fn check_grants(app: &App, grants: &[GrantSpec]) -> AppResult<Vec<GrantRow>> {
+/// any is wrong. An action the catalogue lacks is accepted only when `keep_unknown` says so
+/// and it is a well-formed action name (a grant that a library user's resolver or route may
+/// bind later); `new_conditions` are conditions about to be created with the grants.
+pub(crate) fn check_grants(
+    app: &App,
+    grants: &[GrantSpec],
+    keep_unknown: &dyn Fn(&str) -> bool,
+    new_conditions: &[&str],
+) -> AppResult<Vec<GrantRow>> {
     let catalogue = app
         .catalogue()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no catalogue")))?;
     let mut seen = HashSet::new();
     let mut rows = Vec::with_capacity(grants.len());
     for grant in grants {
-        if !catalogue.contains(&grant.action) {
+        let kept = || {
+            keep_unknown(&grant.action)
+                && crate::policy::actions::parse_action(&grant.action).is_ok()
+        };
+        if !catalogue.contains(&grant.action) && !kept() {
             return Err(AppError::validation(format!(
                 "Unknown action `{}`: usersPermissionsActions lists the actions that can be granted",
                 grant.action
@@ -253,7 +272,8 @@ fn check_grants(app: &App, grants: &[GrantSpec]) -> AppResult<Vec<GrantRow>> {
             )));
         }
         for condition in &grant.conditions {
-            if !app.policy.has_condition(condition) {
+            if !app.policy.has_condition(condition) && !new_conditions.contains(&condition.as_str())
+            {
                 return Err(AppError::validation(format!(
                     "Unknown condition `{condition}`: usersPermissionsConditions lists the registered conditions"
                 )));

@@ -270,7 +270,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> AppResult<T> {
 }
 
 /// An absolute http(s) URL, or `None` for an empty value.
-fn check_url(field: &str, value: String) -> AppResult<Option<String>> {
+pub(crate) fn check_url(field: &str, value: String) -> AppResult<Option<String>> {
     let value = value.trim().to_string();
     if value.is_empty() {
         return Ok(None);
@@ -357,6 +357,95 @@ pub async fn update_template(
     app.changed(crate::changes::Change::Settings).await?;
     tracing::info!(template = ?kind, "email template changed");
     Ok(app.settings.templates().get(kind).clone())
+}
+
+/// The three settings documents as the database holds them, read on `conn` (within the
+/// caller's transaction, when there is one).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredSettings {
+    pub advanced: AdvancedSettings,
+    pub templates: EmailTemplates,
+    pub providers: Providers,
+}
+
+impl StoredSettings {
+    /// What `conn` holds; a document that is missing reads as what the app holds in memory.
+    pub(crate) async fn read(app: &App, conn: &mut crate::db::Conn) -> AppResult<Self> {
+        let advanced = match Setting::find(conn, ADVANCED).await? {
+            Some(row) => from_json(&row.value)?,
+            None => (*app.settings.advanced()).clone(),
+        };
+        let templates = match Setting::find(conn, EMAIL).await? {
+            Some(row) => from_json(&row.value)?,
+            None => (*app.settings.templates()).clone(),
+        };
+        let providers = match Setting::find(conn, PROVIDERS).await? {
+            Some(row) => from_json(&row.value)?,
+            None => (*app.settings.providers()).clone(),
+        };
+        Ok(Self {
+            advanced,
+            templates,
+            providers,
+        })
+    }
+
+    /// Writes the documents that differ from `before`; the app reloads them on
+    /// `Change::Settings`.
+    pub(crate) async fn write_changed(
+        &self,
+        before: &StoredSettings,
+        conn: &mut crate::db::Conn,
+    ) -> AppResult<()> {
+        let documents = [
+            (
+                ADVANCED,
+                self.advanced != before.advanced,
+                to_json(&self.advanced)?,
+            ),
+            (
+                EMAIL,
+                self.templates != before.templates,
+                to_json(&self.templates)?,
+            ),
+            (
+                PROVIDERS,
+                self.providers != before.providers,
+                to_json(&self.providers)?,
+            ),
+        ];
+        for (key, changed, value) in documents {
+            if changed {
+                Setting {
+                    key: key.into(),
+                    value,
+                    updated_at: now(),
+                }
+                .upsert(conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AdvancedSettings {
+    /// Checks every value as `update_advanced` would, but the default role, which the caller
+    /// checks against the roles it is about to hold. Empty URLs become `None`.
+    pub(crate) fn checked(mut self) -> AppResult<Self> {
+        if let Some(url) = self.email_reset_password.take() {
+            self.email_reset_password = check_url("emailResetPassword", url)?;
+        }
+        if let Some(url) = self.email_confirmation_redirection.take() {
+            self.email_confirmation_redirection = check_url("emailConfirmationRedirection", url)?;
+        }
+        if self.default_role == "public" {
+            return Err(AppError::validation(
+                "defaultRole must be the type of an existing role other than public, got `public`",
+            ));
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]

@@ -23,13 +23,25 @@ pub(crate) struct Serve {
 impl Serve {
     /// Starts the server with `env` added; its stderr goes to `stderr`.
     pub(crate) fn start(dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
-        Self::start_on("127.0.0.1", dir, env, stderr)
+        Self::start_with_args("127.0.0.1", dir, &[], env, stderr)
     }
 
     /// [`Serve::start`] listening on `host`.
     fn start_on(host: &str, dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Self {
+        Self::start_with_args(host, dir, &[], env, stderr)
+    }
+
+    /// As [`Serve::start`] on `host`, with more arguments of `serve` (`--config-sync FILE`).
+    pub(crate) fn start_with_args(
+        host: &str,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Self {
         let mut child = castellan(dir)
             .args(["serve", "--host", host, "--port", "0"])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -1,7 +1,7 @@
 //! The layers of the crate, enforced: a module may use only the modules below it.
 //!
 //! ```text
-//! http, graphql, cli        the transports and the command line
+//! http, graphql, cli        the transports and the command line (cli → commands)
 //! service                   rules of the application (with app, the state they share)
 //! policy                    every permission decision
 //! auth                      principals, JWTs, passwords, providers
@@ -43,7 +43,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "http",
         &["app", "auth", "db", "filter", "graphql", "policy", "service", "metrics", "ratelimit"],
     ),
-    ("cli", &[]),
+    (
+        "commands",
+        &["app", "auth", "db", "filter", "mail", "policy", "service"],
+    ),
+    ("cli", &["commands"]),
 ];
 
 const LEAVES: &[&str] = &["config", "error", "util"];
