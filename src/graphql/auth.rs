@@ -1,5 +1,6 @@
 //! Sign-up, sign-in, `me`, email confirmation and passwords.
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Context, Object, Result};
 
 use super::directives::action;
@@ -21,6 +22,29 @@ pub fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)
         ctx.data::<AppState>().map_err(|_| missing("app"))?,
         ctx.data::<Principal>().map_err(|_| missing("principal"))?,
     ))
+}
+
+/// The grant the caller holds for the root field being resolved, and its conditions. The
+/// action is the one the field's directive names, read from the catalogue: a resolver never
+/// writes it a second time. (The guard checked the same action before the resolver ran.)
+pub fn access(ctx: &Context<'_>) -> AppResult<std::sync::Arc<crate::policy::Access>> {
+    let (app, principal) = request(ctx)?;
+    let root = match ctx.query_env.operation.node.ty {
+        OperationType::Query => "Query",
+        OperationType::Mutation => "Mutation",
+        OperationType::Subscription => "Subscription",
+    };
+    let field = ctx.item.node.name.node.as_str();
+    let requirement = app
+        .catalogue()
+        .and_then(|catalogue| catalogue.requirement(root, field))
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("{root}.{field} declares no action")))?;
+    let crate::policy::Requirement::Action(needed) = requirement else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "{root}.{field} needs no action, so it has no grant"
+        )));
+    };
+    Ok(std::sync::Arc::new(app.policy.access(principal, needed)?))
 }
 
 /// Counts an attempt of `operation` against the rate limits (per client address, and per

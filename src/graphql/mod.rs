@@ -179,7 +179,7 @@ pub fn build_schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
 
 /// The app and the principal of the request, in a resolver; for a resolver of a library user,
 /// `app.policy.access(principal, action)` then gives the grant and its conditions.
-pub use auth::request;
+pub use auth::{access, request};
 
 /// Executes one GraphQL request for `principal` and gives each error its code.
 pub async fn execute(

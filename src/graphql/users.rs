@@ -12,8 +12,6 @@ use super::directives;
 use super::filters::UsersPermissionsUserFiltersInput;
 use super::pagination::{Pagination, PaginationArg};
 use super::roles::UsersPermissionsRole;
-use crate::app::AppState;
-use crate::auth::Principal;
 use crate::db::models::{Role, User};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult};
@@ -180,9 +178,6 @@ const USER_SORT: &[(&str, &str)] = &[
     ("updatedAt", "up_users.updated_at"),
 ];
 
-fn access(app: &AppState, principal: &Principal, action: &str) -> AppResult<Arc<Access>> {
-    Ok(Arc::new(app.policy.access(principal, action)?))
-}
 
 /// The fields a filter or a sort reads must be reachable by the grant too.
 fn check_read_fields(
@@ -217,8 +212,8 @@ async fn page(
     pagination: Option<PaginationArg>,
     sort: Option<Vec<String>>,
 ) -> Result<UsersPermissionsUserEntityResponseCollection> {
-    let (app, principal) = request(ctx)?;
-    let access = access(app, principal, actions::USER_FIND)?;
+    let (app, _) = request(ctx)?;
+    let access = super::access(ctx)?;
     let sort = sort.unwrap_or_default();
     check_read_fields(&access, filters.as_deref(), &sort)?;
     let dialect = app.db.backend();
@@ -287,8 +282,8 @@ impl UsersQuery {
         ctx: &Context<'_>,
         document_id: ID,
     ) -> Result<Option<UsersPermissionsUser>> {
-        let (app, principal) = request(ctx)?;
-        let access = access(app, principal, actions::USER_FIND_ONE)?;
+        let (app, _) = request(ctx)?;
+        let access = super::access(ctx)?;
         let Some((user, role)) = users::find(app, &document_id).await? else {
             return Ok(None);
         };
@@ -311,8 +306,8 @@ impl UsersMutation {
         ctx: &Context<'_>,
         data: UsersPermissionsUserInput,
     ) -> Result<UsersPermissionsUserEntityResponse> {
-        let (app, principal) = request(ctx)?;
-        let access = access(app, principal, actions::USER_CREATE)?;
+        let (app, _) = request(ctx)?;
+        let access = super::access(ctx)?;
         let data = UserData::from(data);
         access.check_fields(&data.fields())?;
         if data.role.is_some() && !access.allows(&users::preview(app, None, &data).await?) {
@@ -336,8 +331,8 @@ impl UsersMutation {
         id: ID,
         data: UsersPermissionsUserInput,
     ) -> Result<UsersPermissionsUserEntityResponse> {
-        let (app, principal) = request(ctx)?;
-        let access = access(app, principal, actions::USER_UPDATE)?;
+        let (app, _) = request(ctx)?;
+        let access = super::access(ctx)?;
         let data = UserData::from(data);
         let (user, role) = users::find(app, &id)
             .await?
@@ -362,8 +357,8 @@ impl UsersMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<UsersPermissionsUserEntityResponse> {
-        let (app, principal) = request(ctx)?;
-        let access = access(app, principal, actions::USER_DESTROY)?;
+        let (app, _) = request(ctx)?;
+        let access = super::access(ctx)?;
         let (user, role) = users::find(app, &id)
             .await?
             .ok_or_else(|| AppError::NotFound("User not found".into()))?;

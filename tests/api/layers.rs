@@ -196,3 +196,55 @@ fn the_layer_reader_sees_grouped_and_inline_uses() {
     let found: Vec<_> = uses(text).into_iter().collect();
     assert_eq!(found, ["auth", "db", "error", "policy"]);
 }
+
+/// The code of every `.rs` file under `src/<dir>`, test modules and comments left out.
+fn code_under(dir: &str) -> Vec<(String, String)> {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).join(dir);
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).expect("readable");
+            let code = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (file.display().to_string(), code)
+        })
+        .collect()
+}
+
+/// An action is written once where a field or route declares it: in a GraphQL field's
+/// directive, or in the REST route list. Resolvers ask `graphql::access(ctx)`, which reads the
+/// field's action from the catalogue, and routes get theirs from the guard; no transport names
+/// an action string or asks the policy about one itself.
+#[test]
+fn no_resolver_or_route_names_its_action_twice() {
+    let mut repeated = Vec::new();
+    for dir in ["graphql", "http"] {
+        for (file, code) in code_under(dir) {
+            for (n, line) in code.lines().enumerate() {
+                let names_action = line.contains("actions::")
+                    && line
+                        .split("actions::")
+                        .skip(1)
+                        .any(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()));
+                let declares = line.contains("directive")
+                    || (file.ends_with("http/protected.rs") && line.contains("route(\"/"));
+                let literal = line.contains("\"plugin::") || line.contains("\"api::");
+                // The two guards: `graphql::access` and the route guard.
+                let guard = file.ends_with("graphql/auth.rs") || file.ends_with("http/protected.rs");
+                let asks_policy = line.contains("policy.access(") && !guard;
+                if (names_action && !declares) || literal || asks_policy {
+                    repeated.push(format!("{file}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(repeated.is_empty(), "actions named outside their declaration: {repeated:#?}");
+}
