@@ -206,6 +206,13 @@ pub struct GraphqlLimits {
     /// (`maxNesting`, default 40: a condition's query object, at most 32 levels, fits inside a
     /// request with room to spare): deeper values are refused before anything recurses over them.
     pub max_nesting: usize,
+    /// Whether queries the guard would clear run on the schema without it, and repeated query
+    /// texts skip parsing and validation (`fastPath`, default on; see `graphql::fast_path`).
+    pub fast_path: bool,
+    /// Whether every request the fast path runs also runs on the guarded schema, and a
+    /// difference is counted and logged (`verifyFastPath`, default off: it doubles their cost;
+    /// the test suite turns it on).
+    pub verify_fast_path: bool,
 }
 
 impl Default for GraphqlLimits {
@@ -217,6 +224,8 @@ impl Default for GraphqlLimits {
             max_body_bytes: 1024 * 1024,
             max_batch: 10,
             max_nesting: 40,
+            fast_path: true,
+            verify_fast_path: false,
         }
     }
 }
@@ -645,6 +654,8 @@ impl Config {
         config.rate_limit.redis_url = sources.redis_url.filter(|u| !u.is_empty());
         let limits = file.graphql;
         config.graphql.introspection = limits.introspection.unwrap_or(true);
+        config.graphql.fast_path = limits.fast_path.unwrap_or(true);
+        config.graphql.verify_fast_path = limits.verify_fast_path.unwrap_or(false);
         for (value, target, name) in [
             (
                 limits.max_depth,
@@ -863,6 +874,8 @@ struct GraphqlSection {
     max_body_bytes: Option<usize>,
     max_batch: Option<usize>,
     max_nesting: Option<usize>,
+    fast_path: Option<bool>,
+    verify_fast_path: Option<bool>,
 }
 
 /// Checks `[cors]`: origins are `*` or `scheme://host[:port]`, and credentials need origins.

@@ -11,6 +11,7 @@ pub struct Metrics {
     started: Instant,
     graphql_requests: AtomicU64,
     unauthorized: AtomicU64,
+    fast_path_mismatches: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -20,6 +21,7 @@ impl Default for Metrics {
             started: Instant::now(),
             graphql_requests: AtomicU64::new(0),
             unauthorized: AtomicU64::new(0),
+            fast_path_mismatches: AtomicU64::new(0),
             errors: Mutex::default(),
         }
     }
@@ -41,6 +43,16 @@ impl Metrics {
                 .unwrap_or_else(|| "UNKNOWN".into());
             *errors.entry(code).or_default() += 1;
         }
+    }
+
+    /// A request the fast path answered otherwise than the guarded schema (counted only with
+    /// `graphql.verifyFastPath`).
+    pub fn fast_path_mismatch(&self) {
+        self.fast_path_mismatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn fast_path_mismatches(&self) -> u64 {
+        self.fast_path_mismatches.load(Ordering::Relaxed)
     }
 
     pub fn unauthorized(&self) {

@@ -6,8 +6,8 @@ pub mod auth;
 pub mod bounds;
 pub mod conditions;
 pub mod directives;
-mod documents;
 mod errors;
+pub mod fast_path;
 pub mod filters;
 pub mod guard;
 pub mod pagination;
@@ -67,10 +67,10 @@ pub trait GraphqlSchema: Send + Sync + 'static {
     fn execute(
         &self,
         request: async_graphql::Request,
-        route: guard::Route,
+        route: fast_path::Route,
     ) -> BoxFuture<'_, async_graphql::Response>;
     /// The parsed documents of the query texts this schema saw most recently.
-    fn documents(&self) -> &documents::Documents;
+    fn documents(&self) -> &fast_path::documents::Documents;
     fn sdl(&self) -> String;
 }
 
@@ -78,28 +78,28 @@ type RootedSchema<Q, M> = Schema<Query<Arc<Q>>, Mutation<Arc<M>>, EmptySubscript
 
 /// One schema three times, over the same root objects: with the field guard, and without it
 /// for the requests the guard was shown to clear before execution, one variant per
-/// [`guard::Route`].
+/// [`fast_path::Route`].
 struct Schemas<Q: ObjectType + 'static, M: ObjectType + 'static> {
     guarded: RootedSchema<Q, M>,
     cleared: RootedSchema<Q, M>,
     cleared_lists: RootedSchema<Q, M>,
-    documents: documents::Documents,
+    documents: fast_path::documents::Documents,
 }
 
 impl<Q: ObjectType + 'static, M: ObjectType + 'static> GraphqlSchema for Schemas<Q, M> {
     fn execute(
         &self,
         request: async_graphql::Request,
-        route: guard::Route,
+        route: fast_path::Route,
     ) -> BoxFuture<'_, async_graphql::Response> {
         let schema = match route {
-            guard::Route::Guarded => &self.guarded,
-            guard::Route::Cleared { lists: false } => &self.cleared,
-            guard::Route::Cleared { lists: true } => &self.cleared_lists,
+            fast_path::Route::Guarded => &self.guarded,
+            fast_path::Route::Cleared { lists: false } => &self.cleared,
+            fast_path::Route::Cleared { lists: true } => &self.cleared_lists,
         };
         Box::pin(schema.execute(request))
     }
-    fn documents(&self) -> &documents::Documents {
+    fn documents(&self) -> &fast_path::documents::Documents {
         &self.documents
     }
     fn sdl(&self) -> String {
@@ -114,7 +114,7 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
     query: Arc<Q>,
     mutation: Arc<M>,
     app: Option<AppState>,
-    route: guard::Route,
+    route: fast_path::Route,
 ) -> RootedSchema<Q, M> {
     let q = Query(
         Default::default(),
@@ -145,11 +145,11 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     match route {
-        guard::Route::Guarded => builder = builder.extension(guard::PolicyGuard),
-        guard::Route::Cleared { lists: false } => {
-            builder = builder.extension(documents::RememberValidations)
+        fast_path::Route::Guarded => builder = builder.extension(guard::PolicyGuard),
+        fast_path::Route::Cleared { lists: false } => {
+            builder = builder.extension(fast_path::documents::RememberValidations)
         }
-        guard::Route::Cleared { lists: true } => {}
+        fast_path::Route::Cleared { lists: true } => {}
     }
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -170,9 +170,9 @@ pub fn build_schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
     let (query, mutation) = (Arc::new(query), Arc::new(mutation));
     let variant = |route| schema(query.clone(), mutation.clone(), Some(app.clone()), route);
     Arc::new(Schemas {
-        guarded: variant(guard::Route::Guarded),
-        cleared: variant(guard::Route::Cleared { lists: false }),
-        cleared_lists: variant(guard::Route::Cleared { lists: true }),
+        guarded: variant(fast_path::Route::Guarded),
+        cleared: variant(fast_path::Route::Cleared { lists: false }),
+        cleared_lists: variant(fast_path::Route::Cleared { lists: true }),
         documents: Default::default(),
     })
 }
@@ -185,7 +185,7 @@ pub use auth::{access, request};
 pub async fn execute(
     schema: &CastellanSchema,
     app: &AppState,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
     principal: Principal,
 ) -> async_graphql::Response {
     if let Err(error) = bounds::check(&request, app.config.graphql.max_nesting) {
@@ -196,20 +196,7 @@ pub async fn execute(
         errors::finish(&mut response, app.catalogue());
         return response;
     }
-    let seen = schema.documents().prepare(&mut request);
-    let operation = request.operation_name.take();
-    let route = request
-        .parsed_query()
-        .map_or(guard::Route::Guarded, |document| {
-            guard::route(document, operation.as_deref(), app, &principal)
-        });
-    request.operation_name = operation;
-    let mut request = request.data(principal);
-    // Read by the validation hook, which the variant for lists lacks.
-    if let Some(seen) = seen.filter(|_| route != (guard::Route::Cleared { lists: true })) {
-        request = request.data(seen);
-    }
-    let mut response = schema.execute(request, route).await;
+    let mut response = fast_path::run(schema, app, request, principal).await;
     errors::finish(&mut response, app.catalogue());
     response
 }
@@ -220,7 +207,7 @@ pub fn sdl() -> String {
         Arc::new(NoExtension),
         Arc::new(NoExtension),
         None,
-        guard::Route::Guarded,
+        fast_path::Route::Guarded,
     )
     .sdl()
 }

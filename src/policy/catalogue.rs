@@ -26,6 +26,17 @@ pub struct CatalogueEntry {
     pub bound_to: Vec<String>,
 }
 
+/// What resolving a field needs (see [`Catalogue::rule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRule<'a> {
+    /// Nothing: a field below the root without a requirement.
+    Open,
+    /// The principal must meet this requirement.
+    Needs(&'a Requirement),
+    /// Refused: a root field without a requirement.
+    Undeclared,
+}
+
 /// The declared type of a field: its named type and whether it may be null.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldShape {
@@ -130,6 +141,17 @@ impl Catalogue {
         }
         catalogue.roots = roots;
         Ok(catalogue)
+    }
+
+    /// The guard's one rule for `type_name.field`: what the principal must meet to resolve it.
+    /// A root field that declares nothing is refused (access is never granted by omission); a
+    /// field below the root that declares nothing is open.
+    pub fn rule(&self, type_name: &str, field: &str) -> FieldRule<'_> {
+        match self.requirement(type_name, field) {
+            Some(needed) => FieldRule::Needs(needed),
+            None if self.is_root(type_name) => FieldRule::Undeclared,
+            None => FieldRule::Open,
+        }
     }
 
     /// The requirement declared on `type_name.field`, if any.

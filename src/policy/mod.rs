@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 
-pub use catalogue::{Catalogue, CatalogueEntry, Requirement};
+pub use catalogue::{Catalogue, CatalogueEntry, FieldRule, Requirement};
 pub use conditions::{Condition, ConditionOutcome, ConditionRule, ConditionSource};
 
 use crate::auth::Principal;
@@ -51,7 +51,12 @@ pub struct Snapshot {
 /// The policy: the current snapshot, swapped whole when grants or conditions change.
 #[derive(Debug, Default)]
 pub struct Policy {
-    snapshot: RwLock<Arc<Snapshot>>,
+    /// The snapshot in force, and the ticket of the reload that built it.
+    snapshot: RwLock<(u64, Arc<Snapshot>)>,
+    /// Handed to each reload as it starts: of two reloads that overlap (a change made here
+    /// and another instance's announced one), the one that started last read the newest
+    /// database, and an older one finishing after it must not replace its snapshot.
+    tickets: std::sync::atomic::AtomicU64,
     /// Conditions that do not live in the database: built in, from the configuration, from code.
     fixed_conditions: Vec<Arc<Condition>>,
 }
@@ -62,6 +67,7 @@ impl Policy {
     pub async fn load(db: &Db, fixed: Vec<Condition>) -> AppResult<Self> {
         let policy = Self {
             snapshot: RwLock::default(),
+            tickets: std::sync::atomic::AtomicU64::new(0),
             fixed_conditions: fixed.into_iter().map(Arc::new).collect(),
         };
         policy.reload(db).await?;
@@ -70,6 +76,10 @@ impl Policy {
 
     /// Rebuilds the snapshot from the database; the next request sees the change.
     pub async fn reload(&self, db: &Db) -> AppResult<()> {
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let mut conn = db.conn().await?;
         let roles = Role::all(&mut conn).await?;
         let permissions = Permission::all(&mut conn).await?;
@@ -96,10 +106,13 @@ impl Policy {
                 .conditions
                 .insert(condition.name.clone(), condition.clone());
         }
-        *self
+        let mut current = self
             .snapshot
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ticket > current.0 {
+            *current = (ticket, Arc::new(snapshot));
+        }
         Ok(())
     }
 
@@ -107,6 +120,7 @@ impl Policy {
         self.snapshot
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .1
             .clone()
     }
 

@@ -156,6 +156,11 @@ pub struct SettingsStore {
     advanced: RwLock<Arc<AdvancedSettings>>,
     templates: RwLock<Arc<EmailTemplates>>,
     providers: RwLock<Arc<Providers>>,
+    /// Handed to each reload as it starts, and the ticket of the reload last installed: an
+    /// older reload that finishes after a newer one (a change made here and another
+    /// instance's announced one overlap) must not put back what it read.
+    tickets: std::sync::atomic::AtomicU64,
+    installed: std::sync::Mutex<u64>,
 }
 
 impl SettingsStore {
@@ -202,6 +207,8 @@ impl SettingsStore {
             advanced: RwLock::new(Arc::new(advanced.clone())),
             templates: RwLock::new(Arc::new(templates.clone())),
             providers: RwLock::new(Arc::new(stored)),
+            tickets: std::sync::atomic::AtomicU64::new(0),
+            installed: std::sync::Mutex::new(0),
         };
         store.reload(db).await?;
         Ok(store)
@@ -209,17 +216,35 @@ impl SettingsStore {
 
     /// Reads the settings again from the database.
     pub async fn reload(&self, db: &Db) -> AppResult<()> {
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let mut conn = db.conn().await?;
-        if let Some(row) = Setting::find(&mut conn, ADVANCED).await? {
-            let value: AdvancedSettings = from_json(&row.value)?;
+        let advanced = match Setting::find(&mut conn, ADVANCED).await? {
+            Some(row) => Some(from_json::<AdvancedSettings>(&row.value)?),
+            None => None,
+        };
+        let templates = match Setting::find(&mut conn, EMAIL).await? {
+            Some(row) => Some(from_json::<EmailTemplates>(&row.value)?),
+            None => None,
+        };
+        let providers = match Setting::find(&mut conn, PROVIDERS).await? {
+            Some(row) => Some(from_json::<Providers>(&row.value)?),
+            None => None,
+        };
+        let mut installed = self.installed.lock().unwrap_or_else(|p| p.into_inner());
+        if ticket <= *installed {
+            return Ok(());
+        }
+        *installed = ticket;
+        if let Some(value) = advanced {
             *self.advanced.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
         }
-        if let Some(row) = Setting::find(&mut conn, EMAIL).await? {
-            let value: EmailTemplates = from_json(&row.value)?;
+        if let Some(value) = templates {
             *self.templates.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
         }
-        if let Some(row) = Setting::find(&mut conn, PROVIDERS).await? {
-            let value: Providers = from_json(&row.value)?;
+        if let Some(value) = providers {
             *self.providers.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
         }
         Ok(())

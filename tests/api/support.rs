@@ -200,6 +200,9 @@ impl TestServer {
         config.server_url = Some(format!("http://{address}"));
         // Tests of other things sign in and up many times from one address.
         config.rate_limit.enabled = false;
+        // Every query the fast path answers is answered again by the guarded schema; the two
+        // must agree (checked after every response, see `post`).
+        config.graphql.verify_fast_path = true;
         adjust(&mut config);
         let castellan = build(config).start().await.expect("Castellan starts");
         let app = castellan.app.clone();
@@ -233,6 +236,11 @@ impl TestServer {
         let status = response.status();
         let text = response.text().await.expect("body");
         self.assert_no_secrets(&text).await;
+        assert_eq!(
+            self.app.metrics.fast_path_mismatches(),
+            0,
+            "the fast path answered otherwise than the guarded schema (see the log) for {body}"
+        );
         let json =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)

@@ -9,7 +9,7 @@
 //! no variable, and the same schema validated the same text for the same operation before.
 //! The depth and complexity limits are part of that outcome, and both are the schema's own.
 //! (The variants of a schema, with the guard and without, share their types and limits, and
-//! so their documents: see [`super::guard::Route`].)
+//! so their documents: see [`super::Route`].)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -38,7 +38,7 @@ struct Known {
 
 /// Request data: the document of this request's text was parsed before, and `operation` of it
 /// is asked for. Given only to requests of variable-free documents.
-pub(super) struct Seen {
+pub(in crate::graphql) struct Seen {
     known: Arc<Known>,
     operation: Option<String>,
 }
@@ -59,7 +59,7 @@ impl Documents {
     ///
     /// Returns what the validation hook of the guarded schema needs, for a variable-free
     /// document; the caller adds it to the request's data when that schema runs it.
-    pub(super) fn prepare(&self, request: &mut async_graphql::Request) -> Option<Seen> {
+    pub(in crate::graphql) fn prepare(&self, request: &mut async_graphql::Request) -> Option<Seen> {
         if request.query.len() > Self::LONGEST {
             return None;
         }
@@ -143,8 +143,8 @@ impl Seen {
 }
 
 /// The one extension of the schema variant that runs cleared requests selecting no list: it
-/// remembers validations, as the guard does (see [`super::guard::Route`]).
-pub(super) struct RememberValidations;
+/// remembers validations, as the guard does (see [`super::Route`]).
+pub(in crate::graphql) struct RememberValidations;
 
 impl ExtensionFactory for RememberValidations {
     fn create(&self) -> Arc<dyn Extension> {
@@ -167,7 +167,7 @@ impl Extension for RememberValidations {
 /// no [`Seen`] or its document was not validated for its operation before; else what they gave
 /// then. Only successes are kept: a document that fails is checked again each time, and gives
 /// its errors each time.
-pub(super) async fn validate(
+pub(in crate::graphql) async fn validate(
     ctx: &ExtensionContext<'_>,
     next: NextValidation<'_>,
 ) -> Result<ValidationResult, Vec<ServerError>> {
