@@ -1,6 +1,18 @@
 //! Castellan: a GraphQL users-and-permissions server — register, login with JWT, roles,
 //! per-action permissions with conditions, API tokens — usable as a binary or as a library
 //! whose own GraphQL fields and REST routes are protected by the same policy.
+//!
+//! # Where things live
+//!
+//! A request enters at [`http`] (middleware, then `/graphql` or a REST route), is authenticated
+//! by [`auth`] (`Authorization` → [`auth::Principal`]), is authorized by [`policy`] (the guard
+//! asks it whether the principal meets the field's or route's action, and hands the grant on as
+//! [`policy::Access`]), runs a resolver in [`graphql`] or a handler in [`http`], whose rules live
+//! in [`service`], whose data lives in [`db`] (models own their queries; SQL text only under
+//! `db/` and [`filter`], which also evaluates conditions). Side effects: [`mail`], [`ratelimit`],
+//! [`changes`] (announcements to other instances). [`config`], [`error`] and [`util`] are leaves.
+//! The layers are enforced by `tests/api/layers.rs`; speed tricks live in
+//! [`graphql::fast_path`] (see `docs/performance.md`).
 
 pub mod app;
 pub mod auth;

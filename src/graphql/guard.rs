@@ -29,7 +29,7 @@ impl ExtensionFactory for PolicyGuard {
 #[async_trait::async_trait]
 impl Extension for PolicyGuard {
     /// A document validated before for the same operation is not validated again (see
-    /// [`super::documents`]). The hook lives here because an extension of its own would cost
+    /// [`super::fast_path::documents`]). The hook lives here because an extension of its own would cost
     /// every resolved field a call, and the schema without the guard has no extension.
     async fn validation(
         &self,
