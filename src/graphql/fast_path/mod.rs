@@ -103,7 +103,7 @@ pub enum Route {
     Guarded,
     /// A schema without the guard. When the document selects no list (nor introspection, which
     /// lists the schema), the fields it resolves are the fields it names, and that schema's one
-    /// extension remembers validations (see [`super::documents`]): an extension costs each
+    /// extension remembers validations (see [`documents`]): an extension costs each
     /// resolved field two lookups, as few as validating the document costs once. A list of N
     /// items costs it N times that, so a document that selects one runs on a schema without
     /// any extension, and is validated every time.
