@@ -32,5 +32,6 @@ mod oauth;
 mod operations;
 mod peers;
 mod roles;
+mod snapshots;
 mod tokens;
 mod users;
