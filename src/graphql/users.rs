@@ -179,15 +179,8 @@ const USER_SORT: &[(&str, &str)] = &[
 ];
 
 
-/// The fields a filter or a sort reads must be reachable by the grant too.
-fn check_read_fields(
-    access: &Access,
-    filters: Option<&UsersPermissionsUserFiltersInput>,
-    sort: &[String],
-) -> AppResult<()> {
-    if access.grant.fields.is_none() {
-        return Ok(());
-    }
+/// The fields a filter or a sort reads, which the grant must reach too.
+fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, sort: &[String]) -> Vec<String> {
     let mut used: Vec<String> = sort
         .iter()
         .map(|s| s.split(':').next().unwrap_or_default().to_string())
@@ -195,12 +188,7 @@ fn check_read_fields(
     if let Some(filters) = filters {
         used.extend(filters.fields());
     }
-    for field in used.iter().filter(|f| *f != "id" && *f != "documentId") {
-        if !access.may_use_field(field) {
-            return Err(access.field_refused(field));
-        }
-    }
-    Ok(())
+    used
 }
 
 // The filter inputs arrive boxed (6 KB unboxed): arguments live in the future of their root
@@ -215,7 +203,7 @@ async fn page(
     let (app, _) = request(ctx)?;
     let access = super::access(ctx)?;
     let sort = sort.unwrap_or_default();
-    check_read_fields(&access, filters.as_deref(), &sort)?;
+    access.check_read_fields(read_fields(filters.as_deref(), &sort).iter().map(String::as_str))?;
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
     let order = order_by(&sort, USER_SORT, "up_users.id")?;
@@ -313,7 +301,7 @@ impl UsersMutation {
         if data.role.is_some() && !access.allows(&users::preview(app, None, &data).await?) {
             return Err(access.outside().into());
         }
-        if data.role.is_none() && !matches!(access.scope, Scope::All) {
+        if data.role.is_none() && !access.may_create_without_role() {
             return Err(access.outside().into());
         }
         let (user, role) = users::create(app, data).await?;

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod catalogue;
 pub mod conditions;
+pub mod roles;
 pub mod tokens;
 pub mod subject;
 
@@ -310,6 +311,29 @@ impl Access {
     }
 
     /// FORBIDDEN unless the grant reaches every field in `fields`.
+    /// A read that filters or sorts on `fields` may use only the fields the grant reaches
+    /// (`id` and `documentId` always).
+    pub fn check_read_fields<'a>(&self, fields: impl IntoIterator<Item = &'a str>) -> AppResult<()> {
+        if self.grant.fields.is_none() {
+            return Ok(());
+        }
+        for field in fields
+            .into_iter()
+            .filter(|f| *f != "id" && *f != "documentId")
+        {
+            if !self.may_use_field(field) {
+                return Err(self.field_refused(field));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an entity may be created without naming its role (it then gets the default
+    /// role, which no condition was checked against): only under a grant without conditions.
+    pub fn may_create_without_role(&self) -> bool {
+        matches!(self.scope, Scope::All)
+    }
+
     pub fn check_fields(&self, fields: &[&str]) -> AppResult<()> {
         match fields.iter().find(|f| !self.may_use_field(f)) {
             None => Ok(()),

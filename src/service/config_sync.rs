@@ -20,7 +20,7 @@ use crate::db::models::{
 use crate::error::{AppError, AppResult};
 use crate::filter::Filter;
 use crate::policy::ConditionSource;
-use crate::service::roles::{GrantSpec, PROTECTED_ROLES, check_grants, check_type};
+use crate::service::roles::{GrantSpec, check_grants, check_type};
 use crate::service::settings::{AdvancedSettings, EmailTemplates, StoredSettings, TemplateKind};
 
 /// The version of the file's layout.
@@ -647,7 +647,7 @@ async fn apply_in(
             out.push(difference(OnlyInDatabase, what, role.name.clone()));
             continue;
         }
-        if PROTECTED_ROLES.contains(&role.role_type.as_str()) {
+        if crate::policy::roles::is_protected(&role.role_type) {
             return Err(AppError::application(format!(
                 "Cannot delete {} role: the file must keep it",
                 role.role_type

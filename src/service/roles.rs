@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult, OnUnique};
 use crate::service::listing::{Page, PageInfo};
 
 /// The roles that always exist.
-pub const PROTECTED_ROLES: [&str; 2] = ["public", "authenticated"];
+pub use crate::policy::roles::PROTECTED_ROLES;
 
 /// A grant as an administrator writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub async fn update(app: &App, id: &str, data: RoleData) -> AppResult<Role> {
     }
     let role_type = data.role_type.as_deref().map(check_type).transpose()?;
     if role_type.is_some()
-        && PROTECTED_ROLES.contains(&role.role_type.as_str())
+        && crate::policy::roles::is_protected(&role.role_type)
         && role_type.as_deref() != Some(&role.role_type)
     {
         return Err(AppError::application(format!(
@@ -169,7 +169,7 @@ pub async fn delete(app: &App, id: &str) -> AppResult<()> {
     let role = find(app, id)
         .await?
         .ok_or_else(|| AppError::NotFound("Role not found".into()))?;
-    if PROTECTED_ROLES.contains(&role.role_type.as_str()) {
+    if crate::policy::roles::is_protected(&role.role_type) {
         return Err(AppError::application(format!(
             "Cannot delete {} role",
             role.role_type

@@ -324,7 +324,9 @@ pub async fn update_advanced(
     let mut settings = (*app.settings.advanced()).clone();
     let mut conn = app.db.conn().await?;
     if let Some(role_type) = changes.default_role {
-        if role_type == "public" || Role::find_by_type(&mut conn, &role_type).await?.is_none() {
+        if !crate::policy::roles::may_be_default(&role_type)
+            || Role::find_by_type(&mut conn, &role_type).await?.is_none()
+        {
             return Err(AppError::validation(format!(
                 "defaultRole must be the type of an existing role other than public, got `{role_type}`"
             )));
@@ -464,7 +466,7 @@ impl AdvancedSettings {
         if let Some(url) = self.email_confirmation_redirection.take() {
             self.email_confirmation_redirection = check_url("emailConfirmationRedirection", url)?;
         }
-        if self.default_role == "public" {
+        if !crate::policy::roles::may_be_default(&self.default_role) {
             return Err(AppError::validation(
                 "defaultRole must be the type of an existing role other than public, got `public`",
             ));

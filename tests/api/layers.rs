@@ -248,3 +248,32 @@ fn no_resolver_or_route_names_its_action_twice() {
     }
     assert!(repeated.is_empty(), "actions named outside their declaration: {repeated:#?}");
 }
+
+/// Nothing outside `policy` compares role types or decides what a token may do.
+#[test]
+fn permission_decisions_live_in_policy() {
+    let mut found = Vec::new();
+    for dir in ["app.rs", "auth", "db", "graphql", "http", "service", "commands.rs"] {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).join(dir);
+        let files = if path.is_dir() {
+            code_under(dir)
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
+            vec![(path.display().to_string(), code)]
+        };
+        for (file, code) in files {
+            for (n, line) in code.lines().enumerate() {
+                let compares_role = ["== \"public\"", "!= \"public\"", "== \"authenticated\"", "!= \"authenticated\""]
+                    .iter()
+                    .any(|p| line.contains(p));
+                let decides_token = line.contains("TokenType::ReadOnly =>")
+                    || line.contains("PROTECTED_ROLES.contains");
+                if compares_role || decides_token {
+                    found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "decisions outside policy: {found:#?}");
+}
