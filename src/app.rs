@@ -158,3 +158,28 @@ fn into_anyhow(error: crate::error::AppError) -> anyhow::Error {
         other => anyhow::anyhow!("{other}"),
     }
 }
+
+/// Changes of what every instance keeps in memory: applied here, and announced to the others
+/// (PostgreSQL `NOTIFY`; `crate::changes` listens for theirs).
+impl App {
+    /// Applies `change` here and announces it to the other instances.
+    pub async fn changed(&self, change: crate::changes::Change) -> crate::error::AppResult<()> {
+        self.apply(&change).await?;
+        self.db
+            .notify(crate::changes::CHANNEL, &change.payload())
+            .await
+    }
+
+    pub(crate) async fn apply(&self, change: &crate::changes::Change) -> crate::error::AppResult<()> {
+        match change {
+            crate::changes::Change::Policy => {
+                self.policy.reload(&self.db).await?;
+                self.users.clear();
+            }
+            crate::changes::Change::Settings => self.settings.reload(&self.db).await?,
+            crate::changes::Change::User(id) => self.users.forget(*id),
+        }
+        Ok(())
+    }
+}
+

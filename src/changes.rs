@@ -8,10 +8,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 
 use crate::app::{App, AppState};
-use crate::error::AppResult;
 
 /// The channel the instances talk on.
-const CHANNEL: &str = "castellan_changes";
+pub(crate) const CHANNEL: &str = "castellan_changes";
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +25,7 @@ pub enum Change {
 }
 
 impl Change {
-    fn payload(&self) -> String {
+    pub(crate) fn payload(&self) -> String {
         match self {
             Self::Policy => "policy".into(),
             Self::Settings => "settings".into(),
@@ -40,35 +39,6 @@ impl Change {
             "settings" => Some(Self::Settings),
             other => other.strip_prefix("user:")?.parse().ok().map(Self::User),
         }
-    }
-}
-
-impl App {
-    /// Applies `change` here and announces it to the other instances.
-    pub async fn changed(&self, change: Change) -> AppResult<()> {
-        self.apply(&change).await?;
-        if self.db.backend() == crate::db::Backend::Postgres {
-            let mut conn = self.db.conn().await?;
-            let payload = change.payload();
-            crate::on_conn!(&mut conn, |c| diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(&payload)
-                .execute(c)
-                .await)?;
-        }
-        Ok(())
-    }
-
-    async fn apply(&self, change: &Change) -> AppResult<()> {
-        match change {
-            Change::Policy => {
-                self.policy.reload(&self.db).await?;
-                self.users.clear();
-            }
-            Change::Settings => self.settings.reload(&self.db).await?,
-            Change::User(id) => self.users.forget(*id),
-        }
-        Ok(())
     }
 }
 

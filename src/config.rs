@@ -2,7 +2,6 @@
 //! Each setting is read and checked here, once; a bad value stops start-up with a message that
 //! names the setting and the form it expects.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::path::{Path, PathBuf};
@@ -33,24 +32,7 @@ impl std::str::FromStr for Environment {
     }
 }
 
-/// A secret value: it never prints, not even in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(**redacted**)")
-    }
-}
+pub use crate::util::secret::Secret;
 
 /// Everything Castellan needs to run. Tests build one directly; the binary loads it with
 /// [`Config::load`]. Nothing reads settings from globals.

@@ -296,6 +296,22 @@ impl Db {
         )
     }
 
+    /// Announces `payload` on `channel` to every PostgreSQL session that listens to it
+    /// (`NOTIFY`); a no-op on SQLite, which has one server process.
+    pub async fn notify(&self, channel: &str, payload: &str) -> crate::error::AppResult<()> {
+        let Conn::Postgres(mut conn) = self.conn().await? else {
+            return Ok(());
+        };
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(channel)
+                .bind::<diesel::sql_types::Text, _>(payload),
+            &mut *conn,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Whether the database answers a trivial query within [`CONNECTION_WAIT`].
     pub async fn ping(&self) -> anyhow::Result<()> {
         let ping = async {

@@ -68,3 +68,4 @@ mod tests {
 }
 
 pub mod request;
+pub mod secret;
