@@ -81,21 +81,17 @@ pub async fn register(app: &AppState, input: Registration<'_>) -> AppResult<Sess
         .await?
         .ok_or_else(|| AppError::application("Impossible to find the default role"))?;
     let document_id = crate::util::new_document_id();
-    let user = NewUser {
-        document_id: &document_id,
-        username: input.username,
-        email: &email,
-        unique_email: settings.unique_email.then_some(email.as_str()),
-        provider: "local",
-        password: Some(&hash),
-        confirmation_token: confirmation.as_ref().map(|c| c.hash.as_str()),
-        confirmed: confirmation.is_none(),
-        blocked: false,
-        role_id: role.id,
-        attributes: &attributes,
-        created_at: now(),
-        updated_at: now(),
-    }
+    let user = NewUser::new(
+        &document_id,
+        input.username,
+        &email,
+        role.id,
+        settings.unique_email,
+    )
+    .password(Some(&hash))
+    .confirmation_token(confirmation.as_ref().map(|c| c.hash.as_str()))
+    .confirmed(confirmation.is_none())
+    .attributes(&attributes)
     .insert(&mut conn)
     .await
     .on_unique(|| AppError::application("Email or Username are already taken"))?;

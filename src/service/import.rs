@@ -757,24 +757,26 @@ async fn import_users(
                     None => false,
                 };
                 let attributes = Value::Object(custom).to_string();
-                crate::db::models::NewUser {
-                    document_id: document_id
+                crate::db::models::NewUser::new(
+                    document_id
                         .as_deref()
                         .filter(|_| document_free)
                         .unwrap_or(&fresh),
-                    username: &username,
-                    email: &email,
-                    unique_email: unique,
-                    provider: &provider,
-                    password: password.as_deref(),
-                    confirmation_token: confirmation.as_deref(),
-                    confirmed: flag(row, "confirmed"),
-                    blocked: flag(row, "blocked"),
-                    role_id: role.id,
-                    attributes: &attributes,
-                    created_at: timestamp(row, "created_at").unwrap_or_else(now),
-                    updated_at: timestamp(row, "updated_at").unwrap_or_else(now),
-                }
+                    &username,
+                    &email,
+                    role.id,
+                    unique.is_some(),
+                )
+                .provider(&provider)
+                .password(password.as_deref())
+                .confirmation_token(confirmation.as_deref())
+                .confirmed(flag(row, "confirmed"))
+                .blocked(flag(row, "blocked"))
+                .attributes(&attributes)
+                .times(
+                    timestamp(row, "created_at").unwrap_or_else(now),
+                    timestamp(row, "updated_at").unwrap_or_else(now),
+                )
                 .insert(conn)
                 .await?;
                 report.users_created.push(username);

@@ -8,7 +8,7 @@ use tracing::instrument;
 use crate::app::App;
 use crate::auth::oauth::{self, FlowState, STATE_LIFETIME_SECS};
 use crate::auth::providers::{EMAIL, Endpoints, Profile, ProviderSettings};
-use crate::db::models::{NewUser, Role, UsedOAuthState, User, now};
+use crate::db::models::{NewUser, Role, UsedOAuthState, User};
 use crate::error::{AppError, AppResult, OnUnique};
 use crate::service::account::Session;
 
@@ -343,22 +343,10 @@ async fn create_user(
             format!("{base}-{}", crate::util::random_alphanumeric(4))
         };
         let document_id = crate::util::new_document_id();
-        let inserted = NewUser {
-            document_id: &document_id,
-            username: &username,
-            email,
-            unique_email: unique.then_some(email),
-            provider,
-            password: None,
-            confirmation_token: None,
-            confirmed: true,
-            blocked: false,
-            role_id: role.id,
-            attributes: "{}",
-            created_at: now(),
-            updated_at: now(),
-        }
-        .insert(conn)
+        let inserted = NewUser::new(&document_id, &username, email, role.id, unique)
+            .provider(provider)
+            .confirmed(true)
+            .insert(conn)
         .await;
         match inserted {
             Ok(user) => {

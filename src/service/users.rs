@@ -253,25 +253,19 @@ pub async fn create(app: &App, data: UserData) -> AppResult<(User, Role)> {
     let confirmation = data.confirmation_token.as_deref().map(hash_code);
     let document_id = crate::util::new_document_id();
     let mut conn = app.db.conn().await?;
-    let user = NewUser {
-        document_id: &document_id,
-        username: data.username.as_deref().unwrap_or_default(),
-        email: &email,
-        unique_email: app
-            .settings
-            .advanced()
-            .unique_email
-            .then_some(email.as_str()),
-        provider: data.provider.as_deref().unwrap_or("local"),
-        password: Some(&hash),
-        confirmation_token: confirmation.as_deref(),
-        confirmed: data.confirmed.unwrap_or(false),
-        blocked: data.blocked.unwrap_or(false),
-        role_id: role.id,
-        attributes: &attributes,
-        created_at: now(),
-        updated_at: now(),
-    }
+    let user = NewUser::new(
+        &document_id,
+        data.username.as_deref().unwrap_or_default(),
+        &email,
+        role.id,
+        app.settings.advanced().unique_email,
+    )
+    .provider(data.provider.as_deref().unwrap_or("local"))
+    .password(Some(&hash))
+    .confirmation_token(confirmation.as_deref())
+    .confirmed(data.confirmed.unwrap_or(false))
+    .blocked(data.blocked.unwrap_or(false))
+    .attributes(&attributes)
     .insert(&mut conn)
     .await
     .map_err(unique_error)?;

@@ -56,6 +56,73 @@ pub struct NewUser<'a> {
     pub updated_at: NaiveDateTime,
 }
 
+impl<'a> NewUser<'a> {
+    /// A user as every way of creating one starts: signs in locally, no password, unconfirmed,
+    /// not blocked, no attributes, created now. `unique_email` reserves the email (the setting
+    /// of one account per address) so that concurrent sign-ups cannot share it.
+    pub fn new(
+        document_id: &'a str,
+        username: &'a str,
+        email: &'a str,
+        role_id: i32,
+        unique_email: bool,
+    ) -> Self {
+        Self {
+            document_id,
+            username,
+            email,
+            unique_email: unique_email.then_some(email),
+            provider: "local",
+            password: None,
+            confirmation_token: None,
+            confirmed: false,
+            blocked: false,
+            role_id,
+            attributes: "{}",
+            created_at: super::now(),
+            updated_at: super::now(),
+        }
+    }
+
+    pub fn provider(self, provider: &'a str) -> Self {
+        Self { provider, ..self }
+    }
+
+    pub fn password(self, password: Option<&'a str>) -> Self {
+        Self { password, ..self }
+    }
+
+    /// The stored hash of the code the confirmation email carries.
+    pub fn confirmation_token(self, confirmation_token: Option<&'a str>) -> Self {
+        Self {
+            confirmation_token,
+            ..self
+        }
+    }
+
+    pub fn confirmed(self, confirmed: bool) -> Self {
+        Self { confirmed, ..self }
+    }
+
+    pub fn blocked(self, blocked: bool) -> Self {
+        Self { blocked, ..self }
+    }
+
+    /// The attributes as stored: a JSON object's text.
+    pub fn attributes(self, attributes: &'a str) -> Self {
+        Self { attributes, ..self }
+    }
+
+    /// When the user was created and last changed, where they come from elsewhere (an import).
+    pub fn times(self, created_at: NaiveDateTime, updated_at: NaiveDateTime) -> Self {
+        Self {
+            created_at,
+            updated_at,
+            ..self
+        }
+    }
+}
+
 /// The columns of a user that lists show: all but the secrets, which a list never reads.
 /// Fewer columns also mean less to send and decode per row: each costs ~250 instructions to
 /// read through tokio-postgres, and a page of 20 users had 17 of them.
