@@ -603,14 +603,7 @@ fn fuzzed_request(dice: &mut Dice, n: u64) -> FuzzRequest {
 // `tests/fuzz-corpus/graphql-*.json`, which the suite replays from then on (the second test).
 both_backends! {
     async fn random_graphql_requests_never_stop_the_server(backend: Backend) {
-        let seconds: u64 = std::env::var("CASTELLAN_FUZZ_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(2);
-        let seed: u64 = std::env::var("CASTELLAN_FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| u64::from_le_bytes(castellan::util::random_bytes::<8>()));
+        let (seconds, seed) = crate::support::fuzz_budget();
         eprintln!("fuzzing whole requests for {seconds}s with CASTELLAN_FUZZ_SEED={seed}");
         let (server, _db, _dir, key) = serve_binary(backend).await;
         let base = format!("http://{}", server.address);

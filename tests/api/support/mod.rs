@@ -561,3 +561,17 @@ pub fn user_id(user: &Value) -> i32 {
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("no id in {user}"))
 }
+
+/// How long a fuzzer runs (`CASTELLAN_FUZZ_SECONDS`, 2 s in the suite) and its seed
+/// (`CASTELLAN_FUZZ_SEED` repeats a run; otherwise a fresh one, printed by the caller).
+pub fn fuzz_budget() -> (u64, u64) {
+    let seconds = std::env::var("CASTELLAN_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let seed = std::env::var("CASTELLAN_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from_le_bytes(castellan::util::random_bytes::<8>()));
+    (seconds, seed)
+}
