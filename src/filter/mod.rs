@@ -4,38 +4,55 @@
 //!
 //! # The language
 //!
-//! A query object is JSON, as in sift.js 17 / MongoDB:
+//! A query object is JSON, exactly as sift.js 17.1.4 reads it with these operators:
 //!
-//! - document level: keys are dotted field paths or `$and` / `$or` (non-empty arrays of query
-//!   objects); several keys mean AND; `{}` matches everything;
-//! - a path's value is an operator object (every key starts with `$`) or a scalar (implicit `$eq`);
-//! - operators: `$eq $ne` (scalar or null), `$eqi` (string; ASCII case-insensitive equality,
-//!   only strings match), `$in $nin` (array of scalars), `$lt $lte $gt $gte` (number or string),
-//!   `$exists` (boolean), `$elemMatch` (a document-level query or an operator object, applied
-//!   to each element).
+//! - a query's keys are dotted field paths, `$and` / `$or` (non-empty arrays of queries), and
+//!   operators on the queried value itself (at the top, the document: `{"$ne": 1}` holds for
+//!   every document); several keys mean AND; `{}` matches everything. Inside `$and`, `$or` and
+//!   `$elemMatch`, a query that is no object is read as sift reads it: an array as the object
+//!   keyed by its indexes, a scalar as `{"$eq": scalar}`;
+//! - a path's value is an operator object (every key starts with `$`) or a value to equal
+//!   (implicit `$eq`): a scalar, or a whole array or object;
+//! - operators: `$eq $ne` (any value), `$eqi` (string; ASCII case-insensitive equality, only
+//!   strings match), `$in $nin` (an array of values, or one value), `$lt $lte $gt $gte` (any
+//!   value; the compared value must have the operand's JavaScript `typeof`), `$exists` (its
+//!   truthiness), `$elemMatch` (a query applied to each element: fields, `$and`/`$or`,
+//!   operators on the element, side by side).
 //!
-//! The semantics are sift.js 17.1.3's, including its walk through arrays: a path descends into
-//! every element of an array it meets (nested arrays too) and then also looks the key up on the
-//! array itself, which yields `undefined` — `$eq`-like operators ignore that value, `$ne`,
-//! `$in`, `$nin` and `$exists` see it. Each operator decides on the first value of the walk that
-//! settles it (e.g. `$exists: true` on `a.b` is false for `{"a": [null, {"b": 1}]}` but true for
-//! `{"a": [{"b": 1}, null]}`), and the SQL compilation reproduces that order.
+//! The semantics are sift 17.1.4's (MongoDB's for paths through arrays), which `eval.rs` ports
+//! operation by operation: a path descends into every element of an array it meets (nested
+//! arrays too) unless its next segment is numeric (`a.0` is the first element; a numeric
+//! segment also indexes a string's characters), and then also looks the key up on the array
+//! itself, which yields nothing (`$ne`, `$in`, `$nin` and the equality-like operators skip
+//! it). Equality is sift's `equals`: `null` equals null and missing, numbers compare as doubles,
+//! arrays element by element in order, objects key by key in any order (a key the value lacks
+//! equals a `null` of the operand). `$exists: true` holds when some value at the end of the
+//! path is an own key (an element holding it, wherever it is), `$exists: false` when none is.
+//! `$elemMatch` holds for the first array at the end of the path with a matching element,
+//! stopping at an array inside an array.
 //!
 //! # Restrictions beyond sift (refused by [`Filter::parse`])
 //!
-//! - a scalar `$in`/`$nin` operand (sift wraps it in an array), except a `$user.` placeholder;
-//! - objects or arrays as values to compare with, and operators sift has but the reference
-//!   does not list (`$not`, `$regex`, `$size`, `$all`, `$where`, …);
-//! - `$and` / `$or` inside `$elemMatch`: when an element is itself an array, sift runs them
-//!   over the inner values with state carried from one value to the next (an `$or` branch that is
-//!   "true so far" wins), which has no reasonable SQL form. Several fields in one `$elemMatch`
-//!   query still mean AND;
-//! - path segments must start with a letter or `_` and continue with letters, digits, `_` or `-`
-//!   (so never a number: sift indexes arrays with numeric segments), and must not name a member of
+//! - operators sift has but the reference does not list (`$not`, `$regex`, `$size`, `$all`,
+//!   `$where`, `$nor`, …), and `$eqi` with an operand that is no string;
+//! - path segments must be non-empty letters, digits, `_` or `-`, and must not name a member of
 //!   JavaScript's `Object`, `Array`, `String`, `Number` or `Boolean` prototypes, nor `Infinity`
 //!   (sift would read `"abc".link` as a function, `[1].length` as 1). At the top level of a query
 //!   the first segment is looked up on the document object, so only the `Object` names are
-//!   refused there (`{"keys": 1}` is fine, `{"attributes.keys": 1}` is not).
+//!   refused there (`{"keys": 1}` is fine, `{"attributes.keys": 1}` is not). A whole object to
+//!   compare with must not hold a key named like an `Object` member either (sift would compare
+//!   it with the inherited member where a document lacks it);
+//! - the top level of a query object must be an object.
+//!
+//! # SQL
+//!
+//! A field whose operators have scalar operands (a number or a string for `$lt`…), whose path
+//! has no numeric segment, and whose `$elemMatch` queries hold only fields and operators
+//! compiles to SQL that gives sift's answer exactly. Anything else (whole arrays or objects to
+//! equal, a numeric segment, `$and`/`$or` inside `$elemMatch`, operators on the whole document,
+//! comparisons with booleans, null, arrays or objects) compiles to `TRUE` — a superset — and the
+//! compiled filter carries a residue ([`SqlFilter::residue`]) that the selected rows must pass
+//! in memory: the users' lists and totals then read every row the rest of their SQL selects.
 //!
 //! # Bounds (refused by [`Filter::parse`])
 //!

@@ -8,7 +8,9 @@
 //! `Visit`. An operator is then "the outcome of the first decisive visit, else a default", which
 //! is `EXISTS`/`NOT EXISTS` when the outcome is constant, or `ORDER BY ord LIMIT 1`.
 //! A [`Location::Column`] is a single visit of a present scalar, so its operators reduce to a
-//! `CASE`. Every value is a bind parameter; the conditions are never NULL.
+//! `CASE`. Every value is a bind parameter; the conditions are never NULL. A field this module
+//! cannot compile exactly (see `exact`) becomes `TRUE`, and the [`SqlFilter`] then carries the
+//! whole filter as its residue, to be applied in memory.
 
 use diesel::QueryResult;
 use diesel::backend::Backend;
