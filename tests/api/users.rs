@@ -342,7 +342,7 @@ both_backends! {
     async fn malformed_conditions_are_refused_when_declared(backend: Backend) {
         let (server, admin) = start(backend).await;
         let create = "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }";
-        for query in [json!({ "id": { "$regex": "x" } }), json!({ "id": { "$in": 3 } }), json!({ "$or": {} }), json!({ "id": { "$gt": [1] } })] {
+        for query in [json!({ "id": { "$regex": "x" } }), json!({ "id": { "$in": [{ "$gt": 1 }] } }), json!({ "$or": {} }), json!({ "id": { "$gt": 1, "x": 2 } })] {
             let body = server.gql_as(&admin, create, json!({ "d": { "name": "broken", "displayName": "Broken", "query": query } })).await;
             assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
             assert!(error_message(&body).starts_with("query: "), "{body}");
