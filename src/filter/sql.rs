@@ -144,15 +144,21 @@ impl SqlFilter {
             .any(|part| matches!(part, Part::Sql(text) if text.contains(sql)))
     }
 
-    /// The bytes of SQL text and bound text this filter holds.
+    /// The bytes of SQL text and bound text this filter holds, and of its residue (as its
+    /// debug text: a bound filter may hold users' long lists).
     fn bytes(&self) -> usize {
-        self.parts
+        let sql: usize = self
+            .parts
             .iter()
             .map(|part| match part {
                 Part::Sql(text) | Part::Bind(Param::Text(text)) => text.len(),
                 Part::Bind(_) => 8,
             })
-            .sum()
+            .sum();
+        sql + self
+            .residue
+            .as_ref()
+            .map_or(0, |residue| format!("{residue:?}").len())
     }
 }
 
