@@ -172,6 +172,9 @@ struct Gen<'a> {
     shape: Shape,
     /// Arrays and objects of the documents.
     found: &'a [Value],
+    /// The query being generated keeps to what SQL answers exactly (scalar operands, no numeric
+    /// segment, no `$and`/`$or` inside `$elemMatch`), so that the SQL alone is judged often.
+    plain: bool,
 }
 
 impl Gen<'_> {
@@ -185,7 +188,7 @@ impl Gen<'_> {
         for _ in 0..extra {
             path.push('.');
             // Numeric segments index arrays (and strings).
-            if self.rng.chance(15) {
+            if !self.plain && self.rng.chance(15) {
                 path.push_str(self.rng.pick(&["0", "1", "2"]));
             } else {
                 path.push_str(self.rng.pick(INNER));
@@ -197,6 +200,9 @@ impl Gen<'_> {
     /// A scalar, an array or an object: made up, or one found in the documents (an object's
     /// keys then sometimes shuffled, or one key dropped or set to null).
     fn operand(&mut self) -> Value {
+        if self.plain {
+            return self.rng.pick(&scalars());
+        }
         match self.rng.below(100) {
             0..=64 => self.rng.pick(&scalars()),
             65..=84 if !self.found.is_empty() => {
@@ -258,7 +264,7 @@ impl Gen<'_> {
                 }
                 5..=8 => {
                     let name = self.rng.pick(&["$lt", "$lte", "$gt", "$gte"]);
-                    let operand = if self.rng.chance(70) {
+                    let operand = if self.plain || self.rng.chance(70) {
                         self.rng.pick(&[
                             json!(0),
                             json!(1),
@@ -271,7 +277,7 @@ impl Gen<'_> {
                             json!(true),
                             json!(false),
                             json!(null),
-                        ])
+                        ][..if self.plain { 8 } else { 11 }])
                     } else {
                         self.operand()
                     };
@@ -304,7 +310,7 @@ impl Gen<'_> {
             let value = self.field_value(depth);
             query.insert(path, value);
         }
-        if self.rng.chance(25) {
+        if !self.plain && self.rng.chance(25) {
             let group = if self.rng.chance(50) { "$and" } else { "$or" };
             let n = 1 + self.rng.below(2);
             let branches = (0..n).map(|_| self.elem_branch(depth + 1)).collect();
@@ -348,10 +354,10 @@ impl Gen<'_> {
                 let n = 1 + self.rng.below(3);
                 let branches = (0..n).map(|_| self.query(depth + 1)).collect();
                 query.insert(group.into(), Value::Array(branches));
-            } else if roll < 22 {
+            } else if roll < 22 && !self.plain {
                 // Operators on the document itself.
                 query.extend(self.ops(depth));
-            } else if roll < 25 {
+            } else if roll < 25 && !self.plain {
                 // What sift refuses, which Castellan must refuse too.
                 let path = self.path(first);
                 let (key, value) = self.rng.pick(&[
@@ -473,12 +479,18 @@ impl Run {
             rng,
             shape,
             found: &found,
+            plain: false,
         };
         let count = match shape {
             Shape::Json => QUERIES,
             Shape::Columns => COLUMN_QUERIES,
         };
-        let queries: Vec<Value> = (0..count).map(|_| generator.query(0)).collect();
+        let queries: Vec<Value> = (0..count)
+            .map(|i| {
+                generator.plain = i % 3 == 0;
+                generator.query(0)
+            })
+            .collect();
         let verdicts = sift_verdicts(&queries, &documents);
         let mut filters = Vec::new();
         let mut sift = Vec::new();
