@@ -328,7 +328,8 @@ struct Compiler<'f> {
 }
 
 /// Whether the operators of a field compile to SQL that gives sift's answer exactly: scalar
-/// operands (a number or a string for `$lt`…), no numeric path segment, and `$elemMatch`
+/// operands (a number, or a string without characters from U+E000 on, for `$lt`…), no numeric
+/// path segment, and `$elemMatch`
 /// queries made of fields only. Anything else is compiled as `TRUE` and filtered in memory.
 fn exact(path: &[String], ops: &[Op]) -> bool {
     let scalar = |s: &Scalar| !matches!(s, Scalar::Json(_));
@@ -337,7 +338,10 @@ fn exact(path: &[String], ops: &[Op]) -> bool {
         && ops.iter().all(|op| match op {
             Op::Eq(x) | Op::Ne(x) => scalar(x),
             Op::In(list) | Op::Nin(list) => list.values.iter().all(scalar),
-            Op::Cmp(_, x) => matches!(x, Scalar::Num(_) | Scalar::Str(_)),
+            // SQL orders strings by code point, JavaScript by UTF-16 unit: they agree unless the
+            // operand holds a character from U+E000 on.
+            Op::Cmp(_, Scalar::Str(text)) => text.chars().all(|c| c < '\u{E000}'),
+            Op::Cmp(_, x) => matches!(x, Scalar::Num(_)),
             Op::Eqi(_) | Op::Exists(_) => true,
             Op::ElemMatch(nodes) => nodes.iter().all(|node| match node {
                 Node::Field { path, ops } => exact(path, ops),

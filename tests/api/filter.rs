@@ -77,6 +77,9 @@ fn scalars() -> Vec<Value> {
         json!("0x1"),
         json!("a,b"),
         json!("é"),
+        // Ordered differently by code point (SQL) and by UTF-16 unit (JavaScript).
+        json!("\u{FF21}"),
+        json!("\u{1F600}"),
     ]
 }
 
