@@ -268,19 +268,21 @@ impl Gen<'_> {
                 5..=8 => {
                     let name = self.rng.pick(&["$lt", "$lte", "$gt", "$gte"]);
                     let operand = if self.plain || self.rng.chance(70) {
-                        self.rng.pick(&[
-                            json!(0),
-                            json!(1),
-                            json!(1.5),
-                            json!(-1),
-                            json!("a"),
-                            json!("B"),
-                            json!("ab"),
-                            json!(""),
-                            json!(true),
-                            json!(false),
-                            json!(null),
-                        ][..if self.plain { 8 } else { 11 }])
+                        self.rng.pick(
+                            &[
+                                json!(0),
+                                json!(1),
+                                json!(1.5),
+                                json!(-1),
+                                json!("a"),
+                                json!("B"),
+                                json!("ab"),
+                                json!(""),
+                                json!(true),
+                                json!(false),
+                                json!(null),
+                            ][..if self.plain { 8 } else { 11 }],
+                        )
                     } else {
                         self.operand()
                     };
@@ -371,7 +373,10 @@ impl Gen<'_> {
                     (path.clone(), json!({"$foo": 1})),
                     (path.clone(), json!({"$elemMatch": 5})),
                     (path.clone(), json!({"$elemMatch": null})),
-                    (path.clone(), json!({"$elemMatch": {"x": {"$ne": 1, "y": 1}}})),
+                    (
+                        path.clone(),
+                        json!({"$elemMatch": {"x": {"$ne": 1, "y": 1}}}),
+                    ),
                     ("$and".to_string(), json!([])),
                     ("$or".to_string(), json!({"x": 1})),
                     ("$or".to_string(), json!("ab")),

@@ -315,7 +315,10 @@ fn random_query_objects_and_templates_never_crash() {
         judged.len(),
         disagreements[..disagreements.len().min(5)].join("\n\n")
     );
-    eprintln!("{} accepted (query, document) pairs agree with sift", judged.len());
+    eprintln!(
+        "{} accepted (query, document) pairs agree with sift",
+        judged.len()
+    );
 }
 
 /// How many accepted fuzzed pairs are judged by sift at the end of a fuzz run.

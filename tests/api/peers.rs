@@ -21,7 +21,8 @@ pub fn sift_pairs(pairs: &[(Value, Value)]) -> Vec<Result<bool, String>> {
         .stdout(Stdio::piped())
         .spawn()
         .expect("node runs tests/peers/sift-eval.js");
-    let input = serde_json::json!({ "pairs": pairs.iter().map(|(q, d)| [q, d]).collect::<Vec<_>>() });
+    let input =
+        serde_json::json!({ "pairs": pairs.iter().map(|(q, d)| [q, d]).collect::<Vec<_>>() });
     child
         .stdin
         .take()
@@ -52,7 +53,11 @@ pub fn ensure_npm_peers() {
             std::fs::read_to_string(path)
                 .ok()
                 .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-                .and_then(|json| json.pointer(pointer).and_then(Value::as_str).map(String::from))
+                .and_then(|json| {
+                    json.pointer(pointer)
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
         };
         let ready = || {
             dir.join("node_modules/.package-lock.json").exists()
