@@ -32,6 +32,9 @@ struct Visit<'a> {
     owner: Option<&'a Value>,
     /// The walk reached the end of its path.
     leaf: bool,
+    /// `item` stands for a string of one lone UTF-16 surrogate, this one (a character of a
+    /// string read by a numeric segment, `"😀".0`), which Rust strings cannot hold.
+    lone: Option<u16>,
 }
 
 impl Visit<'_> {
@@ -166,6 +169,7 @@ impl<'q> Rt<'q> {
                 let path: &[String] = path;
                 walk(
                     visit.item,
+                    visit.lone,
                     path,
                     0,
                     visit.key,
@@ -197,6 +201,7 @@ impl<'q> Rt<'q> {
                             key: Key::Index(i),
                             owner: Some(array),
                             leaf: true,
+                            lone: None,
                         });
                         *keep = *keep || query.keep;
                     }
@@ -238,6 +243,9 @@ fn children_next(children: &mut [Rt<'_>], visit: &Visit<'_>) -> (bool, bool) {
 
 fn leaf_next(op: &Op, visit: &Visit<'_>, keep: &mut bool, done: &mut bool) {
     let item = visit.item;
+    // A lone surrogate equals no operand (JSON strings hold none).
+    let equals =
+        |operand: &Scalar, item: Option<&Value>| visit.lone.is_none() && equals(operand, item);
     match op {
         Op::Eq(operand) => {
             if visit.tested() && equals(operand, item) {
@@ -245,13 +253,26 @@ fn leaf_next(op: &Op, visit: &Visit<'_>, keep: &mut bool, done: &mut bool) {
             }
         }
         Op::Eqi(operand) => {
-            let hit = matches!(item, Some(Value::String(s)) if s.eq_ignore_ascii_case(operand));
+            let hit = visit.lone.is_none()
+                && matches!(item, Some(Value::String(s)) if s.eq_ignore_ascii_case(operand));
             if visit.tested() && hit {
                 (*keep, *done) = (true, true);
             }
         }
         Op::Cmp(cmp, operand) => {
-            if visit.tested() && compare(*cmp, operand, item) {
+            let hit = match (visit.lone, operand) {
+                (None, _) => compare(*cmp, operand, item),
+                // A string of one unit against a string: by UTF-16 units, never identical.
+                (Some(unit), Scalar::Str(text)) => {
+                    let order = [unit].into_iter().cmp(text.encode_utf16());
+                    match cmp {
+                        CmpOp::Lt | CmpOp::Lte => order.is_lt(),
+                        CmpOp::Gt | CmpOp::Gte => order.is_gt(),
+                    }
+                }
+                (Some(_), _) => false,
+            };
+            if visit.tested() && hit {
                 (*keep, *done) = (true, true);
             }
         }
@@ -288,6 +309,7 @@ fn leaf_next(op: &Op, visit: &Visit<'_>, keep: &mut bool, done: &mut bool) {
 /// stops at, until `next` returns false. Returns false when it was stopped.
 fn walk<'a>(
     item: Option<&'a Value>,
+    lone: Option<u16>,
     path: &[String],
     depth: usize,
     key: Key<'a>,
@@ -299,7 +321,7 @@ fn walk<'a>(
         && current.is_none_or(|segment| !is_numeric_segment(segment))
     {
         for (i, element) in items.iter().enumerate() {
-            if !walk(Some(element), path, depth, Key::Index(i), item, next) {
+            if !walk(Some(element), None, path, depth, Key::Index(i), item, next) {
                 return false;
             }
         }
@@ -310,27 +332,34 @@ fn walk<'a>(
             key,
             owner,
             leaf: depth == path.len(),
+            lone,
         });
     };
     let name = Key::Name(segment.as_str());
     match item {
-        Some(Value::Object(map)) => walk(map.get(segment), path, depth + 1, name, item, next),
+        Some(Value::Object(map)) => walk(map.get(segment), None, path, depth + 1, name, item, next),
         Some(Value::Array(items)) => {
             let element = array_index(segment).and_then(|i| items.get(i));
-            walk(element, path, depth + 1, name, item, next)
+            walk(element, None, path, depth + 1, name, item, next)
         }
         // `"abc"["1"]` is `"b"`: strings are indexed by UTF-16 code units.
         Some(Value::String(s)) => {
-            let unit = array_index(segment).and_then(|i| s.encode_utf16().nth(i));
+            let unit = match lone {
+                Some(unit) => (array_index(segment) == Some(0)).then_some(unit),
+                None => array_index(segment).and_then(|i| s.encode_utf16().nth(i)),
+            };
             match unit {
                 Some(unit) => {
-                    let character = Value::String(String::from_utf16_lossy(&[unit]));
-                    walk(Some(&character), path, depth + 1, name, item, next)
+                    let character = String::from_utf16(&[unit]).ok();
+                    let lone = character.is_none().then_some(unit);
+                    // A lone surrogate is read as one (placeholder) character, flagged `lone`.
+                    let character = Value::String(character.unwrap_or_else(|| "\u{FFFD}".into()));
+                    walk(Some(&character), lone, path, depth + 1, name, item, next)
                 }
-                None => walk(None, path, depth + 1, name, item, next),
+                None => walk(None, None, path, depth + 1, name, item, next),
             }
         }
-        _ => walk(None, path, depth + 1, name, item, next),
+        _ => walk(None, None, path, depth + 1, name, item, next),
     }
 }
 
@@ -342,6 +371,7 @@ pub(super) fn matches(nodes: &[Node], document: &Value) -> bool {
         key: Key::Undefined,
         owner: None,
         leaf: true,
+        lone: None,
     });
     query.keep
 }

@@ -46,11 +46,12 @@
 //!
 //! # SQL
 //!
-//! A field whose operators have scalar operands (a number or a string for `$lt`…), whose path
-//! has no numeric segment, and whose `$elemMatch` queries hold only fields and operators
-//! compiles to SQL that gives sift's answer exactly. Anything else (whole arrays or objects to
-//! equal, a numeric segment, `$and`/`$or` inside `$elemMatch`, operators on the whole document,
-//! comparisons with booleans, null, arrays or objects) compiles to `TRUE` — a superset — and the
+//! A field whose operators have scalar operands (a number, a boolean, or a string without
+//! characters from U+E000 on for `$lt`…), whose path has no numeric segment, and whose
+//! `$elemMatch` queries hold only fields and operators compiles to SQL that gives sift's answer
+//! exactly. Anything else (whole arrays or objects to equal, a numeric segment, `$and`/`$or`
+//! inside `$elemMatch`, operators on the whole document, comparisons with null, arrays,
+//! objects or such strings) compiles to `TRUE` — a superset — and the
 //! compiled filter carries a residue ([`SqlFilter::residue`]) that the selected rows must pass
 //! in memory: the users' lists and totals then read every row the rest of their SQL selects.
 //!
@@ -556,6 +557,11 @@ mod tests {
             json!({"a": [{"b": 1}, {"b": 2}]})
         ));
         assert!(check(json!({"a.0": "x"}), json!({"a": "xy"})));
+        // …by UTF-16 unit: half of an emoji is a lone surrogate, ordered as JavaScript does.
+        assert!(check(json!({"a.0": {"$lte": "\u{FF21}"}}), json!({"a": "😀"})));
+        assert!(!check(json!({"a.0": "\u{FFFD}"}), json!({"a": "😀"})));
+        assert!(!check(json!({"a.0": {"$gt": "\u{FFFF}"}}), json!({"a": "😀"})));
+        assert!(check(json!({"a.1.0": {"$exists": true}}), json!({"a": "😀"})));
     }
 
     #[test]

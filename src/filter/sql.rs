@@ -328,8 +328,8 @@ struct Compiler<'f> {
 }
 
 /// Whether the operators of a field compile to SQL that gives sift's answer exactly: scalar
-/// operands (a number, or a string without characters from U+E000 on, for `$lt`…), no numeric
-/// path segment, and `$elemMatch`
+/// operands (a number, a boolean, or a string without characters from U+E000 on, for `$lt`…),
+/// no numeric path segment, and `$elemMatch`
 /// queries made of fields only. Anything else is compiled as `TRUE` and filtered in memory.
 fn exact(path: &[String], ops: &[Op]) -> bool {
     let scalar = |s: &Scalar| !matches!(s, Scalar::Json(_));
@@ -341,7 +341,7 @@ fn exact(path: &[String], ops: &[Op]) -> bool {
             // SQL orders strings by code point, JavaScript by UTF-16 unit: they agree unless the
             // operand holds a character from U+E000 on.
             Op::Cmp(_, Scalar::Str(text)) => text.chars().all(|c| c < '\u{E000}'),
-            Op::Cmp(_, x) => matches!(x, Scalar::Num(_)),
+            Op::Cmp(_, x) => matches!(x, Scalar::Num(_) | Scalar::Bool(_)),
             Op::Eqi(_) | Op::Exists(_) => true,
             Op::ElemMatch(nodes) => nodes.iter().all(|node| match node {
                 Node::Field { path, ops } => exact(path, ops),
@@ -794,6 +794,16 @@ impl Compiler<'_> {
                 Frag::sql("FALSE"),
                 "TRUE",
             ),
+            // JavaScript orders false before true; only booleans have a boolean's `typeof`.
+            Op::Cmp(cmp, Scalar::Bool(b)) => {
+                let f = match (cmp, b) {
+                    (CmpOp::Lt, true) | (CmpOp::Lte, false) => self.equals(&Scalar::Bool(false), s),
+                    (CmpOp::Gt, false) | (CmpOp::Gte, true) => self.equals(&Scalar::Bool(true), s),
+                    (CmpOp::Lte, true) | (CmpOp::Gte, false) => self.is(s, JType::Bool),
+                    (CmpOp::Lt, false) | (CmpOp::Gt, true) => Frag::sql("FALSE"),
+                };
+                (t(f), Frag::sql("TRUE"), "FALSE")
+            }
             Op::Cmp(cmp, x) => {
                 let sign = match cmp {
                     CmpOp::Lt => "<",

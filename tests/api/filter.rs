@@ -281,7 +281,7 @@ impl Gen<'_> {
                                 json!(true),
                                 json!(false),
                                 json!(null),
-                            ][..if self.plain { 8 } else { 11 }],
+                            ][..if self.plain { 10 } else { 11 }],
                         )
                     } else {
                         self.operand()
