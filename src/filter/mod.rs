@@ -558,10 +558,19 @@ mod tests {
         ));
         assert!(check(json!({"a.0": "x"}), json!({"a": "xy"})));
         // …by UTF-16 unit: half of an emoji is a lone surrogate, ordered as JavaScript does.
-        assert!(check(json!({"a.0": {"$lte": "\u{FF21}"}}), json!({"a": "😀"})));
+        assert!(check(
+            json!({"a.0": {"$lte": "\u{FF21}"}}),
+            json!({"a": "😀"})
+        ));
         assert!(!check(json!({"a.0": "\u{FFFD}"}), json!({"a": "😀"})));
-        assert!(!check(json!({"a.0": {"$gt": "\u{FFFF}"}}), json!({"a": "😀"})));
-        assert!(check(json!({"a.1.0": {"$exists": true}}), json!({"a": "😀"})));
+        assert!(!check(
+            json!({"a.0": {"$gt": "\u{FFFF}"}}),
+            json!({"a": "😀"})
+        ));
+        assert!(check(
+            json!({"a.1.0": {"$exists": true}}),
+            json!({"a": "😀"})
+        ));
     }
 
     #[test]
