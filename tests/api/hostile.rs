@@ -227,6 +227,10 @@ fn random_query_objects_and_templates_never_crash() {
         "$user.id",
         "attributes.team",
         "role.type",
+        "a.0",
+        "b.1.a",
+        "$lte",
+        "$gte",
     ];
     fn value(next: &mut impl FnMut() -> u64, keys: &[&str], depth: u32) -> Value {
         match next() % if depth > 3 { 6 } else { 9 } {
