@@ -95,6 +95,15 @@ async fn report(
         }
         query.load(c).await
     })?;
+    // Conditions SQL cannot answer exactly (e.g. whole-object equality) select a superset of the
+    // rows; each row must then pass them in memory, as the document the paths name.
+    let rows = match scope.as_ref().and_then(|scope| scope.residue()) {
+        None => rows,
+        Some(residue) => rows
+            .into_iter()
+            .filter(|row| serde_json::to_value(row).is_ok_and(|doc| residue.matches(&doc)))
+            .collect(),
+    };
     let viewer = match principal {
         Principal::User(user) => Some(user.user.username.clone()),
         Principal::ApiToken(token) => Some(token.name.clone()),

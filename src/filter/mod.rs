@@ -4,38 +4,56 @@
 //!
 //! # The language
 //!
-//! A query object is JSON, as in sift.js 17 / MongoDB:
+//! A query object is JSON, exactly as sift.js 17.1.4 reads it with these operators:
 //!
-//! - document level: keys are dotted field paths or `$and` / `$or` (non-empty arrays of query
-//!   objects); several keys mean AND; `{}` matches everything;
-//! - a path's value is an operator object (every key starts with `$`) or a scalar (implicit `$eq`);
-//! - operators: `$eq $ne` (scalar or null), `$eqi` (string; ASCII case-insensitive equality,
-//!   only strings match), `$in $nin` (array of scalars), `$lt $lte $gt $gte` (number or string),
-//!   `$exists` (boolean), `$elemMatch` (a document-level query or an operator object, applied
-//!   to each element).
+//! - a query's keys are dotted field paths, `$and` / `$or` (non-empty arrays of queries), and
+//!   operators on the queried value itself (at the top, the document: `{"$ne": 1}` holds for
+//!   every document); several keys mean AND; `{}` matches everything. Inside `$and`, `$or` and
+//!   `$elemMatch`, a query that is no object is read as sift reads it: an array as the object
+//!   keyed by its indexes, a scalar as `{"$eq": scalar}`;
+//! - a path's value is an operator object (every key starts with `$`) or a value to equal
+//!   (implicit `$eq`): a scalar, or a whole array or object;
+//! - operators: `$eq $ne` (any value), `$eqi` (string; ASCII case-insensitive equality, only
+//!   strings match), `$in $nin` (an array of values, or one value), `$lt $lte $gt $gte` (any
+//!   value; the compared value must have the operand's JavaScript `typeof`), `$exists` (its
+//!   truthiness), `$elemMatch` (a query applied to each element: fields, `$and`/`$or`,
+//!   operators on the element, side by side).
 //!
-//! The semantics are sift.js 17.1.3's, including its walk through arrays: a path descends into
-//! every element of an array it meets (nested arrays too) and then also looks the key up on the
-//! array itself, which yields `undefined` — `$eq`-like operators ignore that value, `$ne`,
-//! `$in`, `$nin` and `$exists` see it. Each operator decides on the first value of the walk that
-//! settles it (e.g. `$exists: true` on `a.b` is false for `{"a": [null, {"b": 1}]}` but true for
-//! `{"a": [{"b": 1}, null]}`), and the SQL compilation reproduces that order.
+//! The semantics are sift 17.1.4's (MongoDB's for paths through arrays), which `eval.rs` ports
+//! operation by operation: a path descends into every element of an array it meets (nested
+//! arrays too) unless its next segment is numeric (`a.0` is the first element; a numeric
+//! segment also indexes a string's characters), and then also looks the key up on the array
+//! itself, which yields nothing (`$ne`, `$in`, `$nin` and the equality-like operators skip
+//! it). Equality is sift's `equals`: `null` equals null and missing, numbers compare as doubles,
+//! arrays element by element in order, objects key by key in any order (a key the value lacks
+//! equals a `null` of the operand). `$exists: true` holds when some value at the end of the
+//! path is an own key (an element holding it, wherever it is), `$exists: false` when none is.
+//! `$elemMatch` holds for the first array at the end of the path with a matching element,
+//! stopping at an array inside an array.
 //!
 //! # Restrictions beyond sift (refused by [`Filter::parse`])
 //!
-//! - a scalar `$in`/`$nin` operand (sift wraps it in an array), except a `$user.` placeholder;
-//! - objects or arrays as values to compare with, and operators sift has but the reference
-//!   does not list (`$not`, `$regex`, `$size`, `$all`, `$where`, …);
-//! - `$and` / `$or` inside `$elemMatch`: when an element is itself an array, sift runs them
-//!   over the inner values with state carried from one value to the next (an `$or` branch that is
-//!   "true so far" wins), which has no reasonable SQL form. Several fields in one `$elemMatch`
-//!   query still mean AND;
-//! - path segments must start with a letter or `_` and continue with letters, digits, `_` or `-`
-//!   (so never a number: sift indexes arrays with numeric segments), and must not name a member of
+//! - operators sift has but the reference does not list (`$not`, `$regex`, `$size`, `$all`,
+//!   `$where`, `$nor`, …), and `$eqi` with an operand that is no string;
+//! - path segments must be non-empty letters, digits, `_` or `-`, and must not name a member of
 //!   JavaScript's `Object`, `Array`, `String`, `Number` or `Boolean` prototypes, nor `Infinity`
 //!   (sift would read `"abc".link` as a function, `[1].length` as 1). At the top level of a query
 //!   the first segment is looked up on the document object, so only the `Object` names are
-//!   refused there (`{"keys": 1}` is fine, `{"attributes.keys": 1}` is not).
+//!   refused there (`{"keys": 1}` is fine, `{"attributes.keys": 1}` is not). A whole object to
+//!   compare with must not hold a key named like an `Object` member either (sift would compare
+//!   it with the inherited member where a document lacks it);
+//! - the top level of a query object must be an object.
+//!
+//! # SQL
+//!
+//! A field whose operators have scalar operands (a number, a boolean, or a string without
+//! characters from U+E000 on for `$lt`…), whose path has no numeric segment, and whose
+//! `$elemMatch` queries hold only fields and operators compiles to SQL that gives sift's answer
+//! exactly. Anything else (whole arrays or objects to equal, a numeric segment, `$and`/`$or`
+//! inside `$elemMatch`, operators on the whole document, comparisons with null, arrays,
+//! objects or such strings) compiles to `TRUE` — a superset — and the
+//! compiled filter carries a residue ([`SqlFilter::residue`]) that the selected rows must pass
+//! in memory: the users' lists and totals then read every row the rest of their SQL selects.
 //!
 //! # Bounds (refused by [`Filter::parse`])
 //!
@@ -121,8 +139,10 @@ enum Op {
     In(ScalarList),
     Nin(ScalarList),
     Cmp(CmpOp, Scalar),
+    /// The operand's JavaScript truthiness.
     Exists(bool),
-    ElemMatch(ElemQuery),
+    /// A query on each element (its fields, `$and`/`$or`, operators on the element itself).
+    ElemMatch(Vec<Node>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,22 +160,16 @@ enum CmpOp {
     Gte,
 }
 
-/// The operand of `$elemMatch`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ElemQuery {
-    /// A document-level query (fields only) applied to each element.
-    Query(Vec<Node>),
-    /// Operators applied to each element's value.
-    Ops(Vec<Op>),
-}
-
-/// A JSON scalar, numbers as JavaScript sees them.
+/// A value to compare with: a JSON scalar (numbers as JavaScript sees them), or a whole array
+/// or object.
 #[derive(Debug, Clone, PartialEq)]
 enum Scalar {
     Null,
     Bool(bool),
     Num(f64),
     Str(String),
+    /// An array or an object.
+    Json(Box<serde_json::Value>),
 }
 
 /// Filters are keys of [`SqlCache`]. JSON has no NaN, so every number equals itself; a NaN
@@ -171,6 +185,9 @@ impl std::hash::Hash for Scalar {
             // 0 and -0 are equal, so they hash alike.
             Scalar::Num(n) => (if *n == 0.0 { 0 } else { n.to_bits() }).hash(state),
             Scalar::Str(s) => s.hash(state),
+            // Equal arrays and objects may be written differently (`1` and `1.0`, key order):
+            // they hash alike by their discriminant alone.
+            Scalar::Json(_) => {}
         }
     }
 }
@@ -325,7 +342,7 @@ impl Filter {
         dialect: Dialect,
         fields: &dyn FieldMap,
     ) -> Result<SqlFilter, FilterError> {
-        sql::compile(&self.root, dialect, fields)
+        sql::compile(self, dialect, fields)
     }
 
     /// The alternatives `filters`: a document matches when it matches at least one.
@@ -354,6 +371,7 @@ impl fmt::Display for Scalar {
             Scalar::Bool(b) => write!(f, "{b}"),
             Scalar::Num(n) => write!(f, "{n}"),
             Scalar::Str(s) => write!(f, "{s:?}"),
+            Scalar::Json(v) => write!(f, "{v}"),
         }
     }
 }
@@ -381,23 +399,13 @@ mod tests {
             (json!("a"), "expected a query object"),
             (json!({"a": {"$regex": "x"}}), "unknown operator `$regex`"),
             (json!({"$nor": [{"a": 1}]}), "unknown operator `$nor`"),
-            (
-                json!({"a": {"$eq": {"b": 1}}}),
-                "query / a / $eq: an object is not a value",
-            ),
-            (json!({"a": {"$ne": [1]}}), "an array is not a value"),
-            (
-                json!({"a": {"b": 1}}),
-                "query / a: an object is not a value",
-            ),
-            (json!({"a": {}}), "an object is not a value"),
-            (json!({"a": [1, 2]}), "an array is not a value"),
+            (json!({"$where": "1"}), "unknown operator `$where`"),
             (
                 json!({"a": {"$eq": 1, "b": 2}}),
                 "mixes operators (`$eq`) with field keys (`b`)",
             ),
             (
-                json!({"a": {"$elemMatch": {"$eq": 1, "b": 2}}}),
+                json!({"a": {"$elemMatch": {"b": {"$eq": 1, "c": 2}}}}),
                 "mixes operators",
             ),
             (
@@ -405,58 +413,34 @@ mod tests {
                 "`$eqi` expects a string, found the number 1",
             ),
             (
-                json!({"a": {"$in": 1}}),
-                "`$in` expects an array of scalars",
-            ),
-            (
-                json!({"a": {"$nin": "x"}}),
-                "`$nin` expects an array of scalars",
-            ),
-            (
-                json!({"a": {"$in": [[1]]}}),
-                "`$in` expects an array of scalars",
-            ),
-            (
                 json!({"a": {"$in": [{"$gt": 1}]}}),
-                "`$in` expects an array of scalars",
+                "`$in` expects an array of values to equal, without operators",
             ),
             (
-                json!({"a": {"$lt": null}}),
-                "`$lt` expects a number or a string, found null",
-            ),
-            (
-                json!({"a": {"$gte": true}}),
-                "`$gte` expects a number or a string",
-            ),
-            (
-                json!({"a": {"$exists": 1}}),
-                "`$exists` expects true or false",
+                json!({"a": {"$nin": {"$eq": 1}}}),
+                "`$nin` expects an array of values to equal",
             ),
             (
                 json!({"a": {"$elemMatch": 1}}),
                 "`$elemMatch` expects an object",
             ),
+            (json!({"a": {"$elemMatch": null}}), "`$elemMatch` expects"),
             (
                 json!({"$and": []}),
                 "`$and` expects a non-empty array of query objects",
             ),
             (json!({"$or": {"a": 1}}), "`$or` expects a non-empty array"),
             (
-                json!({"$or": [1]}),
-                "query / $or[0]: expected a query object",
-            ),
-            (json!({"$eq": 1}), "`$eq` is not allowed here"),
-            (
                 json!({"a": {"$or": [{"b": 1}]}}),
                 "`$or` is not allowed here",
             ),
             (
-                json!({"a": {"$elemMatch": {"$and": [{"b": 1}]}}}),
-                "not supported inside $elemMatch",
+                json!({"a": {"$elemMatch": {"b": {"$and": [{"c": 1}]}}}}),
+                "`$and` is not allowed here",
             ),
             (
-                json!({"a": {"$elemMatch": {"b": {"$elemMatch": {"$or": [{"c": 1}]}}}}}),
-                "inside $elemMatch",
+                json!({"a": {"$eq": {"x": {"constructor": 1}}}}),
+                "`constructor` names a JavaScript built-in member",
             ),
             (
                 json!({"a..b": 1}),
@@ -464,7 +448,6 @@ mod tests {
             ),
             (json!({"a.": 1}), "empty segment"),
             (json!({"": 1}), "empty segment"),
-            (json!({"a.0": 1}), "must start with a letter"),
             (json!({"a.b c": 1}), "contains ` `"),
             // Keys written to reach the SQL text of a condition.
             (
@@ -489,6 +472,36 @@ mod tests {
         assert!(Filter::parse(&json!({"keys": 1, "link": {"$exists": true}})).is_ok());
     }
 
+    /// Issue 24: every query sift 17.1.4 accepts with the listed operators is accepted.
+    #[test]
+    fn every_query_sift_accepts_is_accepted() {
+        for query in [
+            json!({"attributes.tags": ["alpha", "beta"]}),
+            json!({"attributes.plan": {"tier": "Gold", "seats": 3}}),
+            json!({"a": {}}),
+            json!({"a": {"$eq": {"b": 1}}, "c": {"$ne": [1]}}),
+            json!({"a": {"$in": [[1], {"b": 2}, null]}, "c": {"$nin": [[]]}}),
+            json!({"a": {"$in": 1}, "b": {"$nin": "x"}}),
+            json!({"attributes.pets.0.kind": "cat"}),
+            json!({"a.0": 1, "a.1e1": 2, "a.0x1": 3}),
+            json!({"a": {"$elemMatch": {"$or": [{"b": 1}, {"c": 2}], "d": 3}}}),
+            json!({"a": {"$elemMatch": {"$and": [{"$gt": 1}], "$lt": 5}}}),
+            json!({"a": {"$elemMatch": {"$eq": 1, "b": 2}}}),
+            json!({"a": {"$elemMatch": [1]}}),
+            json!({"$or": [1, [2], {"a": 1}]}),
+            json!({"a": {"$lt": null, "$gte": true, "$lte": [1], "$gt": {"b": 1}}}),
+            json!({"a": {"$exists": 1}, "b": {"$exists": ""}, "c": {"$exists": null}}),
+            json!({"$eq": 1, "$ne": {"a": 1}, "$exists": true}),
+            json!({"a": {"$eq": {"$gt": 1}}}),
+        ] {
+            assert!(
+                Filter::parse(&query).is_ok(),
+                "{query}: {}",
+                refused(query.clone())
+            );
+        }
+    }
+
     #[test]
     fn paths_walk_arrays_like_sift() {
         // Equality against an array matches any element, nested arrays included.
@@ -503,23 +516,61 @@ mod tests {
         assert!(check(json!({"a": null}), json!({"a": null})));
         assert!(!check(json!({"a": null}), json!({"a": []})));
         assert!(check(json!({"a.b": null}), json!({"a": 5})));
-        // The `undefined` of a key looked up on an array: `$eq` ignores it, `$ne`/`$in` see it.
+        // The `undefined` of a key looked up on an array is no value (sift 17.1.4, MongoDB):
+        // `$eq`, `$ne`, `$in`, `$nin` all skip it.
         assert!(!check(json!({"a.b": null}), json!({"a": [{"b": 1}]})));
-        assert!(!check(
+        assert!(check(
             json!({"a.b": {"$ne": null}}),
             json!({"a": [{"b": 1}]})
         ));
-        assert!(check(
+        assert!(!check(
             json!({"a.b": {"$in": [null]}}),
             json!({"a": [{"b": 1}]})
         ));
+        assert!(check(json!({"a.b": null}), json!({"a": [{"c": 1}]})));
         // `$ne`/`$nin` on arrays: no element may equal.
         assert!(!check(json!({"a": {"$ne": 1}}), json!({"a": [0, 1]})));
         assert!(check(json!({"a": {"$ne": 3}}), json!({"a": [0, 1]})));
         assert!(!check(json!({"a": {"$nin": [1]}}), json!({"a": [0, 1]})));
         assert!(check(json!({"a": {"$nin": [1]}}), json!({"a": []})));
-        // …but sift's `$nin` settles at the end of the first inner array.
-        assert!(check(json!({"a": {"$nin": [1]}}), json!({"a": [[2], 1]})));
+        // …nested arrays included.
+        assert!(!check(json!({"a": {"$nin": [1]}}), json!({"a": [[2], 1]})));
+        // Whole arrays and objects equal as values, objects whatever their key order.
+        assert!(check(json!({"a": [1, 2]}), json!({"a": [1, 2]})));
+        assert!(check(json!({"a": [1, 2]}), json!({"a": [[1, 2], 3]})));
+        assert!(!check(json!({"a": [1, 2]}), json!({"a": [2, 1]})));
+        assert!(check(
+            json!({"a": {"y": 1, "x": 2}}),
+            json!({"a": {"x": 2, "y": 1}})
+        ));
+        assert!(check(
+            json!({"a": {"x": null, "y": 1}}),
+            json!({"a": {"y": 1, "z": 5}})
+        ));
+        assert!(!check(
+            json!({"a": {"x": 1}}),
+            json!({"a": {"x": 1, "y": 2}})
+        ));
+        // Numeric segments index arrays and strings.
+        assert!(check(
+            json!({"a.1.b": 2}),
+            json!({"a": [{"b": 1}, {"b": 2}]})
+        ));
+        assert!(check(json!({"a.0": "x"}), json!({"a": "xy"})));
+        // …by UTF-16 unit: half of an emoji is a lone surrogate, ordered as JavaScript does.
+        assert!(check(
+            json!({"a.0": {"$lte": "\u{FF21}"}}),
+            json!({"a": "😀"})
+        ));
+        assert!(!check(json!({"a.0": "\u{FFFD}"}), json!({"a": "😀"})));
+        assert!(!check(
+            json!({"a.0": {"$gt": "\u{FFFF}"}}),
+            json!({"a": "😀"})
+        ));
+        assert!(check(
+            json!({"a.1.0": {"$exists": true}}),
+            json!({"a": "😀"})
+        ));
     }
 
     #[test]
@@ -530,14 +581,20 @@ mod tests {
             json!({"a.b": {"$exists": false}}),
             json!({"a": null})
         ));
+        // Any element holding the key makes it exist, wherever it is in the array.
         assert!(check(
             json!({"a.b": {"$exists": true}}),
             json!({"a": [{"b": 1}, null]})
         ));
-        assert!(!check(
+        assert!(check(
             json!({"a.b": {"$exists": true}}),
             json!({"a": [null, {"b": 1}]})
         ));
+        assert!(!check(
+            json!({"a.b": {"$exists": false}}),
+            json!({"a": [{"b": 3}, {"b": 4}]})
+        ));
+        assert!(check(json!({"a.b": {"$exists": false}}), json!({"a": []})));
     }
 
     #[test]
@@ -553,6 +610,12 @@ mod tests {
         ));
         assert!(!check(json!({"a": 1}), json!({"a": true})));
         assert!(check(json!({"a": 1}), json!({"a": 1.0})));
+        // Booleans and null compare too, with JavaScript's coercions among objects.
+        assert!(check(json!({"a": {"$gt": false}}), json!({"a": true})));
+        assert!(check(json!({"a": {"$lte": null}}), json!({})));
+        assert!(check(json!({"a": {"$lte": null}}), json!({"a": []})));
+        assert!(!check(json!({"a": {"$lt": null}}), json!({"a": null})));
+        assert!(check(json!({"a": {"$lt": [5]}}), json!({"a": ["10"]})));
     }
 
     #[test]
@@ -584,10 +647,20 @@ mod tests {
         ));
         assert!(!check(json!({"k": {"$elemMatch": {}}}), json!({"k": "a"})));
         assert!(check(json!({"k": {"$elemMatch": {}}}), json!({"k": [1]})));
-        // sift judges the first array of the walk: here the inner [1].
+        // An array inside an array settles it: here the inner [1].
         assert!(!check(
             json!({"a": {"$elemMatch": {"$eq": 2}}}),
             json!({"a": [[1], [2]]})
+        ));
+        // Each array of a path through objects is a candidate.
+        assert!(check(
+            json!({"a.b": {"$elemMatch": {"$eq": 2}}}),
+            json!({"a": [{"b": [1]}, {"b": [2]}]})
+        ));
+        // $and/$or and operators beside fields inside $elemMatch.
+        assert!(check(
+            json!({"tags": {"$elemMatch": {"$or": [{"k": "z"}, {"v": 2}], "k": "b"}}}),
+            doc.clone()
         ));
     }
 
@@ -779,7 +852,7 @@ mod tests {
         let one = json!({"a": {"$nin": "$user.teams"}});
         assert!(Filter::parse(&one).is_ok());
         let message = refused(
-            json!({"a": {"$nin": "$user.teams"}, "b": {"$nin": "$user.teams"}, "c": {"$in": "$user.teams"}}),
+            json!({"a": {"$nin": "$user.teams"}, "b": {"$nin": "$user.teams"}, "c": {"$in": "$user.teams"}, "d": {"$in": "$user.teams"}, "e": {"$in": "$user.teams"}}),
         );
         assert!(
             message.starts_with("query: in SQL it could bind ")

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{CmpOp, ElemQuery, FilterError, Node, Op, Scalar, ScalarList};
+use super::{CmpOp, FilterError, Node, Op, Scalar, ScalarList};
 
 /// The prefix of a string operand that refers to the requesting user.
 const PLACEHOLDER: &str = "$user.";
@@ -127,7 +127,7 @@ impl At {
 
 pub(super) fn parse(query: &Value) -> Result<Vec<Node>, FilterError> {
     check_size(query)?;
-    parse_query(query, &At::root(), false)
+    parse_query(query, &At::root(), true, true)
 }
 
 /// Refuses a query object beyond the bounds of [`super::limits`], without recursion: the
@@ -209,41 +209,51 @@ fn check_size(query: &Value) -> Result<(), FilterError> {
     Ok(())
 }
 
-/// A document-level query: field paths and, unless inside `$elemMatch`, `$and` / `$or`.
-fn parse_query(query: &Value, at: &At, in_elem: bool) -> Result<Vec<Node>, FilterError> {
-    let Value::Object(map) = query else {
-        return Err(FilterError::NotAQuery {
-            at: at.0.clone(),
-            found: describe(query),
-        });
+/// A query: field paths, `$and` / `$or`, and operators on the value itself (sift's "self
+/// operations": at document level they test the document, inside `$elemMatch` each element).
+/// A value that is no object is a query too, as in sift: an array stands for the object keyed
+/// by its indexes, a scalar for `{"$eq": scalar}`. The top level of a query object must be an
+/// object (`top`). `doc` says paths are looked up on the document (not an element).
+fn parse_query(query: &Value, at: &At, top: bool, doc: bool) -> Result<Vec<Node>, FilterError> {
+    let indexed: Map<String, Value>;
+    let map = match query {
+        Value::Object(map) => map,
+        Value::Array(items) if !top => {
+            indexed = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect();
+            &indexed
+        }
+        scalar if !top => {
+            return Ok(vec![Node::Field {
+                path: Vec::new(),
+                ops: vec![Op::Eq(to_operand(scalar))],
+            }]);
+        }
+        _ => {
+            return Err(FilterError::NotAQuery {
+                at: at.0.clone(),
+                found: describe(query),
+            });
+        }
     };
     let mut nodes = Vec::with_capacity(map.len());
+    let mut own_ops = Vec::new();
     for (key, value) in map {
         if key.starts_with('$') {
             let group_at = at.then(key);
             match key.as_str() {
-                "$and" | "$or" if in_elem => {
-                    return Err(FilterError::Misplaced {
-                        at: group_at.0,
-                        operator: key.clone(),
-                        reason: "$and and $or are not supported inside $elemMatch (several fields in one $elemMatch query already mean AND)",
-                    });
-                }
                 "$and" | "$or" => {
-                    let queries = parse_group(key, value, &group_at)?;
+                    let queries = parse_group(key, value, &group_at, doc)?;
                     nodes.push(if key == "$and" {
                         Node::And(queries)
                     } else {
                         Node::Or(queries)
                     });
                 }
-                op if is_value_operator(op) => {
-                    return Err(FilterError::Misplaced {
-                        at: group_at.0,
-                        operator: key.clone(),
-                        reason: "an operator applies to a field, as in {\"field\": {\"$eq\": …}}",
-                    });
-                }
+                op if is_value_operator(op) => own_ops.push(parse_op(op, value, &group_at)?),
                 _ => {
                     return Err(FilterError::UnknownOperator {
                         at: at.0.clone(),
@@ -252,20 +262,31 @@ fn parse_query(query: &Value, at: &At, in_elem: bool) -> Result<Vec<Node>, Filte
                 }
             }
         } else {
-            let path = parse_path(key, at, !in_elem)?;
+            let path = parse_path(key, at, doc)?;
             let ops = parse_value(value, &at.then(key))?;
             nodes.push(Node::Field { path, ops });
         }
     }
+    if !own_ops.is_empty() {
+        nodes.push(Node::Field {
+            path: Vec::new(),
+            ops: own_ops,
+        });
+    }
     Ok(nodes)
 }
 
-fn parse_group(operator: &str, value: &Value, at: &At) -> Result<Vec<Vec<Node>>, FilterError> {
+fn parse_group(
+    operator: &str,
+    value: &Value,
+    at: &At,
+    doc: bool,
+) -> Result<Vec<Vec<Node>>, FilterError> {
     match value {
         Value::Array(items) if !items.is_empty() => items
             .iter()
             .enumerate()
-            .map(|(i, item)| parse_query(item, &At(format!("{}[{i}]", at.0)), false))
+            .map(|(i, item)| parse_query(item, &At(format!("{}[{i}]", at.0)), false, doc))
             .collect(),
         _ => Err(FilterError::BadGroup {
             at: at.0.clone(),
@@ -292,6 +313,45 @@ fn is_value_operator(op: &str) -> bool {
     )
 }
 
+/// Whether JavaScript's `Number(segment)` is a number (not NaN): sift then reads the segment
+/// as a property of an array (`a.0` is the first element) instead of walking into its elements.
+/// Segments hold only letters, digits, `_` and `-` (see [`parse_path`]).
+pub(super) fn is_numeric_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    let radix = |digits: &str, ok: fn(char) -> bool| !digits.is_empty() && digits.chars().all(ok);
+    if let Some(rest) = lower.strip_prefix("0x") {
+        return radix(rest, |c| c.is_ascii_hexdigit());
+    }
+    if let Some(rest) = lower.strip_prefix("0o") {
+        return radix(rest, |c| ('0'..='7').contains(&c));
+    }
+    if let Some(rest) = lower.strip_prefix("0b") {
+        return radix(rest, |c| c == '0' || c == '1');
+    }
+    let unsigned = lower.strip_prefix('-').unwrap_or(&lower);
+    let (mantissa, exponent) = match unsigned.split_once('e') {
+        Some((m, e)) => (m, Some(e.strip_prefix('-').unwrap_or(e))),
+        None => (unsigned, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    digits(mantissa) && exponent.is_none_or(digits)
+}
+
+/// The array index a segment names, as JavaScript reads `array[segment]`: only the canonical
+/// form of an index (`"0"`, `"12"`, never `"01"` or `"1e1"`).
+pub(super) fn array_index(segment: &str) -> Option<usize> {
+    let canonical = segment == "0" || (!segment.starts_with('0') && !segment.is_empty());
+    if canonical && segment.chars().all(|c| c.is_ascii_digit()) {
+        segment
+            .parse::<u32>()
+            .ok()
+            .filter(|i| *i < u32::MAX)
+            .map(|i| i as usize)
+    } else {
+        None
+    }
+}
+
 /// Splits a dotted path and checks its segments (see the module documentation for why).
 /// `top` says the path is looked up on the document object itself.
 fn parse_path(path: &str, at: &At, top: bool) -> Result<Vec<String>, FilterError> {
@@ -302,16 +362,13 @@ fn parse_path(path: &str, at: &At, top: bool) -> Result<Vec<String>, FilterError
     };
     let mut segments = Vec::new();
     for (i, segment) in path.split('.').enumerate() {
-        let mut chars = segment.chars();
-        let Some(first) = chars.next() else {
+        if segment.is_empty() {
             return Err(bad("it has an empty segment".into()));
-        };
-        if !(first.is_alphabetic() || first == '_') {
-            return Err(bad(format!(
-                "the segment `{segment}` must start with a letter or `_` (numeric segments are not supported)"
-            )));
         }
-        if let Some(c) = chars.find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '-')) {
+        if let Some(c) = segment
+            .chars()
+            .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == '-'))
+        {
             return Err(bad(format!(
                 "the segment `{segment}` contains `{c}`; use letters, digits, `_` and `-`"
             )));
@@ -328,20 +385,48 @@ fn parse_path(path: &str, at: &At, top: bool) -> Result<Vec<String>, FilterError
     Ok(segments)
 }
 
-/// The value of a field: an operator object or a scalar (implicit `$eq`).
+/// The value of a field: an operator object, or a value to equal (implicit `$eq`, whole arrays
+/// and objects included).
 fn parse_value(value: &Value, at: &At) -> Result<Vec<Op>, FilterError> {
     match value {
-        Value::Object(map) if !map.is_empty() && map.keys().all(|k| k.starts_with('$')) => map
-            .iter()
-            .map(|(op, operand)| parse_op(op, operand, &at.then(op)))
-            .collect(),
-        Value::Object(map) if map.keys().any(|k| k.starts_with('$')) => Err(mixed(map, at)),
-        Value::Object(_) | Value::Array(_) => Err(FilterError::CompositeValue {
-            at: at.0.clone(),
-            found: describe(value),
-        }),
-        scalar => Ok(vec![Op::Eq(to_scalar(scalar).unwrap_or(Scalar::Null))]),
+        Value::Object(map) if map.keys().any(|k| k.starts_with('$')) => {
+            if !map.keys().all(|k| k.starts_with('$')) {
+                return Err(mixed(map, at));
+            }
+            map.iter()
+                .map(|(op, operand)| parse_op(op, operand, &at.then(op)))
+                .collect()
+        }
+        other => {
+            check_operand(other, at)?;
+            Ok(vec![Op::Eq(to_operand(other))])
+        }
     }
+}
+
+/// Refuses an array or object operand holding a key that names a member of
+/// `Object.prototype`: sift would compare with the inherited member where a document lacks it.
+fn check_operand(value: &Value, at: &At) -> Result<(), FilterError> {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(key) = map.keys().find(|k| OBJECT_MEMBERS.contains(&k.as_str())) {
+                    return Err(FilterError::BadPath {
+                        at: at.0.clone(),
+                        path: key.clone(),
+                        reason: format!(
+                            "`{key}` names a JavaScript built-in member, which the reference engine (sift.js) would read instead of the data"
+                        ),
+                    });
+                }
+                pending.extend(map.values());
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn mixed(map: &Map<String, Value>, at: &At) -> FilterError {
@@ -359,6 +444,17 @@ fn mixed(map: &Map<String, Value>, at: &At) -> FilterError {
     }
 }
 
+/// JavaScript's truthiness of a JSON value.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
 fn parse_op(op: &str, operand: &Value, at: &At) -> Result<Op, FilterError> {
     let bad = |expected: &'static str| FilterError::BadOperand {
         at: at.0.clone(),
@@ -368,14 +464,11 @@ fn parse_op(op: &str, operand: &Value, at: &At) -> Result<Op, FilterError> {
     };
     Ok(match op {
         "$eq" | "$ne" => {
-            let scalar = to_scalar(operand).ok_or_else(|| FilterError::CompositeValue {
-                at: at.0.clone(),
-                found: describe(operand),
-            })?;
+            check_operand(operand, at)?;
             if op == "$eq" {
-                Op::Eq(scalar)
+                Op::Eq(to_operand(operand))
             } else {
-                Op::Ne(scalar)
+                Op::Ne(to_operand(operand))
             }
         }
         "$eqi" => match operand {
@@ -383,26 +476,31 @@ fn parse_op(op: &str, operand: &Value, at: &At) -> Result<Op, FilterError> {
             _ => return Err(bad("a string")),
         },
         "$in" | "$nin" => {
+            let element = |value: &Value| -> Result<Scalar, FilterError> {
+                if let Value::Object(map) = value
+                    && map.keys().any(|k| k.starts_with('$'))
+                {
+                    return Err(bad(
+                        "an array of values to equal, without operators (sift: \"cannot nest $ under $in\")",
+                    ));
+                }
+                check_operand(value, at)?;
+                Ok(to_operand(value))
+            };
             let list = match operand {
                 Value::Array(items) => ScalarList {
-                    values: items
-                        .iter()
-                        .map(to_scalar)
-                        .collect::<Option<_>>()
-                        .ok_or_else(|| {
-                            bad("an array of scalars (strings, numbers, booleans, null)")
-                        })?,
+                    values: items.iter().map(element).collect::<Result<_, _>>()?,
                     placeholder: false,
                 },
                 Value::String(s) if s.starts_with(PLACEHOLDER) => ScalarList {
                     values: vec![Scalar::Str(s.clone())],
                     placeholder: true,
                 },
-                _ => {
-                    return Err(bad(
-                        "an array of scalars, or a \"$user.…\" placeholder for one",
-                    ));
-                }
+                // sift takes a single value as a list of one.
+                single => ScalarList {
+                    values: vec![element(single)?],
+                    placeholder: false,
+                },
             };
             if op == "$in" {
                 Op::In(list)
@@ -417,23 +515,28 @@ fn parse_op(op: &str, operand: &Value, at: &At) -> Result<Op, FilterError> {
                 "$gt" => CmpOp::Gt,
                 _ => CmpOp::Gte,
             };
-            match operand {
-                Value::Number(_) | Value::String(_) => {
-                    Op::Cmp(cmp, to_scalar(operand).unwrap_or(Scalar::Null))
-                }
-                _ => return Err(bad("a number or a string")),
-            }
+            check_operand(operand, at)?;
+            Op::Cmp(cmp, to_operand(operand))
         }
-        "$exists" => match operand {
-            Value::Bool(b) => Op::Exists(*b),
-            _ => return Err(bad("true or false")),
+        "$exists" => Op::Exists(truthy(operand)),
+        "$elemMatch" => match operand {
+            Value::Object(_) | Value::Array(_) => {
+                Op::ElemMatch(parse_query(operand, at, false, false)?)
+            }
+            _ => {
+                return Err(FilterError::BadOperand {
+                    at: at.0.clone(),
+                    operator: "$elemMatch".into(),
+                    expected: "an object: a query on each element, or operators on each element's value",
+                    found: describe(operand),
+                });
+            }
         },
-        "$elemMatch" => Op::ElemMatch(parse_elem(operand, at)?),
         "$and" | "$or" => {
             return Err(FilterError::Misplaced {
                 at: at.0.clone(),
                 operator: op.into(),
-                reason: "$and and $or combine whole query objects, at document level",
+                reason: "$and and $or combine whole query objects, not the values of a field",
             });
         }
         _ => {
@@ -445,33 +548,9 @@ fn parse_op(op: &str, operand: &Value, at: &At) -> Result<Op, FilterError> {
     })
 }
 
-fn parse_elem(operand: &Value, at: &At) -> Result<ElemQuery, FilterError> {
-    let Value::Object(map) = operand else {
-        return Err(FilterError::BadOperand {
-            at: at.0.clone(),
-            operator: "$elemMatch".into(),
-            expected: "an object: a query on each element, or operators on each element's value",
-            found: describe(operand),
-        });
-    };
-    let dollars = map.keys().filter(|k| k.starts_with('$')).count();
-    if dollars == 0 {
-        return parse_query(operand, at, true).map(ElemQuery::Query);
-    }
-    if dollars < map.len() {
-        return Err(mixed(map, at));
-    }
-    map.iter()
-        .map(|(op, value)| match op.as_str() {
-            "$and" | "$or" => Err(FilterError::Misplaced {
-                at: at.then(op).0,
-                operator: op.clone(),
-                reason: "$and and $or are not supported inside $elemMatch (several fields in one $elemMatch query already mean AND)",
-            }),
-            _ => parse_op(op, value, &at.then(op)),
-        })
-        .collect::<Result<_, _>>()
-        .map(ElemQuery::Ops)
+/// A value to compare with: a scalar, or a whole array or object.
+fn to_operand(value: &Value) -> Scalar {
+    to_scalar(value).unwrap_or_else(|| Scalar::Json(Box::new(value.clone())))
 }
 
 fn to_scalar(value: &Value) -> Option<Scalar> {
@@ -590,18 +669,13 @@ fn bind_op(op: &Op, user: &Value) -> Option<Op> {
         Op::In(list) => Op::In(bind_list(list, user)?),
         Op::Nin(list) => Op::Nin(bind_list(list, user)?),
         Op::Cmp(cmp, s) => match bind_scalar(s, user)? {
-            s @ (Scalar::Num(_) | Scalar::Str(_)) => Op::Cmp(*cmp, s),
-            Scalar::Null | Scalar::Bool(_) => return None,
+            bound @ (Scalar::Num(_) | Scalar::Str(_)) => Op::Cmp(*cmp, bound),
+            // A placeholder stands for a number or a string only.
+            _ if matches!(s, Scalar::Str(text) if text.starts_with(PLACEHOLDER)) => return None,
+            literal => Op::Cmp(*cmp, literal),
         },
         Op::Exists(b) => Op::Exists(*b),
-        Op::ElemMatch(ElemQuery::Query(nodes)) => {
-            Op::ElemMatch(ElemQuery::Query(bind_nodes(nodes, user)?))
-        }
-        Op::ElemMatch(ElemQuery::Ops(ops)) => Op::ElemMatch(ElemQuery::Ops(
-            ops.iter()
-                .map(|op| bind_op(op, user))
-                .collect::<Option<_>>()?,
-        )),
+        Op::ElemMatch(nodes) => Op::ElemMatch(bind_nodes(nodes, user)?),
     })
 }
 
@@ -633,12 +707,7 @@ pub(super) fn costliest_binding(nodes: &[Node]) -> Vec<Node> {
             Op::In(l) => Op::In(list(l)),
             Op::Nin(l) => Op::Nin(list(l)),
             Op::Cmp(c, s) => Op::Cmp(*c, scalar(s)),
-            Op::ElemMatch(ElemQuery::Query(inner)) => {
-                Op::ElemMatch(ElemQuery::Query(nodes_with(inner, scalar, list)))
-            }
-            Op::ElemMatch(ElemQuery::Ops(inner)) => Op::ElemMatch(ElemQuery::Ops(
-                inner.iter().map(|o| op(o, scalar, list)).collect(),
-            )),
+            Op::ElemMatch(inner) => Op::ElemMatch(nodes_with(inner, scalar, list)),
             Op::Eqi(_) | Op::Exists(_) => o.clone(),
         }
     }
@@ -693,8 +762,7 @@ pub(super) fn collect_placeholders(nodes: &[Node], out: &mut Vec<String>) {
                         }
                     }
                 }
-                Op::ElemMatch(ElemQuery::Query(inner)) => queries.push(inner),
-                Op::ElemMatch(ElemQuery::Ops(inner)) => pending.extend(inner),
+                Op::ElemMatch(inner) => queries.push(inner),
                 _ => {}
             }
         }
@@ -707,6 +775,10 @@ pub(super) fn collect_placeholders(nodes: &[Node], out: &mut Vec<String>) {
 pub(super) fn collect_paths(nodes: &[Node], prefix: &str, out: &mut Vec<String>) {
     for node in nodes {
         match node {
+            Node::Field { path, ops } if path.is_empty() => {
+                // Operators on the value itself (the document, or an element).
+                collect_op_paths(ops, prefix.trim_end_matches('.'), out);
+            }
             Node::Field { path, ops } => {
                 let full = format!("{prefix}{}", path.join("."));
                 if !out.contains(&full) {
@@ -726,10 +798,8 @@ pub(super) fn collect_paths(nodes: &[Node], prefix: &str, out: &mut Vec<String>)
 fn collect_op_paths(ops: &[Op], full: &str, out: &mut Vec<String>) {
     for op in ops {
         match op {
-            Op::ElemMatch(ElemQuery::Query(inner)) => {
-                collect_paths(inner, &format!("{full}."), out)
-            }
-            Op::ElemMatch(ElemQuery::Ops(inner)) => collect_op_paths(inner, full, out),
+            Op::ElemMatch(inner) if full.is_empty() => collect_paths(inner, "", out),
+            Op::ElemMatch(inner) => collect_paths(inner, &format!("{full}."), out),
             _ => {}
         }
     }

@@ -8,7 +8,9 @@
 //! `Visit`. An operator is then "the outcome of the first decisive visit, else a default", which
 //! is `EXISTS`/`NOT EXISTS` when the outcome is constant, or `ORDER BY ord LIMIT 1`.
 //! A [`Location::Column`] is a single visit of a present scalar, so its operators reduce to a
-//! `CASE`. Every value is a bind parameter; the conditions are never NULL.
+//! `CASE`. Every value is a bind parameter; the conditions are never NULL. A field this module
+//! cannot compile exactly (see `exact`) becomes `TRUE`, and the [`SqlFilter`] then carries the
+//! whole filter as its residue, to be applied in memory.
 
 use diesel::QueryResult;
 use diesel::backend::Backend;
@@ -21,8 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{
-    CmpOp, ColumnKind, Dialect, ElemQuery, FieldMap, Filter, FilterError, Location, Node, Op,
-    Scalar,
+    CmpOp, ColumnKind, Dialect, FieldMap, Filter, FilterError, Location, Node, Op, Scalar,
 };
 
 /// A compiled filter: a SQL boolean expression with its bind parameters, usable as
@@ -38,6 +39,9 @@ pub struct SqlFilter {
     parts: Arc<[Part]>,
     /// Whether statements holding this filter may stay prepared on their connection.
     kept: bool,
+    /// When some condition could not be compiled exactly (it was compiled as `TRUE`, so the SQL
+    /// selects a superset), the filter the selected rows must then pass in memory.
+    residue: Option<Arc<Filter>>,
 }
 
 /// How many filter shapes (SQL text and parameter types) may stay prepared. Connections never
@@ -125,6 +129,13 @@ impl SqlCache {
 }
 
 impl SqlFilter {
+    /// The filter that the rows this SQL selects must still pass in memory
+    /// ([`Filter::matches`] on each row's document), when the SQL alone is not exact: `None`
+    /// when it is. Lists and totals with a residue read every row the SQL selects (a scan).
+    pub fn residue(&self) -> Option<&Filter> {
+        self.residue.as_deref()
+    }
+
     /// Whether its SQL text contains `sql`, e.g. `"up_roles."` for a filter that reads the
     /// roles' columns. Bound values (every value of the filter) are never searched.
     pub fn mentions(&self, sql: &str) -> bool {
@@ -133,15 +144,21 @@ impl SqlFilter {
             .any(|part| matches!(part, Part::Sql(text) if text.contains(sql)))
     }
 
-    /// The bytes of SQL text and bound text this filter holds.
+    /// The bytes of SQL text and bound text this filter holds, and of its residue (as its
+    /// debug text: a bound filter may hold users' long lists).
     fn bytes(&self) -> usize {
-        self.parts
+        let sql: usize = self
+            .parts
             .iter()
             .map(|part| match part {
                 Part::Sql(text) | Part::Bind(Param::Text(text)) => text.len(),
                 Part::Bind(_) => 8,
             })
-            .sum()
+            .sum();
+        sql + self
+            .residue
+            .as_ref()
+            .map_or(0, |residue| format!("{residue:?}").len())
     }
 }
 
@@ -220,32 +237,35 @@ impl Frag {
 }
 
 pub(super) fn compile(
-    nodes: &[Node],
+    filter: &Filter,
     dialect: Dialect,
     fields: &dyn FieldMap,
 ) -> Result<SqlFilter, FilterError> {
-    let out = compile_parts(nodes, dialect, fields)?;
+    let (out, inexact) = compile_parts(&filter.root, dialect, fields)?;
     let kept = keep_shape(&out.0);
     Ok(SqlFilter {
         parts: out.0.into(),
         kept,
+        residue: inexact.then(|| Arc::new(filter.clone())),
     })
 }
 
+/// The SQL of `nodes`, and whether some condition in it was compiled as `TRUE` (see [`exact`]).
 fn compile_parts(
     nodes: &[Node],
     dialect: Dialect,
     fields: &dyn FieldMap,
-) -> Result<Frag, FilterError> {
+) -> Result<(Frag, bool), FilterError> {
     let mut compiler = Compiler {
         dialect,
         fields,
         ctes: 0,
+        inexact: false,
     };
     let body = compiler.nodes(nodes)?;
     let mut out = Frag::sql("(");
     out.append(body).push(")");
-    Ok(out)
+    Ok((out, compiler.inexact))
 }
 
 /// Refuses a query whose SQL could exceed [`super::limits::MAX_SQL_PARAMETERS`] or
@@ -268,7 +288,7 @@ pub(super) fn check_cost(nodes: &[Node]) -> Result<(), FilterError> {
     }
     let worst = super::parse::costliest_binding(nodes);
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-        let parts = compile_parts(&worst, dialect, &Anywhere)?.0;
+        let parts = compile_parts(&worst, dialect, &Anywhere)?.0.0;
         let parameters = parts.iter().filter(|p| matches!(p, Part::Bind(_))).count();
         let bytes: usize = parts
             .iter()
@@ -303,6 +323,31 @@ struct Compiler<'f> {
     fields: &'f dyn FieldMap,
     /// CTEs named so far, for unique names.
     ctes: usize,
+    /// Some condition was compiled as `TRUE` (see [`exact`]).
+    inexact: bool,
+}
+
+/// Whether the operators of a field compile to SQL that gives sift's answer exactly: scalar
+/// operands (a number, a boolean, or a string without characters from U+E000 on, for `$lt`…),
+/// no numeric path segment, and `$elemMatch`
+/// queries made of fields only. Anything else is compiled as `TRUE` and filtered in memory.
+fn exact(path: &[String], ops: &[Op]) -> bool {
+    let scalar = |s: &Scalar| !matches!(s, Scalar::Json(_));
+    path.iter()
+        .all(|segment| !super::parse::is_numeric_segment(segment))
+        && ops.iter().all(|op| match op {
+            Op::Eq(x) | Op::Ne(x) => scalar(x),
+            Op::In(list) | Op::Nin(list) => list.values.iter().all(scalar),
+            // SQL orders strings by code point, JavaScript by UTF-16 unit: they agree unless the
+            // operand holds a character from U+E000 on.
+            Op::Cmp(_, Scalar::Str(text)) => text.chars().all(|c| c < '\u{E000}'),
+            Op::Cmp(_, x) => matches!(x, Scalar::Num(_) | Scalar::Bool(_)),
+            Op::Eqi(_) | Op::Exists(_) => true,
+            Op::ElemMatch(nodes) => nodes.iter().all(|node| match node {
+                Node::Field { path, ops } => exact(path, ops),
+                Node::And(_) | Node::Or(_) => false,
+            }),
+        })
 }
 
 /// What an operator tests: the visits of a JSON walk (columns of a CTE row) or a column.
@@ -333,7 +378,6 @@ enum JType {
     Str,
     Num,
     Bool,
-    Array,
 }
 
 /// Where a walk starts: SQL for the first row's type and value, its depth and flags.
@@ -357,6 +401,11 @@ impl Compiler<'_> {
         let mut frags = Vec::new();
         for node in nodes {
             frags.push(match node {
+                Node::Field { path, .. } if path.is_empty() => {
+                    // Operators on the whole document.
+                    self.inexact = true;
+                    Frag::sql("TRUE")
+                }
                 Node::Field { path, ops } => self.top_field(path, ops)?,
                 Node::And(queries) => {
                     let parts = queries
@@ -386,6 +435,11 @@ impl Compiler<'_> {
             .ok_or_else(|| FilterError::UnknownField {
                 path: path.join("."),
             })?;
+        if !exact(path, ops) {
+            // Compiled as TRUE, a superset; the rows are then filtered in memory.
+            self.inexact = true;
+            return Ok(Frag::sql("TRUE"));
+        }
         match location {
             Location::Column { sql, kind } => {
                 let subject = Subject::Column { sql, kind };
@@ -451,9 +505,17 @@ impl Compiler<'_> {
             alias: alias.clone(),
             len: path.len(),
         };
-        let rule = self.rule(op, &subject)?;
         let walk = self.cte(&alias, start, path);
-        let generic = Self::first_decisive(&alias, path.len(), walk, &rule, self.pg());
+        let generic = match op {
+            Op::ElemMatch(query) => {
+                let matched = self.elem_match(&alias, query)?;
+                Self::first_array(&alias, path.len(), walk, matched, self.pg())
+            }
+            _ => {
+                let rule = self.rule(op, &subject)?;
+                Self::first_decisive(&alias, path.len(), walk, &rule, self.pg())
+            }
+        };
         let Some((plain, leaf)) = self.single_visit(start, path) else {
             return Ok(generic);
         };
@@ -504,6 +566,32 @@ impl Compiler<'_> {
                 ") ORDER BY ({alias}.ord || CASE WHEN {alias}.t = 'array' THEN '~' ELSE '' END){collate} LIMIT 1), {default})"
             ));
         }
+        out
+    }
+
+    /// `$elemMatch` over the visits `alias`: whether `matched` holds for the first array at the
+    /// end of the path that either matches or is not a field of an object (sift stops there),
+    /// with `matched` written once.
+    fn first_array(
+        alias: &str,
+        len: usize,
+        (before, visits): (Frag, Frag),
+        matched: Frag,
+        pg: bool,
+    ) -> Frag {
+        let collate = if pg { " COLLATE \"C\"" } else { "" };
+        let mut out = Frag::sql("coalesce((");
+        out.append(before);
+        out.push(format!(
+            " SELECT x.m FROM (SELECT {alias}.ord AS ord, {alias}.oarr AS oarr, ("
+        ));
+        out.append(matched);
+        out.push(") AS m FROM ");
+        out.append(visits);
+        out.push(format!(
+            " WHERE {alias}.d = {len} AND {alias}.t = 'array') AS x WHERE x.oarr OR x.m \
+             ORDER BY (x.ord || '~'){collate} LIMIT 1), FALSE)"
+        ));
         out
     }
 
@@ -673,7 +761,7 @@ impl Compiler<'_> {
         };
         Ok(match op {
             Op::Eq(x) => (t(self.equals(x, s)), Frag::sql("TRUE"), "FALSE"),
-            Op::Ne(x) => (self.equals(x, s), Frag::sql("FALSE"), "TRUE"),
+            Op::Ne(x) => (t(self.equals(x, s)), Frag::sql("FALSE"), "TRUE"),
             Op::Eqi(x) => {
                 let fold = |e: Frag| {
                     let mut f = Frag::sql(if self.pg() { "translate(" } else { "lower(" });
@@ -696,17 +784,25 @@ impl Compiler<'_> {
                 };
                 (t(f), Frag::sql("TRUE"), "FALSE")
             }
-            Op::In(list) => (self.any_equals(&list.values, s), Frag::sql("TRUE"), "FALSE"),
-            Op::Nin(list) => {
-                let hit = self.any_equals(&list.values, s);
-                let mut decisive = Frag::sql("(NOT ");
-                decisive.append(self.flag(s, "oarr")).push(") OR ");
-                decisive.append(self.flag(s, "root")).push(" OR ");
-                decisive.append(self.flag(s, "last")).push(" OR ");
-                decisive.append(hit.clone());
-                let mut outcome = Frag::sql("NOT (");
-                outcome.append(hit).push(")");
-                (decisive, outcome, "FALSE")
+            Op::In(list) => (
+                t(self.any_equals(&list.values, s)),
+                Frag::sql("TRUE"),
+                "FALSE",
+            ),
+            Op::Nin(list) => (
+                t(self.any_equals(&list.values, s)),
+                Frag::sql("FALSE"),
+                "TRUE",
+            ),
+            // JavaScript orders false before true; only booleans have a boolean's `typeof`.
+            Op::Cmp(cmp, Scalar::Bool(b)) => {
+                let f = match (cmp, b) {
+                    (CmpOp::Lt, true) | (CmpOp::Lte, false) => self.equals(&Scalar::Bool(false), s),
+                    (CmpOp::Gt, false) | (CmpOp::Gte, true) => self.equals(&Scalar::Bool(true), s),
+                    (CmpOp::Lte, true) | (CmpOp::Gte, false) => self.is(s, JType::Bool),
+                    (CmpOp::Lt, false) | (CmpOp::Gt, true) => Frag::sql("FALSE"),
+                };
+                (t(f), Frag::sql("TRUE"), "FALSE")
             }
             Op::Cmp(cmp, x) => {
                 let sign = match cmp {
@@ -719,7 +815,10 @@ impl Compiler<'_> {
                 let (ty, param, collate) = match x {
                     Scalar::Num(n) => (JType::Num, Param::Float(*n), ""),
                     Scalar::Str(text) => (JType::Str, Param::Text(text.clone()), collate),
-                    Scalar::Null | Scalar::Bool(_) => (JType::Null, Param::Bool(false), ""),
+                    // Never compiled (see `exact`).
+                    Scalar::Null | Scalar::Bool(_) | Scalar::Json(_) => {
+                        (JType::Null, Param::Bool(false), "")
+                    }
                 };
                 let f = match self.guard(s, ty).filter(|_| ty != JType::Null) {
                     Some(mut f) => {
@@ -732,33 +831,25 @@ impl Compiler<'_> {
                 };
                 (t(f), Frag::sql("TRUE"), "FALSE")
             }
+            // Only a key present at the end of the path settles it; else it holds for false.
             Op::Exists(wanted) => {
-                let (leaf, own) = (self.flag(s, "leaf"), self.flag(s, "own"));
-                let mut decisive = Frag::sql("(NOT ");
-                decisive.append(leaf.clone()).push(") OR ");
+                let mut decisive = self.flag(s, "leaf");
+                decisive.push(" AND ").append(self.flag(s, "own"));
                 if *wanted {
-                    decisive.append(own);
-                    (decisive, leaf, "FALSE")
-                } else {
-                    decisive.push("(NOT ").append(own).push(")");
                     (decisive, Frag::sql("TRUE"), "FALSE")
+                } else {
+                    (decisive, Frag::sql("FALSE"), "TRUE")
                 }
             }
-            Op::ElemMatch(query) => {
-                let Subject::Walk { alias, .. } = s else {
-                    return Ok((Frag::sql("FALSE"), Frag::sql("FALSE"), "FALSE"));
-                };
-                (
-                    self.is(s, JType::Array),
-                    self.elem_match(alias, query)?,
-                    "FALSE",
-                )
-            }
+            // The first array that matches settles it, or the first array that is not a field
+            // of an object (an array inside an array).
+            // Compiled by `first_array` on a walk; a single visit or a column is never an array.
+            Op::ElemMatch(_) => (Frag::sql("FALSE"), Frag::sql("FALSE"), "FALSE"),
         })
     }
 
     /// `EXISTS` an element of the array in row `alias` that satisfies `query`.
-    fn elem_match(&mut self, alias: &str, query: &ElemQuery) -> Result<Frag, FilterError> {
+    fn elem_match(&mut self, alias: &str, query: &[Node]) -> Result<Frag, FilterError> {
         self.ctes += 1;
         let e = format!("fe{}", self.ctes);
         let (from, start) = if self.pg() {
@@ -786,19 +877,14 @@ impl Compiler<'_> {
                 },
             )
         };
-        let condition = match query {
-            ElemQuery::Ops(ops) => self.walk_ops(&start, &[], ops)?,
-            ElemQuery::Query(nodes) => {
-                let mut frags = Vec::new();
-                for node in nodes {
-                    // The parser admits only fields inside $elemMatch.
-                    if let Node::Field { path, ops } = node {
-                        frags.push(self.walk_ops(&start, path, ops)?);
-                    }
-                }
-                Frag::join(frags, "AND", "TRUE")
+        let mut frags = Vec::new();
+        for node in query {
+            // `exact` admits only fields (the element's own operators have an empty path).
+            if let Node::Field { path, ops } = node {
+                frags.push(self.walk_ops(&start, path, ops)?);
             }
-        };
+        }
+        let condition = Frag::join(frags, "AND", "TRUE");
         let mut f = Frag::sql(format!("EXISTS (SELECT 1 FROM {from} WHERE "));
         f.append(condition).push(")");
         Ok(f)
@@ -829,7 +915,6 @@ impl Compiler<'_> {
         let names = match (ty, self.pg()) {
             (JType::Null, _) => "'null'",
             (JType::Undefined, _) => "'undefined'",
-            (JType::Array, _) => "'array'",
             (JType::Str, true) => "'string'",
             (JType::Str, false) => "'text'",
             (JType::Num, true) => "'number'",
@@ -920,6 +1005,8 @@ impl Compiler<'_> {
             Scalar::Bool(b) => (JType::Bool, Param::Bool(*b)),
             Scalar::Num(n) => (JType::Num, Param::Float(*n)),
             Scalar::Str(text) => (JType::Str, Param::Text(text.clone())),
+            // Never compiled (see `exact`).
+            Scalar::Json(_) => return Frag::sql("FALSE"),
         };
         // A jsonb string equals another only when both are strings with the same bytes, so on
         // PostgreSQL one comparison replaces the type test and the extraction of the text.

@@ -274,7 +274,9 @@ impl Access {
 
     /// The scope as a WHERE clause over a table of your own, whose columns `fields` maps the
     /// query paths to: `None` when every row is allowed, a clause that matches nothing when no
-    /// condition holds.
+    /// condition holds. When [`crate::filter::SqlFilter::residue`] is some, the clause selects
+    /// a superset (a condition SQL cannot answer exactly), and each selected row must also pass
+    /// the residue in memory, as the document its paths name.
     pub fn sql(
         &self,
         dialect: crate::filter::Dialect,

@@ -56,7 +56,8 @@ impl UserData {
 
 /// One page of users (with their roles) matching `filter`, for display: without their
 /// secrets (see [`User::page_for_display`]). `scope` is the SQL of the grant's conditions,
-/// when it has some.
+/// when it has some; when that SQL is not exact (see [`SqlFilter::residue`]), the users it
+/// selects are read in order, batch after batch, and the conditions decide in memory.
 pub async fn list(
     app: &App,
     filter: &SqlWhere,
@@ -65,10 +66,44 @@ pub async fn list(
     page: Page,
 ) -> AppResult<Vec<(User, Arc<Role>)>> {
     let mut conn = app.db.conn().await?;
-    let users =
-        User::page_for_display(&mut conn, filter, scope, order, page.offset, page.limit).await?;
+    let Some(residue) = scope.and_then(SqlFilter::residue) else {
+        let users =
+            User::page_for_display(&mut conn, filter, scope, order, page.offset, page.limit)
+                .await?;
+        return with_roles(app, &mut conn, users).await;
+    };
+    let wanted = usize::try_from(page.offset.saturating_add(page.limit)).unwrap_or(usize::MAX);
+    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let mut found = Vec::new();
+    let mut offset = 0;
+    loop {
+        let users =
+            User::page_for_display(&mut conn, filter, scope, order, offset, SCAN_BATCH).await?;
+        let last = (users.len() as i64) < SCAN_BATCH;
+        offset += SCAN_BATCH;
+        for (user, role) in with_roles(app, &mut conn, users).await? {
+            if found.len() < wanted && residue.matches(&user_document(&user, &role)) {
+                found.push((user, role));
+            }
+        }
+        if last || found.len() >= wanted {
+            break;
+        }
+    }
+    Ok(found.into_iter().skip(skip).collect())
+}
+
+/// How many users a scan (see [`list`]) reads at once.
+const SCAN_BATCH: i64 = 500;
+
+/// The users with their roles: from the policy's snapshot, or read once each for roles made
+/// through another instance whose news has not arrived yet.
+async fn with_roles(
+    app: &App,
+    conn: &mut crate::db::Conn,
+    users: Vec<User>,
+) -> AppResult<Vec<(User, Arc<Role>)>> {
     let mut found = Vec::with_capacity(users.len());
-    // Roles made through another instance whose news has not arrived yet, read once each.
     let mut unheard: Vec<Arc<Role>> = Vec::new();
     for user in users {
         let role = match app.policy.role(user.role_id) {
@@ -76,7 +111,7 @@ pub async fn list(
             None => match unheard.iter().find(|role| role.id == user.role_id) {
                 Some(role) => role.clone(),
                 None => {
-                    let role = Role::find(&mut conn, user.role_id).await?.ok_or_else(|| {
+                    let role = Role::find(conn, user.role_id).await?.ok_or_else(|| {
                         AppError::internal(anyhow::anyhow!("user {} has no role", user.id))
                     })?;
                     unheard.push(Arc::new(role));
@@ -89,10 +124,30 @@ pub async fn list(
     Ok(found)
 }
 
-/// How many users match `filter` within `scope`: the total of a page's info.
+/// How many users match `filter` within `scope`: the total of a page's info. A scope whose SQL
+/// is not exact counts the users that pass it in memory (a scan, as for [`list`]).
 pub async fn count(app: &App, filter: &SqlWhere, scope: Option<&SqlFilter>) -> AppResult<i64> {
     let mut conn = app.db.conn().await?;
-    Ok(User::count(&mut conn, filter, scope).await?)
+    let Some(residue) = scope.and_then(SqlFilter::residue) else {
+        return Ok(User::count(&mut conn, filter, scope).await?);
+    };
+    let order = crate::db::sql::SqlOrder::new("up_users.id".into(), true);
+    let mut total = 0;
+    let mut offset = 0;
+    loop {
+        let users =
+            User::page_for_display(&mut conn, filter, scope, &order, offset, SCAN_BATCH).await?;
+        let last = (users.len() as i64) < SCAN_BATCH;
+        offset += SCAN_BATCH;
+        for (user, role) in with_roles(app, &mut conn, users).await? {
+            if residue.matches(&user_document(&user, &role)) {
+                total += 1;
+            }
+        }
+        if last {
+            return Ok(total);
+        }
+    }
 }
 
 /// A user by numeric id or documentId.

@@ -227,6 +227,10 @@ fn random_query_objects_and_templates_never_crash() {
         "$user.id",
         "attributes.team",
         "role.type",
+        "a.0",
+        "b.1.a",
+        "$lte",
+        "$gte",
     ];
     fn value(next: &mut impl FnMut() -> u64, keys: &[&str], depth: u32) -> Value {
         match next() % if depth > 3 { 6 } else { 9 } {
@@ -269,6 +273,7 @@ fn random_query_objects_and_templates_never_crash() {
     ];
     let started = Instant::now();
     let (mut queries, mut parsed) = (0u64, 0u64);
+    let mut judged: Vec<(Value, Value)> = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         let case = FuzzCase {
             query: value(&mut next, &keys, 0),
@@ -279,7 +284,12 @@ fn random_query_objects_and_templates_never_crash() {
         };
         queries += 1;
         match std::panic::catch_unwind(|| exercise(&case)) {
-            Ok(accepted) => parsed += u64::from(accepted),
+            Ok(accepted) => {
+                parsed += u64::from(accepted);
+                if accepted && judged.len() < JUDGED {
+                    judged.push((case.query.clone(), case.document.clone()));
+                }
+            }
             Err(_) => {
                 let path = format!("{FUZZ_CORPUS}/crash-{seed}-{queries}.json");
                 std::fs::write(&path, serde_json::to_string_pretty(&case).unwrap()).unwrap();
@@ -289,4 +299,31 @@ fn random_query_objects_and_templates_never_crash() {
     }
     eprintln!("{queries} inputs ({parsed} query objects accepted), no crash");
     assert!(queries > 100);
+    // The accepted query objects, on their documents, judged by sift 17.1.4 (one node process):
+    // sift accepts them too and reaches the same verdict.
+    let verdicts = crate::peers::sift_pairs(&judged);
+    let mut disagreements = Vec::new();
+    for ((query, document), sift) in judged.iter().zip(verdicts) {
+        let ours = castellan::filter::Filter::parse(query).map(|f| f.matches(document));
+        match (ours, sift) {
+            (Ok(ours), Ok(sift)) if ours == sift => {}
+            (ours, sift) => disagreements.push(format!(
+                "  query {query}\n  doc   {document}\n  sift {sift:?}, Castellan {ours:?}"
+            )),
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} fuzzed pairs disagree with sift (CASTELLAN_FUZZ_SEED={seed}):\n{}",
+        disagreements.len(),
+        judged.len(),
+        disagreements[..disagreements.len().min(5)].join("\n\n")
+    );
+    eprintln!(
+        "{} accepted (query, document) pairs agree with sift",
+        judged.len()
+    );
 }
+
+/// How many accepted fuzzed pairs are judged by sift at the end of a fuzz run.
+const JUDGED: usize = 20_000;

@@ -9,6 +9,36 @@ use std::time::Duration;
 use crate::support::{free_port, http_client};
 use serde_json::Value;
 
+/// sift's verdict on each (query, document) pair, in one node process; a query sift refuses
+/// (or that throws on the document) gives sift's message.
+pub fn sift_pairs(pairs: &[(Value, Value)]) -> Vec<Result<bool, String>> {
+    use std::io::Write as _;
+    ensure_npm_peers();
+    let mut child = Command::new("node")
+        .arg(peers_dir().join("sift-eval.js"))
+        .current_dir(peers_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs tests/peers/sift-eval.js");
+    let input =
+        serde_json::json!({ "pairs": pairs.iter().map(|(q, d)| [q, d]).collect::<Vec<_>>() });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write to sift-eval.js");
+    let output = child.wait_with_output().expect("sift-eval.js runs");
+    assert!(output.status.success(), "sift-eval.js failed");
+    let verdicts: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON verdicts");
+    assert_eq!(verdicts.len(), pairs.len());
+    verdicts
+        .into_iter()
+        .map(|v| v.as_bool().ok_or_else(|| v["error"].to_string()))
+        .collect()
+}
+
 pub fn peers_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers"))
 }
@@ -18,9 +48,22 @@ pub fn ensure_npm_peers() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let dir = peers_dir();
+        // The installed sift must be the pinned one: it is the reference of the filter tests.
+        let version = |path: PathBuf, pointer: &str| {
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .and_then(|json| {
+                    json.pointer(pointer)
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+        };
         let ready = || {
             dir.join("node_modules/.package-lock.json").exists()
                 && dir.join("node_modules/maildev").exists()
+                && version(dir.join("package.json"), "/dependencies/sift")
+                    == version(dir.join("node_modules/sift/package.json"), "/version")
         };
         if ready() {
             return;

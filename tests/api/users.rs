@@ -342,7 +342,7 @@ both_backends! {
     async fn malformed_conditions_are_refused_when_declared(backend: Backend) {
         let (server, admin) = start(backend).await;
         let create = "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }";
-        for query in [json!({ "id": { "$regex": "x" } }), json!({ "id": { "$in": 3 } }), json!({ "$or": {} }), json!({ "id": { "$gt": [1] } })] {
+        for query in [json!({ "id": { "$regex": "x" } }), json!({ "id": { "$in": [{ "$gt": 1 }] } }), json!({ "$or": {} }), json!({ "id": { "$gt": 1, "x": 2 } })] {
             let body = server.gql_as(&admin, create, json!({ "d": { "name": "broken", "displayName": "Broken", "query": query } })).await;
             assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
             assert!(error_message(&body).starts_with("query: "), "{body}");
@@ -640,7 +640,7 @@ both_backends! {
         teams.push(json!("red"));
         let branches: Vec<Value> = (0..999).map(|i| json!({ "attributes.team": format!("team-{i}") })).chain([json!({ "attributes.team": "red" })]).collect();
         let mut nested = json!({ "attributes.team": { "$in": ["red"] } });
-        for _ in 0..14 {
+        for _ in 0..13 {
             nested = json!({ "$and": [nested, { "$or": [{ "id": { "$gt": 0 } }] }] });
         }
         // Within the bounds on values (2,400 fields), too much SQL: each field is a walk of the JSON.
@@ -652,9 +652,10 @@ both_backends! {
         let body = declare(&server, &admin, "many-walks", fields(2_400)).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
         assert_eq!(error_message(&body), "query: query: in SQL it could bind 28800 values, more than the 20000 allowed; write fewer or shorter paths, or shorter lists (a `$user.` list counts as 1000 values)");
-        // As deep as a query may be (32 levels): $elemMatch in $elemMatch, 14 times.
+        // As deep as the GraphQL variable holding it may be (32 levels, the variable's two
+        // included): $elemMatch in $elemMatch, 13 times.
         let mut deep_elem = json!({ "$exists": false });
-        for _ in 0..14 {
+        for _ in 0..13 {
             deep_elem = json!({ "$elemMatch": { "x": deep_elem } });
         }
         let deep_elem = json!({ "attributes.team": "red", "$or": [{ "attributes.deep": deep_elem }, { "attributes.deep": { "$exists": false } }] });
@@ -742,4 +743,74 @@ fn conditions_declared_in_castellan_toml_are_checked_at_start_up() {
     );
     let config = load("[[conditions]]\nname = \"same-team\"\ndisplayName = \"Same team\"\nquery = { \"attributes.team\" = \"$user.attributes.team\" }\n").unwrap();
     assert_eq!(config.conditions.len(), 1);
+}
+
+/// Creates the query condition `name` and makes it the only grant of `role_type` on
+/// `user.find`.
+async fn grant_find_under(server: &TestServer, admin: &str, role_type: &str, name: &str, query: Value) {
+    let body = server
+        .gql_as(admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }",
+            json!({ "d": { "name": name, "displayName": name, "query": query } }))
+        .await;
+    assert_eq!(body["data"]["createUsersPermissionsCondition"]["name"], name, "{body}");
+    set_grants(server, admin, role_type, json!([{ "action": "plugin::users-permissions.user.find", "conditions": [name] }])).await;
+}
+
+// Issue 24: paths through arrays of objects reach the users sift 17.1.4 (MongoDB's semantics)
+// reaches, in the list and in its total. sift 17.1.3, which Castellan followed before,
+// over-matched every one of these (or under-matched, for `$ne` and `$nin` on an empty array).
+both_backends! {
+    async fn conditions_through_arrays_of_objects_reach_what_sift_17_1_4_reaches(backend: Backend) {
+        let (server, admin) = start(backend).await;
+        server.create_role("pet-reader").await;
+        let (jwt, _) = member(&server, "pet-reader", "reader", json!({})).await;
+        let pets = [
+            ("pets-two", json!({ "pets": [{ "age": 3 }, { "age": 4 }] })),
+            ("pets-empty", json!({ "pets": [] })),
+            ("pets-mixed", json!({ "pets": [{ "name": "x" }, 5, null, { "age": 4 }] })),
+            ("pets-null", json!({ "pets": [{ "age": null }] })),
+            ("pets-three", json!({ "pets": [{ "age": 3 }] })),
+            ("pets-none", json!({ "team": "x" })),
+        ];
+        for (name, attributes) in &pets {
+            let (_, id) = member(&server, "authenticated", name, json!({})).await;
+            let body = server.gql_as(&admin, UPDATE, json!({ "id": id.to_string(), "data": { "attributes": attributes } })).await;
+            assert!(body.get("errors").is_none(), "{body}");
+        }
+        // The two users without pets at all: the admin and the reader.
+        let cases = [
+            ("age-missing", json!({ "attributes.pets.age": { "$exists": false } }),
+                vec!["pets-empty", "pets-none", "reader", "user-admin"]),
+            ("age-in-null", json!({ "attributes.pets.age": { "$in": [null] } }),
+                vec!["pets-mixed", "pets-none", "pets-null", "reader", "user-admin"]),
+            ("age-not-3", json!({ "attributes.pets.age": { "$nin": [3] } }),
+                vec!["pets-empty", "pets-mixed", "pets-none", "pets-null", "reader", "user-admin"]),
+            ("age-not-null", json!({ "attributes.pets.age": { "$ne": null } }),
+                vec!["pets-empty", "pets-three", "pets-two"]),
+            ("age-present", json!({ "attributes.pets.age": { "$exists": true } }),
+                vec!["pets-mixed", "pets-null", "pets-three", "pets-two"]),
+            // Shapes answered by a scan: whole-object equality, a numeric segment, $or inside
+            // $elemMatch.
+            ("pet-is-3", json!({ "attributes.pets": { "age": 3 } }),
+                vec!["pets-three", "pets-two"]),
+            ("first-pet-3", json!({ "attributes.pets.0.age": 3 }),
+                vec!["pets-three", "pets-two"]),
+            ("pet-4-or-named", json!({ "attributes.pets": { "$elemMatch": { "$or": [{ "age": 4 }, { "name": "x" }] } } }),
+                vec!["pets-mixed", "pets-two"]),
+        ];
+        for (name, query, expected) in cases {
+            grant_find_under(&server, &admin, "pet-reader", name, query.clone()).await;
+            let page = list(&server, &jwt, json!({ "sort": ["username:asc"] })).await;
+            assert_eq!(usernames(&page), expected, "{query}");
+            assert_eq!(page["pageInfo"]["total"], expected.len(), "{query}");
+            // A later page of the same list, and a filter of the caller's on top.
+            let page = list(&server, &jwt, json!({ "sort": ["username:asc"], "pagination": { "page": 2, "pageSize": 2 } })).await;
+            assert_eq!(usernames(&page), expected.iter().skip(2).take(2).copied().collect::<Vec<_>>(), "{query}");
+            assert_eq!(page["pageInfo"]["total"], expected.len(), "{query}");
+            let page = list(&server, &jwt, json!({ "filters": { "username": { "startsWith": "pets-t" } }, "sort": ["username:desc"] })).await;
+            let narrowed: Vec<&str> = expected.iter().rev().copied().filter(|u| u.starts_with("pets-t")).collect();
+            assert_eq!(usernames(&page), narrowed, "{query}");
+            assert_eq!(page["pageInfo"]["total"], narrowed.len(), "{query}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 // stdin:  {"queries": [q0, q1, …], "documents": [d0, d1, …]}
 // stdout: a JSON array of booleans, sift(q_i)(d_j) at index i * documents.length + j;
 //         a query sift refuses gives {"error": message} in place of each of its booleans.
+// Or stdin {"pairs": [[q, d], …]}: one verdict (or {"error": message}) per pair.
 "use strict";
 
 const siftModule = require("sift");
@@ -23,8 +24,19 @@ let input = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk) => (input += chunk));
 process.stdin.on("end", () => {
-  const { queries, documents } = JSON.parse(input);
+  const { queries, documents, pairs } = JSON.parse(input);
   const out = [];
+  if (pairs) {
+    for (const [query, document] of pairs) {
+      try {
+        out.push(sift(query, { operations })(document));
+      } catch (e) {
+        out.push({ error: String(e.message) });
+      }
+    }
+    process.stdout.write(JSON.stringify(out));
+    return;
+  }
   for (const query of queries) {
     let test;
     try {
