@@ -106,7 +106,8 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
         role: Some(role.id.to_string()),
         ..Default::default()
     };
-    let (user, role) = castellan::service::users::create(&castellan.app, data)
+    let access = castellan::Access::operator(castellan::policy::actions::USER_CREATE);
+    let (user, role) = castellan::service::users::create(&castellan.app, &access, data)
         .await
         .map_err(cli_error)?;
     println!(

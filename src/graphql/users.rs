@@ -296,15 +296,7 @@ impl UsersMutation {
     ) -> Result<UsersPermissionsUserEntityResponse> {
         let (app, _) = request(ctx)?;
         let access = super::access(ctx)?;
-        let data = UserData::from(data);
-        access.check_fields(&data.fields())?;
-        if data.role.is_some() && !access.allows(&users::preview(app, None, &data).await?) {
-            return Err(access.outside().into());
-        }
-        if data.role.is_none() && !access.may_create_without_role() {
-            return Err(access.outside().into());
-        }
-        let (user, role) = users::create(app, data).await?;
+        let (user, role) = users::create(app, &access, UserData::from(data)).await?;
         Ok(UsersPermissionsUserEntityResponse {
             data: Some(UsersPermissionsUser::new(user, role, access)),
         })
@@ -321,18 +313,7 @@ impl UsersMutation {
     ) -> Result<UsersPermissionsUserEntityResponse> {
         let (app, _) = request(ctx)?;
         let access = super::access(ctx)?;
-        let data = UserData::from(data);
-        let (user, role) = users::find(app, &id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("User not found".into()))?;
-        if !access.allows(&user_document(&user, &role)) {
-            return Err(access.outside().into());
-        }
-        access.check_fields(&data.fields())?;
-        if !access.allows(&users::preview(app, Some((&user, &role)), &data).await?) {
-            return Err(access.outside().into());
-        }
-        let (user, role) = users::update(app, &user, data).await?;
+        let (user, role) = users::update(app, &access, &id, UserData::from(data)).await?;
         Ok(UsersPermissionsUserEntityResponse {
             data: Some(UsersPermissionsUser::new(user, role, access)),
         })
@@ -347,13 +328,7 @@ impl UsersMutation {
     ) -> Result<UsersPermissionsUserEntityResponse> {
         let (app, _) = request(ctx)?;
         let access = super::access(ctx)?;
-        let (user, role) = users::find(app, &id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("User not found".into()))?;
-        if !access.allows(&user_document(&user, &role)) {
-            return Err(access.outside().into());
-        }
-        users::delete(app, &user).await?;
+        let (user, role) = users::delete(app, &access, &id).await?;
         Ok(UsersPermissionsUserEntityResponse {
             data: Some(UsersPermissionsUser::new(user, role, access)),
         })

@@ -263,6 +263,19 @@ pub struct Access {
 }
 
 impl Access {
+    /// The grant of whoever runs Castellan's command line for `action`: every entity, every
+    /// field. Only the operator's commands use it; requests get theirs from the guard.
+    pub fn operator(action: &str) -> Self {
+        Self {
+            grant: Arc::new(Grant {
+                action: action.to_string(),
+                conditions: Vec::new(),
+                fields: None,
+            }),
+            scope: Scope::All,
+        }
+    }
+
     /// Whether the entity (as a document, e.g. [`subject::user_document`]) is within the scope.
     pub fn allows(&self, document: &serde_json::Value) -> bool {
         match &self.scope {

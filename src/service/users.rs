@@ -10,6 +10,7 @@ use crate::db::models::{NewUser, Role, User, UserChanges, now};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::filter::SqlFilter;
+use crate::policy::Access;
 use crate::policy::subject::user_document;
 use crate::service::account::hash_code;
 use crate::service::listing::Page;
@@ -290,9 +291,23 @@ fn unique_error(error: diesel::result::Error) -> AppError {
     error.into()
 }
 
-/// Creates a user as an administrator: password hashed, tokens stored hashed.
+/// Creates a user under `access`, the grant of `user.create` the guard checked: only the
+/// grant's fields, and a user within its conditions (without a role, only under a grant without
+/// conditions, since the default role was never checked against them).
+pub async fn create(app: &App, access: &Access, data: UserData) -> AppResult<(User, Role)> {
+    access.check_fields(&data.fields())?;
+    if data.role.is_some() && !access.allows(&preview(app, None, &data).await?) {
+        return Err(access.outside());
+    }
+    if data.role.is_none() && !access.may_create_without_role() {
+        return Err(access.outside());
+    }
+    insert(app, data).await
+}
+
+/// Creates a user: password hashed, tokens stored hashed.
 #[instrument(skip_all)]
-pub async fn create(app: &App, data: UserData) -> AppResult<(User, Role)> {
+async fn insert(app: &App, data: UserData) -> AppResult<(User, Role)> {
     check(&data, true)?;
     let role = resolve_role(app, data.role.as_deref().unwrap_or_default()).await?;
     let email = data.email.as_deref().unwrap_or_default().to_lowercase();
@@ -334,9 +349,26 @@ pub async fn create(app: &App, data: UserData) -> AppResult<(User, Role)> {
     Ok((user, role))
 }
 
-/// Changes a user as an administrator. A new password ends the user's earlier sessions.
+/// Changes the user `id` (numeric id or documentId) under `access`, the grant of `user.update`
+/// the guard checked: the user must be within its conditions before and after the change, and
+/// only the grant's fields may change.
+pub async fn update(app: &App, access: &Access, id: &str, data: UserData) -> AppResult<(User, Role)> {
+    let (user, role) = find(app, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+    if !access.allows(&user_document(&user, &role)) {
+        return Err(access.outside());
+    }
+    access.check_fields(&data.fields())?;
+    if !access.allows(&preview(app, Some((&user, &role)), &data).await?) {
+        return Err(access.outside());
+    }
+    apply_changes(app, &user, data).await
+}
+
+/// Changes a user. A new password ends the user's earlier sessions.
 #[instrument(skip_all)]
-pub async fn update(app: &App, user: &User, data: UserData) -> AppResult<(User, Role)> {
+async fn apply_changes(app: &App, user: &User, data: UserData) -> AppResult<(User, Role)> {
     check(&data, false)?;
     let role = match &data.role {
         Some(id) => Some(resolve_role(app, id).await?),
@@ -393,8 +425,21 @@ pub async fn update(app: &App, user: &User, data: UserData) -> AppResult<(User, 
     Ok((updated, role))
 }
 
+/// Deletes the user `id` (numeric id or documentId) under `access`, the grant of
+/// `user.destroy` the guard checked: only a user within its conditions. The user as they were.
 #[instrument(skip_all)]
-pub async fn delete(app: &App, user: &User) -> AppResult<()> {
+pub async fn delete(app: &App, access: &Access, id: &str) -> AppResult<(User, Role)> {
+    let (user, role) = find(app, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+    if !access.allows(&user_document(&user, &role)) {
+        return Err(access.outside());
+    }
+    remove(app, &user).await?;
+    Ok((user, role))
+}
+
+async fn remove(app: &App, user: &User) -> AppResult<()> {
     let mut conn = app.db.conn().await?;
     User::delete(&mut conn, user.id).await?;
     app.changed(crate::changes::Change::User(user.id)).await?;
