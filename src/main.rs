@@ -69,7 +69,11 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
         lifespan,
         actions,
     };
-    let (row, key) = castellan::service::api_tokens::create(&castellan.app, data)
+    let (row, key) = castellan::service::api_tokens::create(
+        &castellan.app,
+        &castellan::Access::operator(castellan::policy::actions::API_TOKEN_CREATE),
+        data,
+    )
         .await
         .map_err(cli_error)?;
     eprintln!(

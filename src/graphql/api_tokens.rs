@@ -114,7 +114,7 @@ impl ApiTokensMutation {
             lifespan: data.lifespan.map(i64::from),
             actions: data.actions,
         };
-        let (row, key) = api_tokens::create(app, data).await?;
+        let (row, key) = api_tokens::create(app, &*super::access(ctx)?, data).await?;
         Ok(ApiTokenWithKey {
             token: row.into(),
             access_key: key,
@@ -126,7 +126,7 @@ impl ApiTokensMutation {
     #[graphql(directive = directives::action::apply(actions::API_TOKEN_REGENERATE.into()))]
     async fn regenerate_api_token(&self, ctx: &Context<'_>, id: ID) -> Result<ApiTokenWithKey> {
         let (app, _) = request(ctx)?;
-        let (row, key) = api_tokens::regenerate(app, &id).await?;
+        let (row, key) = api_tokens::regenerate(app, &*super::access(ctx)?, &id).await?;
         Ok(ApiTokenWithKey {
             token: row.into(),
             access_key: key,
@@ -137,7 +137,7 @@ impl ApiTokensMutation {
     #[graphql(directive = directives::action::apply(actions::API_TOKEN_DELETE.into()))]
     async fn delete_api_token(&self, ctx: &Context<'_>, id: ID) -> Result<ApiTokenDeletePayload> {
         let (app, _) = request(ctx)?;
-        api_tokens::delete(app, &id).await?;
+        api_tokens::delete(app, &*super::access(ctx)?, &id).await?;
         Ok(ApiTokenDeletePayload { ok: true })
     }
 }

@@ -118,7 +118,7 @@ impl ProvidersMutation {
             token_url: data.token_url,
             profile_url: data.profile_url,
         };
-        let settings = providers::update(app, &name, changes).await?;
+        let settings = providers::update(app, &*super::access(ctx)?, &name, changes).await?;
         Ok(provider_out(app, &name, &settings))
     }
 

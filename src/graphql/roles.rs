@@ -275,7 +275,7 @@ impl RolesMutation {
         data: UsersPermissionsRoleInput,
     ) -> Result<Option<UsersPermissionsCreateRolePayload>> {
         let (app, _) = request(ctx)?;
-        roles::create(app, data.into()).await?;
+        roles::create(app, &*super::access(ctx)?, data.into()).await?;
         Ok(Some(UsersPermissionsCreateRolePayload { ok: true }))
     }
 
@@ -289,7 +289,7 @@ impl RolesMutation {
         data: UsersPermissionsRoleInput,
     ) -> Result<Option<UsersPermissionsUpdateRolePayload>> {
         let (app, _) = request(ctx)?;
-        roles::update(app, &id, data.into()).await?;
+        roles::update(app, &*super::access(ctx)?, &id, data.into()).await?;
         Ok(Some(UsersPermissionsUpdateRolePayload { ok: true }))
     }
 
@@ -302,7 +302,7 @@ impl RolesMutation {
         id: ID,
     ) -> Result<Option<UsersPermissionsDeleteRolePayload>> {
         let (app, _) = request(ctx)?;
-        roles::delete(app, &id).await?;
+        roles::delete(app, &*super::access(ctx)?, &id).await?;
         Ok(Some(UsersPermissionsDeleteRolePayload { ok: true }))
     }
 }

@@ -160,7 +160,7 @@ impl SettingsMutation {
             email_reset_password: data.email_reset_password,
             email_confirmation_redirection: data.email_confirmation_redirection,
         };
-        Ok(settings::update_advanced(app, changes)
+        Ok(settings::update_advanced(app, &*super::access(ctx)?, changes)
             .await?
             .as_ref()
             .into())
@@ -184,7 +184,7 @@ impl SettingsMutation {
             subject: data.subject,
             message: data.message,
         };
-        let saved = settings::update_template(app, kind, new).await?;
+        let saved = settings::update_template(app, &*super::access(ctx)?, kind, new).await?;
         Ok(template_out(kind, &saved))
     }
 }

@@ -276,6 +276,19 @@ impl Access {
         }
     }
 
+    /// The proof a service asks of its caller: a grant of exactly `action`. A grant of another
+    /// action handed on by mistake is an internal error, never a permission.
+    pub fn require(&self, action: &str) -> AppResult<()> {
+        if self.grant.action == action {
+            Ok(())
+        } else {
+            Err(AppError::internal(anyhow::anyhow!(
+                "a grant of {} was handed to an operation that needs {action}",
+                self.grant.action
+            )))
+        }
+    }
+
     /// Whether the entity (as a document, e.g. [`subject::user_document`]) is within the scope.
     pub fn allows(&self, document: &serde_json::Value) -> bool {
         match &self.scope {

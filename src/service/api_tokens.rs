@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::db::models::{ApiTokenRow, NewApiToken, now};
 use crate::error::{AppError, AppResult, OnUnique};
 
@@ -33,7 +34,8 @@ fn expiry(lifespan: Option<i64>) -> Option<NaiveDateTime> {
 
 /// Creates a token; the key is returned now and never again.
 #[instrument(skip_all, fields(token = data.name))]
-pub async fn create(app: &App, data: NewTokenData) -> AppResult<(ApiTokenRow, String)> {
+pub async fn create(app: &App, access: &Access, data: NewTokenData) -> AppResult<(ApiTokenRow, String)> {
+    access.require(crate::policy::actions::API_TOKEN_CREATE)?;
     let name = data.name.trim();
     if name.is_empty() {
         return Err(AppError::validation("name is a required field"));
@@ -101,7 +103,8 @@ async fn find(app: &App, id: &str) -> AppResult<ApiTokenRow> {
 
 /// Gives the token a new key; the old one stops working at once.
 #[instrument(skip_all)]
-pub async fn regenerate(app: &App, id: &str) -> AppResult<(ApiTokenRow, String)> {
+pub async fn regenerate(app: &App, access: &Access, id: &str) -> AppResult<(ApiTokenRow, String)> {
+    access.require(crate::policy::actions::API_TOKEN_REGENERATE)?;
     let token = find(app, id).await?;
     let key = new_key();
     let hash = hash_key(&app.config.api_token_salt, &key);
@@ -114,7 +117,8 @@ pub async fn regenerate(app: &App, id: &str) -> AppResult<(ApiTokenRow, String)>
 }
 
 #[instrument(skip_all)]
-pub async fn delete(app: &App, id: &str) -> AppResult<ApiTokenRow> {
+pub async fn delete(app: &App, access: &Access, id: &str) -> AppResult<ApiTokenRow> {
+    access.require(crate::policy::actions::API_TOKEN_DELETE)?;
     let token = find(app, id).await?;
     let mut conn = app.db.conn().await?;
     ApiTokenRow::delete(&mut conn, token.id).await?;

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::auth::oauth::{self, FlowState, STATE_LIFETIME_SECS};
 use crate::auth::providers::{EMAIL, Endpoints, Profile, ProviderSettings};
 use crate::db::models::{NewUser, Role, UsedOAuthState, User};
@@ -434,9 +435,11 @@ pub(crate) fn check_provider(name: &str, settings: &ProviderSettings) -> AppResu
 #[instrument(skip_all, fields(provider = name))]
 pub async fn update(
     app: &App,
+    access: &Access,
     name: &str,
     changes: ProviderChanges,
 ) -> AppResult<ProviderSettings> {
+    access.require(crate::policy::actions::PROVIDERS_UPDATE)?;
     let valid_name = !name.is_empty()
         && name
             .chars()

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::changes::Change;
 use crate::db::models::{GrantRow, NewRole, Permission, Role, RoleChanges, now};
 use crate::db::sql::SqlWhere;
@@ -67,7 +68,8 @@ fn taken() -> AppError {
 
 /// Creates a role with its grants.
 #[instrument(skip_all)]
-pub async fn create(app: &App, data: RoleData) -> AppResult<Role> {
+pub async fn create(app: &App, access: &Access, data: RoleData) -> AppResult<Role> {
+    access.require(crate::policy::actions::ROLE_CREATE)?;
     let name = data
         .name
         .as_deref()
@@ -113,7 +115,8 @@ pub async fn create(app: &App, data: RoleData) -> AppResult<Role> {
 
 /// Changes a role; given grants replace all of its grants. Effective from the next request.
 #[instrument(skip_all)]
-pub async fn update(app: &App, id: &str, data: RoleData) -> AppResult<Role> {
+pub async fn update(app: &App, access: &Access, id: &str, data: RoleData) -> AppResult<Role> {
+    access.require(crate::policy::actions::ROLE_UPDATE)?;
     let role = find(app, id)
         .await?
         .ok_or_else(|| AppError::NotFound("Role not found".into()))?;
@@ -165,7 +168,8 @@ pub async fn update(app: &App, id: &str, data: RoleData) -> AppResult<Role> {
 
 /// Deletes a role that is neither a default role nor still given to users.
 #[instrument(skip_all)]
-pub async fn delete(app: &App, id: &str) -> AppResult<()> {
+pub async fn delete(app: &App, access: &Access, id: &str) -> AppResult<()> {
+    access.require(crate::policy::actions::ROLE_DELETE)?;
     let role = find(app, id)
         .await?
         .ok_or_else(|| AppError::NotFound("Role not found".into()))?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::auth::providers::Providers;
 use crate::db::Db;
 use crate::db::models::{Role, Setting, now};
@@ -319,8 +320,10 @@ pub(crate) fn check_url(field: &str, value: String) -> AppResult<Option<String>>
 #[instrument(skip_all)]
 pub async fn update_advanced(
     app: &App,
+    access: &Access,
     changes: AdvancedSettingsChanges,
 ) -> AppResult<Arc<AdvancedSettings>> {
+    access.require(crate::policy::actions::ADVANCED_SETTINGS_UPDATE)?;
     let mut settings = (*app.settings.advanced()).clone();
     let mut conn = app.db.conn().await?;
     if let Some(role_type) = changes.default_role {
@@ -364,9 +367,11 @@ pub async fn update_advanced(
 #[instrument(skip_all)]
 pub async fn update_template(
     app: &App,
+    access: &Access,
     kind: TemplateKind,
     template: EmailTemplate,
 ) -> AppResult<EmailTemplate> {
+    access.require(crate::policy::actions::EMAIL_TEMPLATES_UPDATE)?;
     template.check(kind)?;
     let mut templates = (*app.settings.templates()).clone();
     match kind {
