@@ -525,3 +525,17 @@ pub async fn seed_default_roles(db: &Db) -> AppResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::Access;
+    use crate::policy::actions::{ROLE_CREATE, USER_CREATE};
+
+    #[test]
+    fn a_service_accepts_only_the_grant_of_its_own_action() {
+        let access = Access::operator(ROLE_CREATE);
+        assert!(access.require(ROLE_CREATE).is_ok());
+        let error = access.require(USER_CREATE).unwrap_err();
+        assert!(matches!(error, crate::error::AppError::Internal(_)), "{error:?}");
+    }
+}
