@@ -202,9 +202,9 @@ both_backends! {
 
 both_backends! {
     // Unknown users cost what known users cost: both run one bcrypt verification at the
-    // configured cost (10, the default), so the medians of interleaved attempts are within
+    // configured cost (10, the default), so the fastest of interleaved attempts are within
     // 10 %, by username and by email. Without the dummy verification an unknown user would
-    // cost one database query, a few hundredths of the other median.
+    // cost one database query, a few hundredths of the other.
     async fn unknown_and_known_users_take_the_same_time_to_refuse(backend: Backend) {
         let server = TestServer::start_with(backend, |config| {
             config.bcrypt_cost = castellan::config::DEFAULT_BCRYPT_COST
@@ -232,14 +232,16 @@ both_backends! {
                 }
             }
         }
+        // The fastest of each: the attempts least disturbed by the other tests running beside
+        // this one (the medians moved by ±25 % under the full suite's load on two cores).
         known.sort();
         unknown.sort();
-        let (known, unknown) = (known[10], unknown[10]);
+        let (known, unknown) = (known[0], unknown[0]);
         let ratio = unknown.as_secs_f64() / known.as_secs_f64();
-        println!("login refusal medians ({backend:?}): known {known:?}, unknown {unknown:?}, ratio {ratio:.3}");
+        println!("login refusal minimums ({backend:?}): known {known:?}, unknown {unknown:?}, ratio {ratio:.3}");
         assert!(
             (0.9..=1.1).contains(&ratio),
-            "median unknown/known = {ratio:.3} ({unknown:?} vs {known:?})"
+            "fastest unknown/known = {ratio:.3} ({unknown:?} vs {known:?})"
         );
     }
 }
