@@ -14,13 +14,7 @@ use crate::mail::{self, Mail};
 use crate::service::settings::TemplateKind;
 use crate::service::validate::{check_password, check_registration, is_valid_email};
 
-/// A signed-in user: their JWT (absent while the email awaits confirmation), row and role.
-#[derive(Debug)]
-pub struct Session {
-    pub jwt: Option<String>,
-    pub user: User,
-    pub role: Role,
-}
+pub use super::session::Session;
 
 /// What `register` receives.
 #[derive(Debug)]
@@ -194,17 +188,7 @@ pub async fn login(
     if !user.confirmed && app.settings.advanced().email_confirmation {
         return Err(AppError::application("Your account email is not confirmed"));
     }
-    if user.blocked {
-        return Err(AppError::application(
-            "Your account has been blocked by an administrator",
-        ));
-    }
-    let jwt = app.jwt.issue(user.id, user.token_generation);
-    Ok(Session {
-        jwt: Some(jwt),
-        user,
-        role,
-    })
+    super::session::open(app, user, role)
 }
 
 /// Starts a password reset for `email`. The answer is the same whether or not an account has
@@ -379,20 +363,10 @@ pub async fn resend_confirmation(app: &AppState, email: &str) -> AppResult<()> {
 
 /// A session for `user`, refused when the account is blocked.
 async fn signed_in(app: &App, conn: &mut crate::db::Conn, user: User) -> AppResult<Session> {
-    if user.blocked {
-        return Err(AppError::application(
-            "Your account has been blocked by an administrator",
-        ));
-    }
     let role = Role::find(conn, user.role_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has no role", user.id)))?;
-    let jwt = app.jwt.issue(user.id, user.token_generation);
-    Ok(Session {
-        jwt: Some(jwt),
-        user,
-        role,
-    })
+    super::session::open(app, user, role)
 }
 
 fn send_confirmation(app: &AppState, user: &User, code: &str) -> AppResult<()> {

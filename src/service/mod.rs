@@ -9,6 +9,7 @@ pub mod import;
 pub mod listing;
 pub mod providers;
 pub mod roles;
+pub mod session;
 pub mod settings;
 pub mod users;
 pub mod validate;

@@ -11,7 +11,7 @@ use crate::auth::oauth::{self, FlowState, STATE_LIFETIME_SECS};
 use crate::auth::providers::{EMAIL, Endpoints, Profile, ProviderSettings};
 use crate::db::models::{NewUser, Role, UsedOAuthState, User};
 use crate::error::{AppError, AppResult, OnUnique};
-use crate::service::account::Session;
+use crate::service::session::Session;
 
 fn disabled() -> AppError {
     AppError::application("This provider is disabled")
@@ -300,17 +300,7 @@ pub async fn sign_in(app: &App, name: &str, access_token: &str) -> AppResult<Ses
             .await?
         }
     };
-    if user.blocked {
-        return Err(AppError::application(
-            "Your account has been blocked by an administrator",
-        ));
-    }
-    let jwt = app.jwt.issue(user.id, user.token_generation);
-    Ok(Session {
-        jwt: Some(jwt),
-        user,
-        role,
-    })
+    super::session::open(app, user, role)
 }
 
 /// A new confirmed account of the provider in the default role, with a free username.
