@@ -71,6 +71,14 @@ pub fn check_text(text: &str, max_nesting: usize) -> Result<(), AppError> {
                 continue;
             }
             b'(' => {
+                // Argument lists never nest in GraphQL; a deep run of `(` is refused here
+                // rather than handed to the parser.
+                if arguments > 0 {
+                    let (line, column) = position(text, i);
+                    return Err(AppError::validation(format!(
+                        "Syntax error at {line}:{column}: argument lists do not nest"
+                    )));
+                }
                 arguments += 1;
                 open.push(b'(');
             }
@@ -252,6 +260,14 @@ mod tests {
         ] {
             assert!(check_text(&query, 2).is_ok(), "{query}");
         }
+    }
+
+    #[test]
+    fn argument_lists_do_not_nest() {
+        assert!(check_text("{ a(x: 1) @d(y: 2) { b(z: 3) } }", 8).is_ok());
+        let deep = format!("{{ a{} }}", "(".repeat(100_000));
+        let error = check_text(&deep, 8).unwrap_err().to_string();
+        assert!(error.contains("do not nest"), "{error}");
     }
 
     #[test]

@@ -381,18 +381,25 @@ pub struct ProviderChanges {
     pub profile_url: Option<String>,
 }
 
-/// Checks a provider's settings as a whole: its name, its URLs, and, when enabled, that it
-/// makes a usable provider (known endpoints, a client id).
-pub(crate) fn check_provider(name: &str, settings: &ProviderSettings) -> AppResult<()> {
-    let valid_name = !name.is_empty()
+/// A provider's name: lower-case letters, digits and `-`.
+fn check_name(name: &str) -> AppResult<()> {
+    let valid = !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid_name {
-        return Err(AppError::validation(
+    if valid {
+        Ok(())
+    } else {
+        Err(AppError::validation(
             "A provider name is made of lower-case letters, digits and -",
-        ));
+        ))
     }
+}
+
+/// Checks a provider's settings as a whole: its name, its URLs, and, when enabled, that it
+/// makes a usable provider (known endpoints, a client id).
+pub(crate) fn check_provider(name: &str, settings: &ProviderSettings) -> AppResult<()> {
+    check_name(name)?;
     let urls = [
         (Some(&settings.redirect_url), "redirectUrl"),
         (settings.issuer.as_ref(), "issuer"),
@@ -430,15 +437,7 @@ pub async fn update(
     changes: ProviderChanges,
 ) -> AppResult<ProviderSettings> {
     access.require(crate::policy::actions::PROVIDERS_UPDATE)?;
-    let valid_name = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid_name {
-        return Err(AppError::validation(
-            "A provider name is made of lower-case letters, digits and -",
-        ));
-    }
+    check_name(name)?;
     let mut providers = (*app.settings.providers()).clone();
     let mut settings = providers.get(name).cloned().unwrap_or_default();
     let url_field = |value: Option<String>, field: &str| -> AppResult<Option<Option<String>>> {

@@ -3,8 +3,6 @@
 //! table — every pair must agree. `CASTELLAN_SIFT_SEED=n` replays a run.
 
 use std::collections::HashSet;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use castellan::db::Db;
@@ -13,7 +11,6 @@ use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::{Map, Value, json};
 
-use crate::peers::{ensure_npm_peers, peers_dir};
 use crate::support::{Backend, TestDb};
 
 diesel::table! {
@@ -435,24 +432,7 @@ impl FieldMap for DocsTable {
 
 /// sift's verdicts for each query: `documents.len()` booleans, or the message of sift's refusal.
 fn sift_verdicts(queries: &[Value], documents: &[Value]) -> Vec<Result<Vec<bool>, String>> {
-    ensure_npm_peers();
-    let mut child = Command::new("node")
-        .arg(peers_dir().join("sift-eval.js"))
-        .current_dir(peers_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node runs tests/peers/sift-eval.js");
-    let input = json!({ "queries": queries, "documents": documents }).to_string();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "sift-eval.js failed");
-    let verdicts: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let verdicts = crate::peers::sift_eval(&json!({ "queries": queries, "documents": documents }));
     assert_eq!(verdicts.len(), queries.len() * documents.len());
     verdicts
         .chunks(documents.len().max(1))

@@ -190,14 +190,7 @@ fn the_fuzz_corpus_never_crashes() {
 /// [`the_fuzz_corpus_never_crashes`] replays from then on.
 #[test]
 fn random_query_objects_and_templates_never_crash() {
-    let seconds: u64 = std::env::var("CASTELLAN_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
-    let seed: u64 = std::env::var("CASTELLAN_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| u64::from_le_bytes(castellan::util::random_bytes::<8>()));
+    let (seconds, seed) = crate::support::fuzz_budget();
     eprintln!("fuzzing for {seconds}s with CASTELLAN_FUZZ_SEED={seed}");
     let mut state = seed | 1;
     let mut next = move || {

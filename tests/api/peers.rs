@@ -12,6 +12,19 @@ use serde_json::Value;
 /// sift's verdict on each (query, document) pair, in one node process; a query sift refuses
 /// (or that throws on the document) gives sift's message.
 pub fn sift_pairs(pairs: &[(Value, Value)]) -> Vec<Result<bool, String>> {
+    let input =
+        serde_json::json!({ "pairs": pairs.iter().map(|(q, d)| [q, d]).collect::<Vec<_>>() });
+    let verdicts = sift_eval(&input);
+    assert_eq!(verdicts.len(), pairs.len());
+    verdicts
+        .into_iter()
+        .map(|v| v.as_bool().ok_or_else(|| v["error"].to_string()))
+        .collect()
+}
+
+/// What `tests/peers/sift-eval.js` answers to `input` (`{pairs}` or `{queries, documents}`):
+/// one verdict per pair, `true`, `false` or `{error}`. One node process per call.
+pub fn sift_eval(input: &Value) -> Vec<Value> {
     use std::io::Write as _;
     ensure_npm_peers();
     let mut child = Command::new("node")
@@ -21,8 +34,6 @@ pub fn sift_pairs(pairs: &[(Value, Value)]) -> Vec<Result<bool, String>> {
         .stdout(Stdio::piped())
         .spawn()
         .expect("node runs tests/peers/sift-eval.js");
-    let input =
-        serde_json::json!({ "pairs": pairs.iter().map(|(q, d)| [q, d]).collect::<Vec<_>>() });
     child
         .stdin
         .take()
@@ -31,12 +42,7 @@ pub fn sift_pairs(pairs: &[(Value, Value)]) -> Vec<Result<bool, String>> {
         .expect("write to sift-eval.js");
     let output = child.wait_with_output().expect("sift-eval.js runs");
     assert!(output.status.success(), "sift-eval.js failed");
-    let verdicts: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON verdicts");
-    assert_eq!(verdicts.len(), pairs.len());
-    verdicts
-        .into_iter()
-        .map(|v| v.as_bool().ok_or_else(|| v["error"].to_string()))
-        .collect()
+    serde_json::from_slice(&output.stdout).expect("JSON verdicts")
 }
 
 pub fn peers_dir() -> PathBuf {
