@@ -8,8 +8,9 @@
 //! by [`auth`] (`Authorization` → [`auth::Principal`]), is authorized by [`policy`] (the guard
 //! asks it whether the principal meets the field's or route's action, and hands the grant on as
 //! [`policy::Access`]), runs a resolver in [`graphql`] or a handler in [`http`], whose rules live
-//! in [`service`], whose data lives in [`db`] (models own their queries; SQL text only under
-//! `db/` and [`filter`], which also evaluates conditions). Side effects: [`mail`], [`ratelimit`],
+//! in [`service`], whose data lives in [`db`] (models own their queries; each field of a user
+//! or a role once, in [`db::fields`]; SQL text only under `db/` and [`filter`], which also
+//! evaluates conditions). Side effects: [`mail`], [`ratelimit`],
 //! [`changes`] (announcements to other instances). [`config`], [`error`] and [`util`] are leaves.
 //! The layers are enforced by `tests/api/layers.rs`; speed tricks live in
 //! [`graphql::fast_path`] (see `docs/performance.md`).

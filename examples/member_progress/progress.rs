@@ -84,7 +84,7 @@ async fn report(
     principal: &Principal,
     access: &Access,
 ) -> AppResult<ProgressReport> {
-    let scope = access.sql(app.db.backend().into(), &ProgressColumns)?;
+    let scope = access.sql(app.db.backend(), &ProgressColumns)?;
     let mut conn = app.db.conn().await?;
     let rows: Vec<MemberProgress> = castellan::on_conn!(&mut conn, |c| {
         let mut query = member_progress::table

@@ -3,6 +3,7 @@
 //! [`load_on_conn!`] does the same for queries that read rows.
 
 pub mod blocking;
+pub mod fields;
 pub mod models;
 pub mod schema;
 pub mod sql;
@@ -32,12 +33,9 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, blocking::SqliteRuntime>;
 
-/// Which database a [`Db`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+/// Which database a [`Db`] talks to: the one dialect enum, which the condition compiler
+/// (below `db`) owns.
+pub use crate::filter::Dialect as Backend;
 
 /// The connection pool, and how many connections were asked of it.
 #[derive(Clone)]
@@ -373,14 +371,6 @@ fn sqlite_path(url: &str) -> anyhow::Result<String> {
     Ok(rest.to_string())
 }
 
-impl From<Backend> for crate::filter::Dialect {
-    fn from(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => Self::Sqlite,
-            Backend::Postgres => Self::Postgres,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

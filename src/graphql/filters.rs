@@ -1,21 +1,14 @@
 //! Strapi's GraphQL filter inputs (`StringFilterInput`, `UsersPermissionsUserFiltersInput`, …),
-//! compiled to a SQL WHERE clause over known columns only.
+//! compiled to a SQL WHERE clause over the fields of the registry ([`crate::db::fields`]),
+//! which writes the SQL.
 
 use async_graphql::{ID, InputObject, InputType};
 use chrono::{DateTime, Utc};
 
-use crate::db::Backend as Dialect;
+use crate::db::fields::{Compare, Entity, Field, ROLES, TextOp, USERS};
 use crate::db::sql::{SqlValue, SqlWhere};
 use crate::error::{AppError, AppResult};
-
-/// How a column is stored, which decides how filter values bind to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Int,
-    Text,
-    Bool,
-    Timestamp,
-}
+use crate::filter::{ColumnKind as Kind, Dialect};
 
 /// A value a filter compares with.
 pub trait FilterScalar: InputType {
@@ -49,7 +42,7 @@ impl FilterScalar for bool {
         match kind {
             Kind::Bool => Some(SqlValue::Bool(*self)),
             Kind::Text => Some(SqlValue::Text(self.to_string())),
-            Kind::Int => Some(SqlValue::Int(i64::from(*self))),
+            Kind::Integer => Some(SqlValue::Int(i64::from(*self))),
             Kind::Timestamp => None,
         }
     }
@@ -74,7 +67,7 @@ impl FilterScalar for DateTime<Utc> {
 fn text_to_sql(text: &str, kind: Kind) -> Option<SqlValue> {
     match kind {
         Kind::Text => Some(SqlValue::Text(text.to_string())),
-        Kind::Int => text.trim().parse().ok().map(SqlValue::Int),
+        Kind::Integer => text.trim().parse().ok().map(SqlValue::Int),
         Kind::Bool => text.parse().ok().map(SqlValue::Bool),
         Kind::Timestamp => DateTime::parse_from_rfc3339(text)
             .ok()
@@ -124,71 +117,25 @@ pub type BooleanFilterInput = FilterInput<bool>;
 pub type UtcDateTime = DateTime<Utc>;
 pub type DateTimeFilterInput = FilterInput<UtcDateTime>;
 
-/// A column: its SQL and kind.
-#[derive(Debug, Clone, Copy)]
-pub struct Column {
-    pub sql: &'static str,
-    pub kind: Kind,
-}
-
 impl<T: FilterScalar> FilterInput<T> {
     /// The SQL of every operator given, joined by AND.
-    pub fn compile(&self, column: Column, dialect: Dialect) -> AppResult<SqlWhere> {
+    pub fn compile(&self, field: &Field, dialect: Dialect) -> AppResult<SqlWhere> {
+        let kind = field.kind();
         let mut parts = Vec::new();
-        let compare = |op: &str, value: &T| -> SqlWhere {
-            let mut w = SqlWhere::new(dialect);
-            match value.to_sql(column.kind) {
-                Some(v) => {
-                    w.sql(column.sql);
-                    if column.kind == Kind::Text
-                        && dialect == Dialect::Postgres
-                        && op != "="
-                        && op != "<>"
-                    {
-                        w.sql(" COLLATE \"C\"");
-                    }
-                    w.sql(" ").sql(op).sql(" ").bind(v);
-                }
-                // Never equal; `<>` is then true for every row that has a value.
-                None if op == "<>" => {
-                    w.sql(column.sql).sql(" IS NOT NULL");
-                }
-                None => {
-                    w.sql("1 = 0");
-                }
-            }
-            w
+        let compare = |op: Compare, value: &T| field.compare(op, value.to_sql(kind), dialect);
+        let text = |op: TextOp, value: &T, insensitive: bool| {
+            field.text(op, &value.as_text(), insensitive, dialect)
         };
-        let text = |template: TextOp, value: &T, insensitive: bool| -> SqlWhere {
-            text_operator(column, dialect, template, &value.as_text(), insensitive)
-        };
-        let list = |values: &[Option<T>]| -> SqlWhere {
-            let bound: Vec<SqlValue> = values
-                .iter()
-                .flatten()
-                .filter_map(|v| v.to_sql(column.kind))
-                .collect();
-            let mut w = SqlWhere::new(dialect);
-            if bound.is_empty() {
-                w.sql("1 = 0");
-                return w;
-            }
-            w.sql(column.sql).sql(" IN (");
-            for (i, v) in bound.into_iter().enumerate() {
-                if i > 0 {
-                    w.sql(", ");
-                }
-                w.bind(v);
-            }
-            w.sql(")");
-            w
+        let list = |values: &[Option<T>]| {
+            let bound = values.iter().flatten().filter_map(|v| v.to_sql(kind));
+            field.one_of(bound.collect(), dialect)
         };
 
         if let Some(v) = &self.eq {
-            parts.push(compare("=", v));
+            parts.push(compare(Compare::Eq, v));
         }
         if let Some(v) = &self.ne {
-            parts.push(compare("<>", v));
+            parts.push(compare(Compare::Ne, v));
         }
         if let Some(v) = &self.eqi {
             parts.push(text(TextOp::Equals, v, true));
@@ -215,10 +162,10 @@ impl<T: FilterScalar> FilterInput<T> {
             parts.push(SqlWhere::not(&text(TextOp::Contains, v, true)));
         }
         for (op, value) in [
-            (">", &self.gt),
-            (">=", &self.gte),
-            ("<", &self.lt),
-            ("<=", &self.lte),
+            (Compare::Gt, &self.gt),
+            (Compare::Gte, &self.gte),
+            (Compare::Lt, &self.lt),
+            (Compare::Lte, &self.lte),
         ] {
             if let Some(v) = value {
                 parts.push(compare(op, v));
@@ -226,11 +173,7 @@ impl<T: FilterScalar> FilterInput<T> {
         }
         for (flag, null_when_true) in [(self.is_null, true), (self.not_null, false)] {
             if let Some(flag) = flag {
-                let mut w = SqlWhere::new(dialect);
-                let is_null = flag == null_when_true;
-                w.sql(column.sql)
-                    .sql(if is_null { " IS NULL" } else { " IS NOT NULL" });
-                parts.push(w);
+                parts.push(field.null(flag == null_when_true, dialect));
             }
         }
         if let Some(values) = &self.in_list {
@@ -245,86 +188,22 @@ impl<T: FilterScalar> FilterInput<T> {
             };
             parts.push(SqlWhere::all(
                 dialect,
-                &[compare(">=", low), compare("<=", high)],
+                &[compare(Compare::Gte, low), compare(Compare::Lte, high)],
             ));
         }
         if let Some(values) = &self.and {
-            let each: Vec<SqlWhere> = values.iter().flatten().map(|v| compare("=", v)).collect();
+            let each: Vec<SqlWhere> = values.iter().flatten().map(|v| compare(Compare::Eq, v)).collect();
             parts.push(SqlWhere::all(dialect, &each));
         }
         if let Some(values) = &self.or {
-            let each: Vec<SqlWhere> = values.iter().flatten().map(|v| compare("=", v)).collect();
+            let each: Vec<SqlWhere> = values.iter().flatten().map(|v| compare(Compare::Eq, v)).collect();
             parts.push(SqlWhere::any(dialect, &each));
         }
         if let Some(inner) = &self.not {
-            parts.push(SqlWhere::not(&inner.compile(column, dialect)?));
+            parts.push(SqlWhere::not(&inner.compile(field, dialect)?));
         }
         Ok(SqlWhere::all(dialect, &parts))
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum TextOp {
-    Equals,
-    StartsWith,
-    EndsWith,
-    Contains,
-}
-
-/// Case-sensitive (or ASCII-insensitive) text tests, without LIKE (whose case rules differ
-/// between SQLite and PostgreSQL) and without pattern characters in the bound value.
-fn text_operator(
-    column: Column,
-    dialect: Dialect,
-    op: TextOp,
-    value: &str,
-    insensitive: bool,
-) -> SqlWhere {
-    let mut w = SqlWhere::new(dialect);
-    let col = format!("CAST({} AS TEXT)", column.sql);
-    let (col, wrap) = if insensitive {
-        (format!("lower({col})"), ("lower(", ")"))
-    } else {
-        (col, ("(", ")"))
-    };
-    let bind = |w: &mut SqlWhere| {
-        w.sql(wrap.0)
-            .bind(SqlValue::Text(value.to_string()))
-            .sql(wrap.1);
-    };
-    match (op, dialect) {
-        (TextOp::Equals, _) => {
-            w.sql(&col).sql(" = ");
-            bind(&mut w);
-        }
-        (TextOp::Contains, Dialect::Sqlite) => {
-            w.sql("instr(").sql(&col).sql(", ");
-            bind(&mut w);
-            w.sql(") > 0");
-        }
-        (TextOp::Contains, Dialect::Postgres) => {
-            w.sql("strpos(").sql(&col).sql(", ");
-            bind(&mut w);
-            w.sql(") > 0");
-        }
-        (TextOp::StartsWith, _) => {
-            w.sql("substr(").sql(&col).sql(", 1, length(");
-            bind(&mut w);
-            w.sql(")) = ");
-            bind(&mut w);
-        }
-        (TextOp::EndsWith, _) => {
-            w.sql("substr(")
-                .sql(&col)
-                .sql(", length(")
-                .sql(&col)
-                .sql(") - length(");
-            bind(&mut w);
-            w.sql(") + 1) = ");
-            bind(&mut w);
-        }
-    }
-    w
 }
 
 /// Filters of roles, as Strapi names them.
@@ -361,10 +240,6 @@ pub struct UsersPermissionsUserFiltersInput {
     pub not: Option<Box<UsersPermissionsUserFiltersInput>>,
 }
 
-fn column(sql: &'static str, kind: Kind) -> Column {
-    Column { sql, kind }
-}
-
 /// Joins the compiled field filters and the logical combinators of an entity filter.
 fn combine<F>(
     dialect: Dialect,
@@ -396,32 +271,40 @@ fn combine<F>(
     Ok(SqlWhere::all(dialect, &parts))
 }
 
+/// Compiles each field filter given, by its name in the registry's `entity`.
+fn fields<'a, T: FilterScalar + 'a>(
+    entity: &Entity,
+    given: impl IntoIterator<Item = (&'static str, &'a Option<FilterInput<T>>)>,
+    dialect: Dialect,
+    parts: &mut Vec<SqlWhere>,
+) -> AppResult<()> {
+    for (name, filter) in given {
+        if let Some(filter) = filter {
+            let field = entity.declared(name)?;
+            if !field.filterable {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "the {} field `{name}` is not filterable",
+                    entity.name
+                )));
+            }
+            parts.push(filter.compile(field, dialect)?);
+        }
+    }
+    Ok(())
+}
+
 impl UsersPermissionsRoleFiltersInput {
     pub fn compile(&self, dialect: Dialect) -> AppResult<SqlWhere> {
         let mut parts = Vec::new();
-        if let Some(f) = &self.id {
-            parts.push(f.compile(column("up_roles.id", Kind::Int), dialect)?);
-        }
-        if let Some(f) = &self.document_id {
-            parts.push(f.compile(column("up_roles.document_id", Kind::Text), dialect)?);
-        }
-        for (f, sql) in [
-            (&self.name, "up_roles.name"),
-            (&self.description, "up_roles.description"),
-            (&self.role_type, "up_roles.type"),
-        ] {
-            if let Some(f) = f {
-                parts.push(f.compile(column(sql, Kind::Text), dialect)?);
-            }
-        }
-        for (f, sql) in [
-            (&self.created_at, "up_roles.created_at"),
-            (&self.updated_at, "up_roles.updated_at"),
-        ] {
-            if let Some(f) = f {
-                parts.push(f.compile(column(sql, Kind::Timestamp), dialect)?);
-            }
-        }
+        fields(&ROLES, [("id", &self.id), ("documentId", &self.document_id)], dialect, &mut parts)?;
+        let text = [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("type", &self.role_type),
+        ];
+        fields(&ROLES, text, dialect, &mut parts)?;
+        let times = [("createdAt", &self.created_at), ("updatedAt", &self.updated_at)];
+        fields(&ROLES, times, dialect, &mut parts)?;
         combine(dialect, parts, &self.and, &self.or, &self.not, |f| {
             f.compile(dialect)
         })
@@ -431,40 +314,20 @@ impl UsersPermissionsRoleFiltersInput {
 impl UsersPermissionsUserFiltersInput {
     pub fn compile(&self, dialect: Dialect) -> AppResult<SqlWhere> {
         let mut parts = Vec::new();
-        if let Some(f) = &self.id {
-            parts.push(f.compile(column("up_users.id", Kind::Int), dialect)?);
-        }
-        if let Some(f) = &self.document_id {
-            parts.push(f.compile(column("up_users.document_id", Kind::Text), dialect)?);
-        }
-        for (f, sql) in [
-            (&self.username, "up_users.username"),
-            (&self.email, "up_users.email"),
-            (&self.provider, "up_users.provider"),
-        ] {
-            if let Some(f) = f {
-                parts.push(f.compile(column(sql, Kind::Text), dialect)?);
-            }
-        }
-        for (f, sql) in [
-            (&self.confirmed, "up_users.confirmed"),
-            (&self.blocked, "up_users.blocked"),
-        ] {
-            if let Some(f) = f {
-                parts.push(f.compile(column(sql, Kind::Bool), dialect)?);
-            }
-        }
+        fields(&USERS, [("id", &self.id), ("documentId", &self.document_id)], dialect, &mut parts)?;
+        let text = [
+            ("username", &self.username),
+            ("email", &self.email),
+            ("provider", &self.provider),
+        ];
+        fields(&USERS, text, dialect, &mut parts)?;
+        let flags = [("confirmed", &self.confirmed), ("blocked", &self.blocked)];
+        fields(&USERS, flags, dialect, &mut parts)?;
         if let Some(role) = &self.role {
             parts.push(role.compile(dialect)?);
         }
-        for (f, sql) in [
-            (&self.created_at, "up_users.created_at"),
-            (&self.updated_at, "up_users.updated_at"),
-        ] {
-            if let Some(f) = f {
-                parts.push(f.compile(column(sql, Kind::Timestamp), dialect)?);
-            }
-        }
+        let times = [("createdAt", &self.created_at), ("updatedAt", &self.updated_at)];
+        fields(&USERS, times, dialect, &mut parts)?;
         combine(dialect, parts, &self.and, &self.or, &self.not, |f| {
             f.compile(dialect)
         })

@@ -10,7 +10,8 @@ use super::pagination::{Pagination, PaginationArg};
 use crate::db::models::Role;
 use crate::error::AppError;
 use crate::policy::{Grant, actions};
-use crate::service::listing::{PageRequest, order_by};
+use crate::db::fields::ROLES;
+use crate::service::listing::PageRequest;
 use crate::service::roles::{self, GrantSpec, RoleData};
 
 /// A role: `public` (requests without a token), `authenticated` (the default of new users), or a
@@ -162,15 +163,6 @@ pub struct UsersPermissionsAction {
     pub bound_to: Vec<String>,
 }
 
-const ROLE_SORT: &[(&str, &str)] = &[
-    ("id", "up_roles.id"),
-    ("documentId", "up_roles.document_id"),
-    ("name", "up_roles.name"),
-    ("description", "up_roles.description"),
-    ("type", "up_roles.type"),
-    ("createdAt", "up_roles.created_at"),
-    ("updatedAt", "up_roles.updated_at"),
-];
 
 #[derive(Default)]
 pub struct RolesQuery;
@@ -189,7 +181,7 @@ impl RolesQuery {
             .map(|f| *f)
             .unwrap_or_default()
             .compile(app.db.backend())?;
-        let order = order_by(&sort, ROLE_SORT, "up_roles.id")?;
+        let order = ROLES.order_by(&sort)?;
         let page = PageRequest::from(pagination).resolve()?;
         let (found, info) = roles::list(app, &filter, &order, page).await?;
         Ok(UsersPermissionsRoleEntityResponseCollection {

@@ -18,7 +18,8 @@ use crate::error::{AppError, AppResult};
 use crate::filter::SqlFilter;
 use crate::policy::subject::{USER_SQL, user_document};
 use crate::policy::{Access, Scope, actions};
-use crate::service::listing::{Page, PageRequest, order_by};
+use crate::db::fields::USERS;
+use crate::service::listing::{Page, PageRequest};
 use crate::service::users::{self, UserData};
 
 /// A user, as administrators see them. Secrets (password, reset and confirmation tokens) can
@@ -166,17 +167,6 @@ impl UsersPermissionsUserEntityResponseCollection {
     }
 }
 
-const USER_SORT: &[(&str, &str)] = &[
-    ("id", "up_users.id"),
-    ("documentId", "up_users.document_id"),
-    ("username", "up_users.username"),
-    ("email", "up_users.email"),
-    ("provider", "up_users.provider"),
-    ("confirmed", "up_users.confirmed"),
-    ("blocked", "up_users.blocked"),
-    ("createdAt", "up_users.created_at"),
-    ("updatedAt", "up_users.updated_at"),
-];
 
 
 /// The fields a filter or a sort reads, which the grant must reach too.
@@ -206,7 +196,7 @@ async fn page(
     access.check_read_fields(read_fields(filters.as_deref(), &sort).iter().map(String::as_str))?;
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
-    let order = order_by(&sort, USER_SORT, "up_users.id")?;
+    let order = USERS.order_by(&sort)?;
     let mut filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
     let scope = match &access.scope {
         Scope::All => None,
@@ -216,7 +206,7 @@ async fn page(
         }
         Scope::Only(conditions) => Some(
             USER_SQL
-                .to_sql(conditions, dialect.into())
+                .to_sql(conditions, dialect)
                 .map_err(AppError::internal)?,
         ),
     };

@@ -69,7 +69,7 @@ impl Condition {
     /// A condition from a query object, checked now: a malformed one is refused here, never
     /// at request time. Beyond what [`Filter::parse`] refuses (the language and its bounds),
     /// neither a path nor a `$user.` placeholder may name a private field of the user
-    /// ([`subject::PRIVATE_FIELDS`]).
+    /// ([`subject::is_private_field`]).
     pub fn query(name: &str, display_name: &str, query: &Value) -> Result<Self, FilterError> {
         let filter = Filter::parse(query)?;
         let placeholders = filter.placeholders();

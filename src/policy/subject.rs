@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::db::fields::{Entity, ROLES, Storage, USERS};
 use crate::db::models::{Role, User};
-use crate::filter::{ColumnKind, FieldMap, Location, SqlCache};
+use crate::filter::{FieldMap, Location, SqlCache};
 
 /// The user as conditions see them: `"$user.<path>"` placeholders and query objects about
 /// users both use these names.
@@ -24,30 +25,26 @@ pub fn user_document(user: &User, role: &Role) -> Value {
     })
 }
 
-/// The fields of a user that stay inside the server (hashes, token state), by their names in
-/// the API's style. No condition may name them, as a path or as a `$user.` placeholder: they are
-/// not in [`user_document`] nor in [`UserFields`], so such a condition could only ever mean
-/// "missing" in memory and fail in SQL.
-pub const PRIVATE_FIELDS: &[&str] = &[
-    "password",
-    "resetPasswordToken",
-    "resetPasswordExpiresAt",
-    "confirmationToken",
-    "tokensValidAfter",
-    "uniqueEmail",
-];
-
-/// Whether `name` is one of [`PRIVATE_FIELDS`], in any case and with or without `_` or `-`
-/// (`reset_password_token` too).
+/// Whether `name` is a field of a user that stays inside the server (a hash, token state), in
+/// any spelling: no condition may name it, as a path or as a `$user.` placeholder. It is not in
+/// [`user_document`] nor in [`UserFields`], so such a condition could only ever mean "missing"
+/// in memory and fail in SQL.
 pub fn is_private_field(name: &str) -> bool {
-    let fold = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let name = fold(name);
-    PRIVATE_FIELDS.iter().any(|p| fold(p) == name)
+    USERS.is_private(name)
+}
+
+/// The entity whose fields a grant of `action` may be limited to: the users' for the user
+/// actions of Users & Permissions; `None` for actions whose fields the registry does not know
+/// (a library's own resources), whose field names are then only checked for their form.
+pub fn grant_fields(action: &str) -> Option<&'static Entity> {
+    let name = crate::policy::actions::parse_action(action).ok()?;
+    (name.namespace == "plugin::users-permissions" && name.controller == "user").then_some(&USERS)
+}
+
+/// Whether a grant limited to fields may name `field` of `entity`: one an answer shows or a
+/// write sets.
+pub fn may_limit_to(entity: &Entity, field: &str) -> bool {
+    entity.field(field).is_some_and(|f| f.readable || f.writable)
 }
 
 /// Where each path of [`user_document`] lives in `up_users JOIN up_roles`.
@@ -59,32 +56,29 @@ pub static USER_SQL: std::sync::LazyLock<SqlCache> =
 
 impl FieldMap for UserFields {
     fn locate(&self, path: &[&str]) -> Option<Location> {
-        let column = |sql: &str, kind| {
-            Some(Location::Column {
-                sql: sql.to_string(),
+        let (name, rest) = path.split_first()?;
+        let field = USERS.field(name).filter(|f| f.in_conditions)?;
+        match (field.storage, rest) {
+            (Storage::Column(kind), []) => Some(Location::Column {
+                sql: field.column.to_string(),
                 kind,
-            })
-        };
-        match path {
-            ["id"] => column("up_users.id", ColumnKind::Integer),
-            ["documentId"] => column("up_users.document_id", ColumnKind::Text),
-            ["username"] => column("up_users.username", ColumnKind::Text),
-            ["email"] => column("up_users.email", ColumnKind::Text),
-            ["provider"] => column("up_users.provider", ColumnKind::Text),
-            ["confirmed"] => column("up_users.confirmed", ColumnKind::Bool),
-            ["blocked"] => column("up_users.blocked", ColumnKind::Bool),
-            ["createdAt"] => column("up_users.created_at", ColumnKind::Timestamp),
-            ["updatedAt"] => column("up_users.updated_at", ColumnKind::Timestamp),
-            ["role", "id"] => column("up_roles.id", ColumnKind::Integer),
-            ["role", "documentId"] => column("up_roles.document_id", ColumnKind::Text),
-            ["role", "name"] => column("up_roles.name", ColumnKind::Text),
-            ["role", "type"] => column("up_roles.type", ColumnKind::Text),
-            ["attributes", rest @ ..] => Some(Location::Json {
-                column_sql: "up_users.attributes".to_string(),
+            }),
+            (Storage::Role, [name]) => {
+                let field = ROLES.field(name).filter(|f| f.in_conditions)?;
+                let Storage::Column(kind) = field.storage else {
+                    return None;
+                };
+                Some(Location::Column {
+                    sql: field.column.to_string(),
+                    kind,
+                })
+            }
+            (Storage::Json { parsed }, rest) => Some(Location::Json {
+                column_sql: field.column.to_string(),
                 path: rest.iter().map(|s| s.to_string()).collect(),
-                // PostgreSQL keeps the attributes parsed beside their text (a generated column,
-                // migration `attributes_jsonb`): a condition on them then parses nothing.
-                jsonb: Some("up_users.attributes_jsonb".to_string()),
+                // PostgreSQL keeps the document parsed beside its text (a generated column):
+                // a condition on it then parses nothing.
+                jsonb: Some(parsed.to_string()),
             }),
             _ => None,
         }

@@ -1,6 +1,5 @@
 //! Pagination and sorting of lists, with Strapi's rules.
 
-use crate::db::sql::SqlOrder;
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 10;
@@ -78,42 +77,6 @@ impl Page {
             page_count: (total + self.limit - 1) / self.limit,
         }
     }
-}
-
-/// `ORDER BY` text for Strapi sort strings (`"username:asc"`, `"id:desc"`, `"email"`), over
-/// `columns` (GraphQL name → SQL column); the id breaks ties so pages are stable.
-pub fn order_by(
-    sort: &[String],
-    columns: &[(&str, &'static str)],
-    id_column: &'static str,
-) -> AppResult<SqlOrder> {
-    let mut parts = Vec::new();
-    for item in sort {
-        let (field, direction) = item.split_once(':').unwrap_or((item.as_str(), "asc"));
-        let direction = match direction.to_ascii_lowercase().as_str() {
-            "asc" => "ASC",
-            "desc" => "DESC",
-            other => {
-                return Err(AppError::validation(format!(
-                    "Invalid sort order `{other}` for `{field}`: use asc or desc"
-                )));
-            }
-        };
-        let column = columns
-            .iter()
-            .find(|(name, _)| *name == field)
-            .map(|(_, column)| *column)
-            .ok_or_else(|| {
-                let known: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-                AppError::validation(format!(
-                    "Cannot sort by `{field}`: sortable fields are {}",
-                    known.join(", ")
-                ))
-            })?;
-        parts.push(format!("{column} {direction}"));
-    }
-    parts.push(format!("{id_column} ASC"));
-    Ok(SqlOrder::new(parts.join(", "), sort.is_empty()))
 }
 
 #[cfg(test)]
@@ -197,20 +160,5 @@ mod tests {
             .page_count,
             0
         );
-    }
-
-    #[test]
-    fn sorting_accepts_known_fields_only() {
-        let columns = [("username", "u.username"), ("id", "u.id")];
-        assert_eq!(
-            order_by(&["username:desc".into()], &columns, "u.id").unwrap(),
-            SqlOrder::new("u.username DESC, u.id ASC".into(), false)
-        );
-        assert_eq!(
-            order_by(&[], &columns, "u.id").unwrap(),
-            SqlOrder::new("u.id ASC".into(), true)
-        );
-        assert!(order_by(&["password:asc".into()], &columns, "u.id").is_err());
-        assert!(order_by(&["username:sideways".into()], &columns, "u.id").is_err());
     }
 }

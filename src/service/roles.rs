@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use tracing::instrument;
 
 use crate::app::App;
-use crate::policy::Access;
+use crate::policy::{Access, subject};
 use crate::changes::Change;
 use crate::db::models::{GrantRow, NewRole, Permission, Role, RoleChanges, now};
 use crate::db::sql::SqlWhere;
@@ -293,6 +293,17 @@ pub(crate) fn check_grants(
             |f: &&String| f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if let Some(bad) = grant.fields.iter().flatten().find(bad_field) {
             return Err(AppError::validation(format!("`{bad}` is not a field name")));
+        }
+        if let Some(entity) = subject::grant_fields(&grant.action) {
+            let unknown = |f: &&String| !subject::may_limit_to(entity, f);
+            if let Some(bad) = grant.fields.iter().flatten().find(unknown) {
+                return Err(AppError::validation(format!(
+                    "`{bad}` is not a field of a {}: a grant of `{}` may be limited to {}",
+                    entity.name,
+                    grant.action,
+                    entity.names(|f| subject::may_limit_to(entity, f.name)).join(", ")
+                )));
+            }
         }
         let conditions = serde_json::to_string(&grant.conditions).map_err(AppError::internal)?;
         let fields = grant

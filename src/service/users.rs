@@ -132,7 +132,7 @@ pub async fn count(app: &App, filter: &SqlWhere, scope: Option<&SqlFilter>) -> A
     let Some(residue) = scope.and_then(SqlFilter::residue) else {
         return Ok(User::count(&mut conn, filter, scope).await?);
     };
-    let order = crate::db::sql::SqlOrder::new("up_users.id".into(), true);
+    let order = crate::db::fields::USERS.order_by(&[])?;
     let mut total = 0;
     let mut offset = 0;
     loop {

@@ -18,6 +18,7 @@ mod binary;
 mod config_sync;
 mod extension;
 mod faults;
+mod fields;
 mod filter;
 mod guards;
 mod hardening;

@@ -1,0 +1,387 @@
+//! The field registry: each field of a user and of a role once, with its name in the API, its
+//! column, its kind and what each surface may do with it. Sorting, Strapi's filters, the paths
+//! of conditions, field-level grants and the list of private fields are all read from here, so
+//! a new field is one line of [`USERS`] or [`ROLES`] (and its column in a migration).
+
+use crate::db::sql::{SqlOrder, SqlValue, SqlWhere};
+use crate::error::{AppError, AppResult};
+use crate::filter::{ColumnKind, Dialect};
+
+/// How a field is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// A column of the entity's own table holding a scalar of this kind.
+    Column(ColumnKind),
+    /// A column holding a JSON document as text (the user's `attributes`), and on PostgreSQL
+    /// the generated `jsonb` column that holds it parsed.
+    Json { parsed: &'static str },
+    /// The related role, a row of [`ROLES`] joined on the user's `role_id`.
+    Role,
+}
+
+/// One field of an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Its name in the API (GraphQL, REST, conditions, grants): `createdAt`.
+    pub name: &'static str,
+    /// Its column, qualified with the table: `up_users.created_at`.
+    pub column: &'static str,
+    pub storage: Storage,
+    /// `sort: ["name:asc"]` accepts it.
+    pub sortable: bool,
+    /// Strapi's `filters` accept it.
+    pub filterable: bool,
+    /// Answers show it (false for secrets).
+    pub readable: bool,
+    /// Writes may set it.
+    pub writable: bool,
+    /// Conditions may name it, as a path or a `$user.` placeholder.
+    pub in_conditions: bool,
+}
+
+/// The fields of one entity.
+#[derive(Debug)]
+pub struct Entity {
+    pub name: &'static str,
+    /// The column that breaks ties in every order, so pages are stable.
+    pub id_column: &'static str,
+    pub fields: &'static [Field],
+}
+
+const fn scalar(name: &'static str, column: &'static str, kind: ColumnKind) -> Field {
+    Field {
+        name,
+        column,
+        storage: Storage::Column(kind),
+        sortable: true,
+        filterable: true,
+        readable: true,
+        writable: true,
+        in_conditions: true,
+    }
+}
+
+/// A field the server keeps and sets itself: read, sorted and filtered, never written.
+const fn kept(name: &'static str, column: &'static str, kind: ColumnKind) -> Field {
+    Field {
+        writable: false,
+        ..scalar(name, column, kind)
+    }
+}
+
+/// A secret or a piece of token state: written by some operations, never read, sorted,
+/// filtered or named by a condition.
+const fn private(name: &'static str, column: &'static str, writable: bool) -> Field {
+    Field {
+        name,
+        column,
+        storage: Storage::Column(ColumnKind::Text),
+        sortable: false,
+        filterable: false,
+        readable: false,
+        writable,
+        in_conditions: false,
+    }
+}
+
+/// The users (`up_users`).
+pub static USERS: Entity = Entity {
+    name: "user",
+    id_column: "up_users.id",
+    fields: &[
+        kept("id", "up_users.id", ColumnKind::Integer),
+        kept("documentId", "up_users.document_id", ColumnKind::Text),
+        scalar("username", "up_users.username", ColumnKind::Text),
+        scalar("email", "up_users.email", ColumnKind::Text),
+        scalar("provider", "up_users.provider", ColumnKind::Text),
+        scalar("confirmed", "up_users.confirmed", ColumnKind::Bool),
+        scalar("blocked", "up_users.blocked", ColumnKind::Bool),
+        Field {
+            storage: Storage::Role,
+            sortable: false,
+            ..scalar("role", "up_users.role_id", ColumnKind::Integer)
+        },
+        Field {
+            storage: Storage::Json {
+                parsed: "up_users.attributes_jsonb",
+            },
+            sortable: false,
+            filterable: false,
+            ..scalar("attributes", "up_users.attributes", ColumnKind::Text)
+        },
+        kept("createdAt", "up_users.created_at", ColumnKind::Timestamp),
+        kept("updatedAt", "up_users.updated_at", ColumnKind::Timestamp),
+        private("password", "up_users.password", true),
+        private("resetPasswordToken", "up_users.reset_password_token", true),
+        private("confirmationToken", "up_users.confirmation_token", true),
+        private("resetPasswordExpiresAt", "up_users.reset_password_expires_at", false),
+        private("tokensValidAfter", "up_users.tokens_valid_after", false),
+        private("uniqueEmail", "up_users.unique_email", false),
+    ],
+};
+
+/// The roles (`up_roles`); conditions reach them through a user's `role`.
+pub static ROLES: Entity = Entity {
+    name: "role",
+    id_column: "up_roles.id",
+    fields: &[
+        kept("id", "up_roles.id", ColumnKind::Integer),
+        kept("documentId", "up_roles.document_id", ColumnKind::Text),
+        scalar("name", "up_roles.name", ColumnKind::Text),
+        Field {
+            in_conditions: false,
+            ..scalar("description", "up_roles.description", ColumnKind::Text)
+        },
+        kept("type", "up_roles.type", ColumnKind::Text),
+        Field {
+            in_conditions: false,
+            ..kept("createdAt", "up_roles.created_at", ColumnKind::Timestamp)
+        },
+        Field {
+            in_conditions: false,
+            ..kept("updatedAt", "up_roles.updated_at", ColumnKind::Timestamp)
+        },
+    ],
+};
+
+impl Entity {
+    /// The field named `name` in the API.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The field named `name`, which the caller's own surface declares: its absence from the
+    /// registry is a mistake of the code, not of the request.
+    pub fn declared(&self, name: &str) -> AppResult<&'static Field> {
+        self.field(name).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("the {} field `{name}` is not in the registry", self.name))
+        })
+    }
+
+    /// The names of the fields `keep` selects, in the registry's order.
+    pub fn names(&self, keep: impl Fn(&Field) -> bool) -> Vec<&'static str> {
+        self.fields
+            .iter()
+            .filter(|f| keep(f))
+            .map(|f| f.name)
+            .collect()
+    }
+
+    /// Whether `name` is a field answers never show (a secret or token state), in any case and
+    /// with or without `_` or `-` (`reset_password_token` too).
+    pub fn is_private(&self, name: &str) -> bool {
+        let fold = |s: &str| -> String {
+            s.chars()
+                .filter(|c| *c != '_' && *c != '-')
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let name = fold(name);
+        self.fields
+            .iter()
+            .any(|f| !f.readable && fold(f.name) == name)
+    }
+
+    /// `ORDER BY` text for Strapi sort strings (`"username:asc"`, `"id:desc"`, `"email"`) over
+    /// the sortable fields; the id breaks ties so pages are stable.
+    pub fn order_by(&self, sort: &[String]) -> AppResult<SqlOrder> {
+        let mut parts = Vec::new();
+        for item in sort {
+            let (name, direction) = item.split_once(':').unwrap_or((item.as_str(), "asc"));
+            let direction = match direction.to_ascii_lowercase().as_str() {
+                "asc" => "ASC",
+                "desc" => "DESC",
+                other => {
+                    return Err(AppError::validation(format!(
+                        "Invalid sort order `{other}` for `{name}`: use asc or desc"
+                    )));
+                }
+            };
+            let field = self
+                .field(name)
+                .filter(|f| f.sortable)
+                .ok_or_else(|| {
+                    AppError::validation(format!(
+                        "Cannot sort by `{name}`: sortable fields are {}",
+                        self.names(|f| f.sortable).join(", ")
+                    ))
+                })?;
+            parts.push(format!("{} {direction}", field.column));
+        }
+        parts.push(format!("{} ASC", self.id_column));
+        Ok(SqlOrder::new(parts.join(", "), sort.is_empty()))
+    }
+}
+
+impl Field {
+    /// The kind of a scalar column (a role's id for `role`, the text for `attributes`).
+    pub fn kind(&self) -> ColumnKind {
+        match self.storage {
+            Storage::Column(kind) => kind,
+            Storage::Role => ColumnKind::Integer,
+            Storage::Json { .. } => ColumnKind::Text,
+        }
+    }
+
+    /// `column <op> value`; `None` for a value that can never equal this field (an id that is
+    /// not a number), for which `<>` holds on every row with a value and the rest on none.
+    pub fn compare(&self, op: Compare, value: Option<SqlValue>, dialect: Dialect) -> SqlWhere {
+        let mut w = SqlWhere::new(dialect);
+        match value {
+            Some(value) => {
+                w.sql(self.column);
+                // Order text by code point on PostgreSQL, as SQLite does.
+                if self.kind() == ColumnKind::Text
+                    && dialect == Dialect::Postgres
+                    && !matches!(op, Compare::Eq | Compare::Ne)
+                {
+                    w.sql(" COLLATE \"C\"");
+                }
+                w.sql(op.sql()).bind(value);
+            }
+            None if op == Compare::Ne => {
+                w.sql(self.column).sql(" IS NOT NULL");
+            }
+            None => return SqlWhere::any(dialect, &[]),
+        }
+        w
+    }
+
+    /// `column IN (values)`; nothing for no values.
+    pub fn one_of(&self, values: Vec<SqlValue>, dialect: Dialect) -> SqlWhere {
+        let mut w = SqlWhere::new(dialect);
+        if values.is_empty() {
+            return SqlWhere::any(dialect, &[]);
+        }
+        w.sql(self.column).sql(" IN (");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                w.sql(", ");
+            }
+            w.bind(v);
+        }
+        w.sql(")");
+        w
+    }
+
+    /// `column IS NULL` or `column IS NOT NULL`.
+    pub fn null(&self, is_null: bool, dialect: Dialect) -> SqlWhere {
+        let mut w = SqlWhere::new(dialect);
+        w.sql(self.column)
+            .sql(if is_null { " IS NULL" } else { " IS NOT NULL" });
+        w
+    }
+
+    /// Case-sensitive (or ASCII-insensitive) text tests, without LIKE (whose case rules differ
+    /// between SQLite and PostgreSQL) and without pattern characters in the bound value.
+    pub fn text(&self, op: TextOp, value: &str, insensitive: bool, dialect: Dialect) -> SqlWhere {
+        let mut w = SqlWhere::new(dialect);
+        let col = format!("CAST({} AS TEXT)", self.column);
+        let (col, wrap) = if insensitive {
+            (format!("lower({col})"), ("lower(", ")"))
+        } else {
+            (col, ("(", ")"))
+        };
+        let bind = |w: &mut SqlWhere| {
+            w.sql(wrap.0)
+                .bind(SqlValue::Text(value.to_string()))
+                .sql(wrap.1);
+        };
+        match (op, dialect) {
+            (TextOp::Equals, _) => {
+                w.sql(&col).sql(" = ");
+                bind(&mut w);
+            }
+            (TextOp::Contains, Dialect::Sqlite) => {
+                w.sql("instr(").sql(&col).sql(", ");
+                bind(&mut w);
+                w.sql(") > 0");
+            }
+            (TextOp::Contains, Dialect::Postgres) => {
+                w.sql("strpos(").sql(&col).sql(", ");
+                bind(&mut w);
+                w.sql(") > 0");
+            }
+            (TextOp::StartsWith, _) => {
+                w.sql("substr(").sql(&col).sql(", 1, length(");
+                bind(&mut w);
+                w.sql(")) = ");
+                bind(&mut w);
+            }
+            (TextOp::EndsWith, _) => {
+                w.sql("substr(")
+                    .sql(&col)
+                    .sql(", length(")
+                    .sql(&col)
+                    .sql(") - length(");
+                bind(&mut w);
+                w.sql(") + 1) = ");
+                bind(&mut w);
+            }
+        }
+        w
+    }
+}
+
+/// A comparison of Strapi's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Compare {
+    fn sql(self) -> &'static str {
+        match self {
+            Compare::Eq => " = ",
+            Compare::Ne => " <> ",
+            Compare::Gt => " > ",
+            Compare::Gte => " >= ",
+            Compare::Lt => " < ",
+            Compare::Lte => " <= ",
+        }
+    }
+}
+
+/// A text test of Strapi's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    Equals,
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_accepts_the_sortable_fields_only() {
+        assert_eq!(
+            USERS.order_by(&["username:desc".into()]).unwrap(),
+            SqlOrder::new("up_users.username DESC, up_users.id ASC".into(), false)
+        );
+        assert_eq!(
+            USERS.order_by(&[]).unwrap(),
+            SqlOrder::new("up_users.id ASC".into(), true)
+        );
+        for refused in ["password:asc", "attributes", "role", "username:sideways"] {
+            assert!(USERS.order_by(&[refused.into()]).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn private_fields_are_found_in_any_spelling() {
+        for name in ["password", "reset_password_token", "Confirmation-Token", "uniqueemail"] {
+            assert!(USERS.is_private(name), "{name}");
+        }
+        for name in ["username", "email", "attributes", "role"] {
+            assert!(!USERS.is_private(name), "{name}");
+        }
+    }
+}
