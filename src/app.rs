@@ -61,13 +61,15 @@ impl App {
     }
 
     /// Opens the database, applies migrations, seeds the default roles and loads the policy.
-    pub async fn start(config: Config) -> anyhow::Result<AppState> {
+    /// `code_conditions` are the conditions a library user registers from Rust.
+    pub async fn start(config: Config, code_conditions: Vec<policy::Condition>) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
         db.migrate().await?;
         let config = read_development_secrets(&db, config).await?;
         policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
         let mut conditions = policy::conditions::built_in()?;
-        conditions.extend(config.conditions.iter().cloned());
+        conditions.extend(policy::conditions::from_config(&config.conditions)?);
+        conditions.extend(code_conditions);
         let policy = Policy::load(&db, conditions).await.map_err(into_anyhow)?;
         let templates = EmailTemplates::defaults(&config.shipper);
         let settings = SettingsStore::load(&db, &config.advanced, &templates, &config.providers)

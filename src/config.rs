@@ -2,6 +2,7 @@
 //! Each setting is read and checked here, once; a bad value stops start-up with a message that
 //! names the setting and the form it expects.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::providers::{Providers, default_providers};
-use crate::mail::MailTransport;
-use crate::policy::{Condition, ConditionSource};
 
 /// `development` (the default) or `production`, from `CASTELLAN_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +80,9 @@ pub struct Config {
     pub shipper: Shipper,
     /// Extra user fields `register` accepts in `attributes` (`register.allowedFields`).
     pub register_allowed_fields: Vec<String>,
-    /// Conditions declared in `castellan.toml` (`[[conditions]]`) or registered from code.
-    pub conditions: Vec<Condition>,
+    /// Conditions declared in `castellan.toml` (`[[conditions]]`), as written: the policy
+    /// checks their names and queries at start-up (`castellan::load_config` at once).
+    pub conditions: Vec<DeclaredCondition>,
     /// Initial sign-in providers (`[providers.NAME]`), joined with `email`.
     pub providers: Providers,
     /// Front-end URL prefixes a `?callback=` of `/api/connect/:provider` may start with, beyond
@@ -557,11 +556,7 @@ impl Config {
             );
         }
         config.mail = match sources.smtp_url.filter(|u| !u.is_empty()) {
-            Some(url) => {
-                crate::mail::Mailer::new(&MailTransport::Smtp(url.clone()), false)
-                    .context("SMTP_URL")?;
-                MailTransport::Smtp(url)
-            }
+            Some(url) => MailTransport::Smtp(url),
             None => MailTransport::Log,
         };
         config.advanced = file.advanced;
@@ -674,21 +669,15 @@ impl Config {
         }
         config.cors = cors(file.cors)?;
         for declared in file.conditions {
-            if !crate::policy::conditions::is_valid_name(&declared.name) {
-                bail!(
-                    "conditions: `{}` is not a condition name (lower-case letters, digits and -)",
-                    declared.name
-                );
-            }
             if config.conditions.iter().any(|c| c.name == declared.name) {
                 bail!("conditions: `{}` is declared twice", declared.name);
             }
-            let mut condition =
-                Condition::query(&declared.name, &declared.display_name, &declared.query)
-                    .with_context(|| format!("conditions: the query of `{}`", declared.name))?
-                    .with_source(ConditionSource::Config);
-            condition.category = declared.category;
-            config.conditions.push(condition);
+            config.conditions.push(DeclaredCondition {
+                name: declared.name,
+                display_name: declared.display_name,
+                category: declared.category,
+                query: declared.query,
+            });
         }
         Ok(config)
     }
@@ -937,6 +926,15 @@ struct ConditionSection {
     query: serde_json::Value,
 }
 
+/// A condition of `castellan.toml` (`[[conditions]]`): a name and a query object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredCondition {
+    pub name: String,
+    pub display_name: String,
+    pub category: Option<String>,
+    pub query: serde_json::Value,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct EmailSection {
@@ -1044,6 +1042,66 @@ pub fn parse_ms_duration(text: &str) -> anyhow::Result<Duration> {
         return Err(expected());
     }
     Ok(Duration::from_millis(millis.round() as u64))
+}
+
+// ---- Sign-in providers (their settings; auth runs their flows) ----
+
+/// The built-in provider: email and password.
+pub const EMAIL: &str = "email";
+
+/// The settings of one provider, as stored. `client_secret` is write-only over GraphQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderSettings {
+    pub enabled: bool,
+    /// A preset name (`github`, `google`, …), `oidc` or `oauth2`; empty: the provider's name.
+    pub kind: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Scopes to ask for; empty: the preset's.
+    pub scopes: Vec<String>,
+    /// The front-end page the browser comes back to with `access_token` (Strapi's "redirect URL").
+    pub redirect_url: String,
+    /// The host of tenant-specific providers (Auth0, Cognito, GitLab self-hosted): `tenant.auth0.com`.
+    pub subdomain: Option<String>,
+    /// The issuer of an OpenID Connect provider (`oidc`, `keycloak`): its discovery document
+    /// is at `ISSUER/.well-known/openid-configuration`.
+    pub issuer: Option<String>,
+    /// A generic OAuth2 provider's endpoints.
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub profile_url: Option<String>,
+    /// Where a generic OAuth2 provider's profile keeps the email, its verification and the
+    /// username (dotted paths); defaults: `email`, `email_verified`, `preferred_username`.
+    pub email_field: Option<String>,
+    pub email_verified_field: Option<String>,
+    pub username_field: Option<String>,
+}
+
+/// All providers by name.
+pub type Providers = BTreeMap<String, ProviderSettings>;
+
+/// The providers of a new installation: only `email`, enabled.
+pub fn default_providers() -> Providers {
+    BTreeMap::from([(
+        EMAIL.to_string(),
+        ProviderSettings {
+            enabled: true,
+            kind: EMAIL.into(),
+            ..Default::default()
+        },
+    )])
+}
+
+/// How mail leaves Castellan (`SMTP_URL`; without it, the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailTransport {
+    /// `smtp://[user:password@]host[:port][?tls=required|opportunistic]` or `smtps://…`.
+    Smtp(String),
+    /// Written to the log: development without an SMTP server.
+    Log,
+    /// Kept in memory, in the mailer's outbox (tests).
+    Memory,
 }
 
 #[cfg(test)]

@@ -50,6 +50,14 @@ pub use graphql::directives::{action, authenticated};
 pub use policy::{Access, Condition, ConditionOutcome, Requirement, Scope};
 pub use http::Authorized;
 
+/// The configuration from its sources ([`Config::load`]), with the conditions it declares
+/// checked by the policy now, so that a bad one stops a command before it opens the database.
+pub fn load_config(sources: config::Sources) -> anyhow::Result<Config> {
+    let config = Config::load(sources)?;
+    policy::conditions::from_config(&config.conditions)?;
+    Ok(config)
+}
+
 /// A started Castellan: database migrated, default roles seeded, policy loaded, schema built.
 pub struct Castellan {
     pub app: AppState,
@@ -64,6 +72,8 @@ pub struct Builder<Q, M> {
     mutation: M,
     protected: Vec<http::ProtectedRoute>,
     routes: Router<AppState>,
+    /// Conditions registered from Rust ([`Builder::condition`]).
+    conditions: Vec<Condition>,
 }
 
 impl Castellan {
@@ -80,6 +90,7 @@ impl Castellan {
             mutation: NoExtension,
             protected: Vec::new(),
             routes: Router::new(),
+            conditions: Vec::new(),
         }
     }
 
@@ -117,6 +128,7 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
             mutation: self.mutation,
             protected: self.protected,
             routes: self.routes,
+            conditions: self.conditions,
         }
     }
 
@@ -128,12 +140,13 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
             mutation,
             protected: self.protected,
             routes: self.routes,
+            conditions: self.conditions,
         }
     }
 
     /// A condition of your own (a Rust closure or a query object), grantable like any other.
     pub fn condition(mut self, condition: Condition) -> Self {
-        self.config.conditions.push(condition);
+        self.conditions.push(condition);
         self
     }
 
@@ -178,7 +191,7 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> Builder<Q, M> {
 
     /// Opens the database, migrates, seeds, loads the policy and builds the schema.
     pub async fn start(self) -> anyhow::Result<Castellan> {
-        let app = App::start(self.config).await?;
+        let app = App::start(self.config, self.conditions).await?;
         let schema = graphql::build_schema(app.clone(), self.query, self.mutation);
         let mut catalogue =
             policy::Catalogue::from_sdl(&schema.sdl()).context("reading the action catalogue")?;

@@ -18,21 +18,21 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let config = Config::load(cli.options.sources())?;
+            let config = castellan::load_config(cli.options.sources())?;
             let db = castellan::db::Db::connect(&config.database_url, config.database_pool_size)?;
             db.migrate().await?;
             println!("database is up to date");
             Ok(())
         }
-        Command::Serve(args) => serve(Config::load(cli.options.sources())?, args).await,
+        Command::Serve(args) => serve(castellan::load_config(cli.options.sources())?, args).await,
         Command::Import { command } => {
-            castellan::commands::import(Config::load(cli.options.sources())?, command).await
+            castellan::commands::import(castellan::load_config(cli.options.sources())?, command).await
         }
         Command::Config { command } => {
-            castellan::commands::config(Config::load(cli.options.sources())?, command).await
+            castellan::commands::config(castellan::load_config(cli.options.sources())?, command).await
         }
-        Command::Token { command } => token(Config::load(cli.options.sources())?, command).await,
-        Command::User { command } => user(Config::load(cli.options.sources())?, command).await,
+        Command::Token { command } => token(castellan::load_config(cli.options.sources())?, command).await,
+        Command::User { command } => user(castellan::load_config(cli.options.sources())?, command).await,
     }
 }
 

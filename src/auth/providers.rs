@@ -2,59 +2,14 @@
 //! OpenID Connect provider (configured from its issuer's discovery document) and a generic
 //! OAuth2 provider.
 
-use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
 use crate::error::{AppError, AppResult};
 
-/// The built-in provider: email and password.
-pub const EMAIL: &str = "email";
-
-/// The settings of one provider, as stored. `client_secret` is write-only over GraphQL.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct ProviderSettings {
-    pub enabled: bool,
-    /// A preset name (`github`, `google`, …), `oidc` or `oauth2`; empty: the provider's name.
-    pub kind: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// Scopes to ask for; empty: the preset's.
-    pub scopes: Vec<String>,
-    /// The front-end page the browser comes back to with `access_token` (Strapi's "redirect URL").
-    pub redirect_url: String,
-    /// The host of tenant-specific providers (Auth0, Cognito, GitLab self-hosted): `tenant.auth0.com`.
-    pub subdomain: Option<String>,
-    /// The issuer of an OpenID Connect provider (`oidc`, `keycloak`): its discovery document
-    /// is at `ISSUER/.well-known/openid-configuration`.
-    pub issuer: Option<String>,
-    /// A generic OAuth2 provider's endpoints.
-    pub authorize_url: Option<String>,
-    pub token_url: Option<String>,
-    pub profile_url: Option<String>,
-    /// Where a generic OAuth2 provider's profile keeps the email, its verification and the
-    /// username (dotted paths); defaults: `email`, `email_verified`, `preferred_username`.
-    pub email_field: Option<String>,
-    pub email_verified_field: Option<String>,
-    pub username_field: Option<String>,
-}
-
-/// All providers by name.
-pub type Providers = BTreeMap<String, ProviderSettings>;
-
-/// The providers of a new installation: only `email`, enabled.
-pub fn default_providers() -> Providers {
-    BTreeMap::from([(
-        EMAIL.to_string(),
-        ProviderSettings {
-            enabled: true,
-            kind: EMAIL.into(),
-            ..Default::default()
-        },
-    )])
-}
+// The providers' settings are a section of the configuration, which auth reads.
+pub use crate::config::{EMAIL, ProviderSettings, Providers, default_providers};
 
 /// How profiles of a provider tell the email and whether it is verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

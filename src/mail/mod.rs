@@ -40,16 +40,7 @@ impl Outbox {
     }
 }
 
-/// How mail leaves Castellan (`SMTP_URL`; without it, the log).
-#[derive(Debug, Clone)]
-pub enum MailTransport {
-    /// `smtp://[user:password@]host[:port][?tls=required|opportunistic]` or `smtps://…`.
-    Smtp(String),
-    /// Written to the log: development without an SMTP server.
-    Log,
-    /// Kept in an [`Outbox`].
-    Memory(Outbox),
-}
+pub use crate::config::MailTransport;
 
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -70,8 +61,16 @@ impl Mailer {
                 Self::Smtp(transport)
             }
             MailTransport::Log => Self::Log { show_content },
-            MailTransport::Memory(outbox) => Self::Memory(outbox.clone()),
+            MailTransport::Memory => Self::Memory(Outbox::default()),
         })
+    }
+
+    /// The mails kept, when this mailer keeps them in memory.
+    pub fn outbox(&self) -> Option<&Outbox> {
+        match self {
+            Self::Memory(outbox) => Some(outbox),
+            _ => None,
+        }
     }
 
     pub async fn send(&self, mail: &Mail) -> anyhow::Result<()> {

@@ -141,6 +141,27 @@ pub fn built_in() -> Result<Vec<Condition>, FilterError> {
     Ok(vec![is_self])
 }
 
+/// The conditions of `castellan.toml`, checked as any condition is: a malformed name or a
+/// query that could only fail at request time is refused with a message naming it.
+pub fn from_config(declared: &[crate::config::DeclaredCondition]) -> anyhow::Result<Vec<Condition>> {
+    use anyhow::Context as _;
+    let mut conditions = Vec::with_capacity(declared.len());
+    for declared in declared {
+        if !is_valid_name(&declared.name) {
+            anyhow::bail!(
+                "conditions: `{}` is not a condition name (lower-case letters, digits and -)",
+                declared.name
+            );
+        }
+        let mut condition = Condition::query(&declared.name, &declared.display_name, &declared.query)
+            .with_context(|| format!("conditions: the query of `{}`", declared.name))?
+            .with_source(ConditionSource::Config);
+        condition.category = declared.category.clone();
+        conditions.push(condition);
+    }
+    Ok(conditions)
+}
+
 /// A condition name: lower-case letters, digits and `-`.
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()

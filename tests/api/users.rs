@@ -391,25 +391,22 @@ both_backends! {
 /// Conditions written in Rust see the signed-in user and answer allow, deny or a query.
 async fn conditions_from_code(backend: Backend) {
     use castellan::policy::{Condition, ConditionOutcome};
-    let server = TestServer::start_with(backend, |config| {
-        config.conditions.push(
-            Condition::code(
-                "confirmed-only",
-                "Confirmed users, for confirmed users",
-                |user| match user {
-                    Some(signed_in) if signed_in.user.confirmed => {
-                        ConditionOutcome::Query(json!({ "confirmed": true }))
-                    }
-                    _ => ConditionOutcome::Deny,
-                },
+    let server = TestServer::start_built(backend, |_| {}, |config| {
+        castellan::Castellan::builder(config)
+            .condition(
+                Condition::code(
+                    "confirmed-only",
+                    "Confirmed users, for confirmed users",
+                    |user| match user {
+                        Some(signed_in) if signed_in.user.confirmed => {
+                            ConditionOutcome::Query(json!({ "confirmed": true }))
+                        }
+                        _ => ConditionOutcome::Deny,
+                    },
+                )
+                .with_plugin("api::directory"),
             )
-            .with_plugin("api::directory"),
-        );
-        config
-            .conditions
-            .push(Condition::code("always", "Everyone", |_| {
-                ConditionOutcome::Allow
-            }));
+            .condition(Condition::code("always", "Everyone", |_| ConditionOutcome::Allow))
     })
     .await;
     let admin = server.user_with_grants("user-admin", ADMIN_ACTIONS).await;
@@ -717,12 +714,12 @@ both_backends! {
 /// fail at request time stops start-up with a message naming it.
 #[test]
 fn conditions_declared_in_castellan_toml_are_checked_at_start_up() {
-    use castellan::config::{Config, Sources};
+    use castellan::config::Sources;
     let dir = tempfile::tempdir().unwrap();
     let load = |conditions: &str| {
         let path = dir.path().join("castellan.toml");
         std::fs::write(&path, conditions).unwrap();
-        Config::load(Sources {
+        castellan::load_config(Sources {
             config_file: Some(path),
             ..Sources::default()
         })
