@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod cache;
+pub mod codes;
 pub mod jwt;
 pub mod oauth;
 pub mod password;

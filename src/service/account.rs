@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 use crate::app::{App, AppState};
 use crate::auth::SignedInUser;
+use crate::auth::codes::OneTimeCode;
+pub use crate::auth::codes::hash_code;
 use crate::db::models::{NewUser, Role, User, now};
 use crate::error::{AppError, AppResult, FieldError, OnUnique};
 use crate::mail::{self, Mail};
@@ -24,28 +25,6 @@ pub struct Registration<'a> {
     pub password: &'a str,
     /// Extra fields, limited to `register.allowedFields`.
     pub attributes: Option<&'a Value>,
-}
-
-/// A one-time code: the text sent to the user, and the SHA-256 kept in the database.
-struct OneTimeCode {
-    code: String,
-    hash: String,
-}
-
-impl OneTimeCode {
-    /// 256 random bits.
-    fn new() -> Self {
-        let code = crate::util::hex(&crate::util::random_bytes::<32>());
-        Self {
-            hash: hash_code(&code),
-            code,
-        }
-    }
-}
-
-/// The stored form of a one-time code.
-pub fn hash_code(code: &str) -> String {
-    crate::util::hex(&Sha256::digest(code.as_bytes()))
 }
 
 /// JWTs issued before this second are refused from now on; the ones issued next are not.
@@ -428,14 +407,5 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.to_string(), "Invalid parameters: blocked, role");
         assert!(check_attributes(Some(&serde_json::json!([1])), &allowed).is_err());
-    }
-
-    #[test]
-    fn one_time_codes_are_random_and_stored_hashed() {
-        let (a, b) = (OneTimeCode::new(), OneTimeCode::new());
-        assert_ne!(a.code, b.code);
-        assert_eq!(a.code.len(), 64, "256 bits");
-        assert_eq!(a.hash, hash_code(&a.code));
-        assert_ne!(a.hash, a.code);
     }
 }

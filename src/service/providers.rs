@@ -1,7 +1,6 @@
 //! Sign-in through OAuth2 and OpenID Connect providers: the two legs of the browser flow,
 //! the sign-in with a provider's access token, and the provider settings.
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tracing::instrument;
 
@@ -116,10 +115,7 @@ fn check_callback(
 }
 
 fn state_key(app: &App) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(app.config.jwt_secret.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(b"castellan provider-login state");
-    mac.finalize().into_bytes().to_vec()
+    oauth::state_key(app.config.jwt_secret.expose())
 }
 
 /// First leg: where to send the browser, and the cookie that binds the flow to it.
