@@ -31,6 +31,7 @@ mod migrations;
 mod limits;
 mod oauth;
 mod operations;
+mod readme;
 mod peers;
 mod roles;
 mod snapshots;
