@@ -2,7 +2,8 @@
 //! directory, against a fresh server started from the built binary with no configuration, and
 //! every answer README shows (a `# {…}` line after a command) must be what the command printed.
 //!
-//! In the blocks, `castellan …` is the built binary and `http://localhost:1337` the server the
+//! The directory holds a Strapi project's SQLite database (`strapi/.tmp/data.db`, the fixture of
+//! `import.rs`), which "Moving from Strapi" imports. In the blocks, `castellan …` is the built binary and `http://localhost:1337` the server the
 //! test started (on a free port). Two blocks are not run: the set-up block (`cargo run
 //! --release` is how the test's server was built and started) and `cargo test` (this suite).
 //! In a shown answer, `…` inside a string stands for any text.
@@ -155,14 +156,19 @@ fn run_blocks(dir: &Path, blocks: &[&Block], address: &str) -> Vec<String> {
     outputs
 }
 
-#[test]
-fn every_shell_block_of_the_readme_runs_and_answers_as_shown() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shell_block_of_the_readme_runs_and_answers_as_shown() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let blocks = shell_blocks(&readme);
     assert!(blocks.len() >= 5, "README has shell blocks");
     let run: Vec<&Block> = blocks.iter().filter(|b| !skipped(b)).collect();
     let dir = tempfile::tempdir().expect("a fresh directory");
+    // The Strapi project that "Moving from Strapi" imports, where Strapi keeps its SQLite file.
+    let (_strapi, _) = crate::import::strapi_on_sqlite(dir.path(), false).await;
+    std::fs::create_dir_all(dir.path().join("strapi/.tmp")).expect("strapi/.tmp");
+    std::fs::rename(dir.path().join("strapi.db"), dir.path().join("strapi/.tmp/data.db"))
+        .expect("the Strapi database in place");
     let server = Serve::start(dir.path(), &[], Stdio::null());
     let outputs = run_blocks(dir.path(), &run, &server.address);
     for (block, output) in run.iter().zip(&outputs) {
