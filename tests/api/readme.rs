@@ -2,6 +2,8 @@
 //! directory, against a fresh server started from the built binary with no configuration, and
 //! every answer README shows (a `# {…}` line after a command) must be what the command printed.
 //!
+//! README's PostgreSQL block runs against the local server (the one the suite uses), where the
+//! test makes sure the role and database it creates did not exist, and drops them afterwards.
 //! The directory holds a Strapi project's SQLite database (`strapi/.tmp/data.db`, the fixture of
 //! `import.rs`), which "Moving from Strapi" imports. In the blocks, `castellan …` is the built binary and `http://localhost:1337` the server the
 //! test started (on a free port). Two blocks are not run: the set-up block (`cargo run
@@ -156,6 +158,46 @@ fn run_blocks(dir: &Path, blocks: &[&Block], address: &str) -> Vec<String> {
     outputs
 }
 
+/// The role and database `castellan` that README's PostgreSQL block creates on the local
+/// server: the test refuses to run when they exist already (they would be someone's), and
+/// drops them when it ends.
+struct ReadmePostgres;
+
+impl ReadmePostgres {
+    fn psql(sql: &str) -> String {
+        let output = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tA", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(output.status.success(), "psql -c {sql}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    fn claim() -> Self {
+        let taken = Self::psql(
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname = 'castellan') + \
+             (SELECT count(*) FROM pg_roles WHERE rolname = 'castellan')",
+        );
+        assert_eq!(
+            taken, "0",
+            "the local PostgreSQL server already has a database or role named `castellan`, \
+             which README's PostgreSQL block creates; drop them (or run this test elsewhere)"
+        );
+        Self
+    }
+}
+
+impl Drop for ReadmePostgres {
+    fn drop(&mut self) {
+        // No assertion here: a drop during a failing test's unwinding must not panic again.
+        for sql in ["DROP DATABASE IF EXISTS castellan WITH (FORCE)", "DROP ROLE IF EXISTS castellan"] {
+            let _ = Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql])
+                .output();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shell_block_of_the_readme_runs_and_answers_as_shown() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
@@ -169,6 +211,7 @@ async fn every_shell_block_of_the_readme_runs_and_answers_as_shown() {
     std::fs::create_dir_all(dir.path().join("strapi/.tmp")).expect("strapi/.tmp");
     std::fs::rename(dir.path().join("strapi.db"), dir.path().join("strapi/.tmp/data.db"))
         .expect("the Strapi database in place");
+    let _postgres = ReadmePostgres::claim();
     let server = Serve::start(dir.path(), &[], Stdio::null());
     let outputs = run_blocks(dir.path(), &run, &server.address);
     for (block, output) in run.iter().zip(&outputs) {
