@@ -23,7 +23,7 @@ use crate::policy::{Access, Requirement, actions};
 /// Castellan's own REST routes, each behind the action it needs, as a library user's are.
 pub fn builtin_routes() -> Vec<ProtectedRoute> {
     let route = |path: &str, needed: &str| (path.to_string(), Requirement::Action(needed.into()));
-    vec![
+    let mut routes = vec![
         {
             let (path, needed) = route("/api/auth/email-confirmation", actions::AUTH_EMAIL_CONFIRMATION);
             ProtectedRoute::new(Method::GET, &path, needed, auth_routes::email_confirmation)
@@ -40,7 +40,9 @@ pub fn builtin_routes() -> Vec<ProtectedRoute> {
             let (path, needed) = route("/api/auth/{provider}/callback", actions::AUTH_CALLBACK);
             ProtectedRoute::new(Method::GET, &path, needed, auth_routes::provider_sign_in)
         },
-    ]
+    ];
+    routes.extend(super::rest::routes());
+    routes
 }
 
 /// A library user's REST route and what it needs.
