@@ -31,6 +31,7 @@ mod limits;
 mod oauth;
 mod operations;
 mod peers;
+mod rest;
 mod roles;
 mod snapshots;
 mod tokens;
