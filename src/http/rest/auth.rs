@@ -12,7 +12,7 @@ use crate::service::account::{self, Registration};
 use crate::util::request::ClientAddress;
 
 /// `POST /api/auth/local` `{identifier, password}` → `{jwt, user}`.
-pub(super) async fn login(
+pub(in crate::http) async fn login(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     body: JsonBody,
@@ -29,7 +29,7 @@ pub(super) async fn login(
 
 /// `POST /api/auth/local/register` `{username, email, password, …allowed fields}` →
 /// `{jwt, user}`, or `{user}` when the email must be confirmed first.
-pub(super) async fn register(
+pub(in crate::http) async fn register(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     body: JsonBody,
@@ -46,7 +46,7 @@ pub(super) async fn register(
             .filter(|(k, _)| !matches!(k.as_str(), "username" | "email" | "password"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let attributes = (!extra.is_empty()).then(|| Value::Object(extra));
+        let attributes = (!extra.is_empty()).then_some(Value::Object(extra));
         let registration = Registration {
             username: &username,
             email: &email,
@@ -60,7 +60,7 @@ pub(super) async fn register(
 }
 
 /// `POST /api/auth/forgot-password` `{email}` → `{ok: true}`, whether or not the account exists.
-pub(super) async fn forgot_password(
+pub(in crate::http) async fn forgot_password(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     body: JsonBody,
@@ -75,7 +75,7 @@ pub(super) async fn forgot_password(
 }
 
 /// `POST /api/auth/reset-password` `{code, password, passwordConfirmation}` → `{jwt, user}`.
-pub(super) async fn reset_password(
+pub(in crate::http) async fn reset_password(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     body: JsonBody,
@@ -93,7 +93,7 @@ pub(super) async fn reset_password(
 
 /// `POST /api/auth/change-password` `{currentPassword, password, passwordConfirmation}` →
 /// `{jwt, user}`; earlier JWTs of the user stop working.
-pub(super) async fn change_password(
+pub(in crate::http) async fn change_password(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     authorized: Authorized,
@@ -115,7 +115,7 @@ pub(super) async fn change_password(
 }
 
 /// `POST /api/auth/send-email-confirmation` `{email}` → `{email, sent: true}` for any address.
-pub(super) async fn send_email_confirmation(
+pub(in crate::http) async fn send_email_confirmation(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     body: JsonBody,

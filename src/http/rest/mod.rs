@@ -1,7 +1,8 @@
 //! Strapi's REST routes of Users & Permissions under `/api`: a second, thin transport over the
-//! services and the policy GraphQL uses. Each route is a [`ProtectedRoute`] bound to its action
-//! (so it is refused before its handler runs, and shows in `usersPermissionsActions`); a
-//! handler reads its input, calls the service, and writes Strapi's answer or its envelope.
+//! services and the policy GraphQL uses. Each route is declared with its action in the one
+//! route list, `protected.rs` (so it is refused before its handler runs, and shows in
+//! `usersPermissionsActions`); a handler reads its input, calls the service, and writes
+//! Strapi's answer or its envelope.
 //!
 //! | file | routes |
 //! |---|---|
@@ -9,60 +10,22 @@
 //! | `users.rs` | `/api/users/me`, `/api/users`, `/api/users/count`, `/api/users/:id` (GET, POST, PUT, DELETE), with Strapi's `qs` query |
 //! | `roles.rs` | `/api/users-permissions/roles[/:id]`, `/api/users-permissions/permissions`, in Strapi's permissions tree |
 
-mod auth;
-mod roles;
-mod users;
+pub(super) mod auth;
+pub(super) mod roles;
+pub(super) mod users;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Map, Value, json};
 
 use super::envelope::rest_error;
-use super::protected::ProtectedRoute;
 use crate::app::AppState;
 use crate::db::models::{Role, User};
 use crate::error::{AppError, AppResult, FieldError};
-use crate::policy::{Requirement, actions};
 use crate::service::session::Session;
 use crate::util::request::ClientAddress;
-
-/// Castellan's REST routes of Strapi's content API, each behind its action.
-pub(super) fn routes() -> Vec<ProtectedRoute> {
-    let route = |method: Method, path: &str, needed: &str| {
-        (method, path.to_string(), Requirement::Action(needed.into()))
-    };
-    macro_rules! protect {
-        ($(($method:expr, $path:expr, $action:expr, $handler:expr)),* $(,)?) => {
-            vec![$({
-                let (method, path, needed) = route($method, $path, $action);
-                ProtectedRoute::new(method, &path, needed, $handler)
-            }),*]
-        };
-    }
-    protect![
-        (Method::POST, "/api/auth/local", actions::AUTH_CALLBACK, auth::login),
-        (Method::POST, "/api/auth/local/register", actions::AUTH_REGISTER, auth::register),
-        (Method::POST, "/api/auth/forgot-password", actions::AUTH_FORGOT_PASSWORD, auth::forgot_password),
-        (Method::POST, "/api/auth/reset-password", actions::AUTH_RESET_PASSWORD, auth::reset_password),
-        (Method::POST, "/api/auth/change-password", actions::AUTH_CHANGE_PASSWORD, auth::change_password),
-        (Method::POST, "/api/auth/send-email-confirmation", actions::AUTH_SEND_EMAIL_CONFIRMATION, auth::send_email_confirmation),
-        (Method::GET, "/api/users/me", actions::USER_ME, users::me),
-        (Method::GET, "/api/users/count", actions::USER_COUNT, users::count),
-        (Method::GET, "/api/users", actions::USER_FIND, users::find),
-        (Method::GET, "/api/users/{id}", actions::USER_FIND_ONE, users::find_one),
-        (Method::POST, "/api/users", actions::USER_CREATE, users::create),
-        (Method::PUT, "/api/users/{id}", actions::USER_UPDATE, users::update),
-        (Method::DELETE, "/api/users/{id}", actions::USER_DESTROY, users::destroy),
-        (Method::GET, "/api/users-permissions/roles", actions::ROLE_FIND, roles::find),
-        (Method::GET, "/api/users-permissions/roles/{id}", actions::ROLE_FIND_ONE, roles::find_one),
-        (Method::POST, "/api/users-permissions/roles", actions::ROLE_CREATE, roles::create),
-        (Method::PUT, "/api/users-permissions/roles/{id}", actions::ROLE_UPDATE, roles::update),
-        (Method::DELETE, "/api/users-permissions/roles/{id}", actions::ROLE_DELETE, roles::destroy),
-        (Method::GET, "/api/users-permissions/permissions", actions::PERMISSIONS_GET, roles::permissions),
-    ]
-}
 
 /// Whether a path is one of the REST API's, whose errors take Strapi's envelope.
 fn is_api(path: &str) -> bool {

@@ -145,7 +145,7 @@ fn role_data(app: &AppState, role_id: Option<i32>, body: &JsonBody) -> AppResult
 }
 
 /// `GET /api/users-permissions/roles`: `{roles: [… nb_users]}`, by name.
-pub(super) async fn find(State(app): State<AppState>) -> Response {
+pub(in crate::http) async fn find(State(app): State<AppState>) -> Response {
     ok(async {
         let all = SqlWhere::all(app.db.backend(), &[]);
         let order = SqlOrder::new("up_roles.name ASC, up_roles.id ASC".into(), false);
@@ -166,7 +166,7 @@ pub(super) async fn find(State(app): State<AppState>) -> Response {
 }
 
 /// `GET /api/users-permissions/roles/:id`: `{role: {…, permissions: <tree>}}`.
-pub(super) async fn find_one(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+pub(in crate::http) async fn find_one(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     ok(async {
         let role = roles::find(&app, &id)
             .await?
@@ -186,7 +186,7 @@ pub(super) async fn find_one(State(app): State<AppState>, Path(id): Path<String>
 }
 
 /// `POST /api/users-permissions/roles` `{name, description, type?, permissions}`: `{ok: true}`.
-pub(super) async fn create(
+pub(in crate::http) async fn create(
     State(app): State<AppState>,
     authorized: Authorized,
     body: JsonBody,
@@ -200,7 +200,7 @@ pub(super) async fn create(
 }
 
 /// `PUT /api/users-permissions/roles/:id` `{name?, description?, permissions?}`: `{ok: true}`.
-pub(super) async fn update(
+pub(in crate::http) async fn update(
     State(app): State<AppState>,
     authorized: Authorized,
     Path(id): Path<String>,
@@ -218,7 +218,7 @@ pub(super) async fn update(
 }
 
 /// `DELETE /api/users-permissions/roles/:id`: `{ok: true}`.
-pub(super) async fn destroy(
+pub(in crate::http) async fn destroy(
     State(app): State<AppState>,
     authorized: Authorized,
     Path(id): Path<String>,
@@ -232,6 +232,6 @@ pub(super) async fn destroy(
 
 /// `GET /api/users-permissions/permissions`: `{permissions: <tree>}` of every action the
 /// server can grant, none enabled.
-pub(super) async fn permissions(State(app): State<AppState>) -> Response {
+pub(in crate::http) async fn permissions(State(app): State<AppState>) -> Response {
     ok(tree(&app, &[]).map(|tree| json!({ "permissions": tree })))
 }

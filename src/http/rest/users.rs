@@ -179,7 +179,7 @@ fn selection(
 }
 
 /// `GET /api/users/me`: the signed-in user, with their role.
-pub(super) async fn me(authorized: Authorized) -> Response {
+pub(in crate::http) async fn me(authorized: Authorized) -> Response {
     ok(match authorized.principal.user() {
         Some(signed_in) => Ok(user_json(&signed_in.user, &signed_in.role, &|_| true, true)),
         None => Err(AppError::Unauthorized(crate::auth::principal::INVALID_TOKEN)),
@@ -187,7 +187,7 @@ pub(super) async fn me(authorized: Authorized) -> Response {
 }
 
 /// `GET /api/users?filters…&sort…&pagination…&fields…&populate…`: an array of users.
-pub(super) async fn find(
+pub(in crate::http) async fn find(
     State(app): State<AppState>,
     authorized: Authorized,
     RawQuery(raw): RawQuery,
@@ -219,7 +219,7 @@ pub(super) async fn find(
 }
 
 /// `GET /api/users/count?filters…`: how many users the grant reaches, as a bare number.
-pub(super) async fn count(
+pub(in crate::http) async fn count(
     State(app): State<AppState>,
     authorized: Authorized,
     RawQuery(raw): RawQuery,
@@ -238,7 +238,7 @@ fn not_found() -> AppError {
 }
 
 /// `GET /api/users/:id` (numeric id or documentId): 403 outside the grant's conditions.
-pub(super) async fn find_one(
+pub(in crate::http) async fn find_one(
     State(app): State<AppState>,
     authorized: Authorized,
     Path(id): Path<String>,
@@ -308,7 +308,7 @@ fn written(user: &User, role: &Role, access: &Access) -> Value {
 }
 
 /// `POST /api/users`: 201 and the new user.
-pub(super) async fn create(
+pub(in crate::http) async fn create(
     State(app): State<AppState>,
     authorized: Authorized,
     body: JsonBody,
@@ -325,7 +325,7 @@ pub(super) async fn create(
 }
 
 /// `PUT /api/users/:id`: the changed user.
-pub(super) async fn update(
+pub(in crate::http) async fn update(
     State(app): State<AppState>,
     authorized: Authorized,
     Path(id): Path<String>,
@@ -340,7 +340,7 @@ pub(super) async fn update(
 }
 
 /// `DELETE /api/users/:id`: the user as they were.
-pub(super) async fn destroy(
+pub(in crate::http) async fn destroy(
     State(app): State<AppState>,
     authorized: Authorized,
     Path(id): Path<String>,
