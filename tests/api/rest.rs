@@ -509,7 +509,7 @@ console.log(JSON.stringify({{ signedIn: user.username, me, found, refused }}));
         let (status, _, text) = server.get("/nothing-here").await;
         assert_eq!((status, text.as_str()), (StatusCode::NOT_FOUND, ""), "outside /api, a bare 404");
         let (status, headers, body) = server.rest(Method::DELETE, "/api/auth/local", None, None).await;
-        assert_envelope(status, &body, 405, "MethodNotAllowedError", None);
+        assert_envelope(status, &body, 405, "MethodNotAllowedError", Some("Method Not Allowed"));
         assert!(headers.get("allow").is_some(), "{headers:?}");
         let login = json!({ "identifier": "ann", "password": "wrong-password" });
         for _ in 0..2 {

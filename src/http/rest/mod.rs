@@ -52,7 +52,7 @@ pub(super) async fn method_not_allowed(request: Request) -> Response {
         "error": {
             "status": status.as_u16(),
             "name": "MethodNotAllowedError",
-            "message": format!("The method {} is not allowed on {}", request.method(), request.uri().path()),
+            "message": "Method Not Allowed",
             "details": {},
         },
     });
