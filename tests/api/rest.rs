@@ -57,6 +57,14 @@ fn routes(user: i32, role: i32) -> Vec<(Method, String, &'static str, Value)> {
     ]
 }
 
+/// The status and JSON body of a response the test sent by hand, after the secret scan.
+async fn scanned(server: &TestServer, response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    server.assert_no_secrets(&text).await;
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+}
+
 async fn call(
     server: &TestServer,
     method: Method,
@@ -427,15 +435,12 @@ console.log(JSON.stringify({{ signedIn: user.username, me, found, refused }}));
         let post = |body: &'static str, content_type: &'static str| {
             server.client.post(format!("{}/api/auth/local", server.url)).header("content-type", content_type).body(body).send()
         };
-        let response = post("identifier=ann&password=x", "application/x-www-form-urlencoded").await.unwrap();
-        let status = response.status();
-        assert_envelope(status, &response.json().await.unwrap(), 400, "BadRequestError", None);
-        let response = post("{not json", "application/json").await.unwrap();
-        let status = response.status();
-        assert_envelope(status, &response.json().await.unwrap(), 400, "ValidationError", None);
-        let response = post("[1, 2]", "application/json").await.unwrap();
-        let status = response.status();
-        assert_envelope(status, &response.json().await.unwrap(), 400, "ValidationError", Some("The request body must be a JSON object"));
+        let (status, body) = scanned(&server, post("identifier=ann&password=x", "application/x-www-form-urlencoded").await.unwrap()).await;
+        assert_envelope(status, &body, 400, "BadRequestError", None);
+        let (status, body) = scanned(&server, post("{not json", "application/json").await.unwrap()).await;
+        assert_envelope(status, &body, 400, "ValidationError", None);
+        let (status, body) = scanned(&server, post("[1, 2]", "application/json").await.unwrap()).await;
+        assert_envelope(status, &body, 400, "ValidationError", Some("The request body must be a JSON object"));
         let big = json!({ "identifier": "ann", "password": "x".repeat(2 * 1024 * 1024) });
         let (status, body) = call(&server, Method::POST, "/api/auth/local", None, Some(big)).await;
         assert_envelope(status, &body, 413, "PayloadTooLargeError", None);
@@ -457,8 +462,7 @@ console.log(JSON.stringify({{ signedIn: user.username, me, found, refused }}));
         let unsigned = format!("{}.{payload}.", crate::support::base64url(br#"{"alg":"none","typ":"JWT"}"#));
         for authorization in ["Bearer garbage".to_string(), "Bearer a.b.c".into(), format!("Bearer {resigned}"), format!("Bearer {unsigned}"), "Bearer ".into(), format!("Basic {jwt}")] {
             let response = server.client.get(format!("{}/api/users/me", server.url)).header("authorization", &authorization).send().await.unwrap();
-            let status = response.status();
-            let body: Value = response.json().await.unwrap();
+            let (status, body) = scanned(&server, response).await;
             assert_envelope(status, &body, 401, "UnauthorizedError", None);
         }
         // The token of a user who changed their password, then of one who is blocked, then gone.
