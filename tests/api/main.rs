@@ -33,6 +33,7 @@ mod oauth;
 mod operations;
 mod readme;
 mod peers;
+mod rest;
 mod roles;
 mod snapshots;
 mod tokens;
