@@ -336,8 +336,14 @@ pub struct UsersPermissionsRoleFiltersInput {
     pub description: Option<StringFilterInput>,
     #[graphql(name = "type")]
     pub role_type: Option<StringFilterInput>,
+    /// Roles with a grant matching this (needs `permission.find` without conditions).
+    pub permissions: Option<Box<super::permissions::UsersPermissionsPermissionFiltersInput>>,
+    /// Roles with a user matching this (needs `user.find` without conditions).
+    pub users: Option<Box<UsersPermissionsUserFiltersInput>>,
     pub created_at: Option<DateTimeFilterInput>,
     pub updated_at: Option<DateTimeFilterInput>,
+    /// The same as `createdAt`: a role has no draft.
+    pub published_at: Option<DateTimeFilterInput>,
     pub and: Option<Vec<Option<UsersPermissionsRoleFiltersInput>>>,
     pub or: Option<Vec<Option<UsersPermissionsRoleFiltersInput>>>,
     pub not: Option<Box<UsersPermissionsRoleFiltersInput>>,
@@ -356,6 +362,8 @@ pub struct UsersPermissionsUserFiltersInput {
     pub role: Option<UsersPermissionsRoleFiltersInput>,
     pub created_at: Option<DateTimeFilterInput>,
     pub updated_at: Option<DateTimeFilterInput>,
+    /// The same as `createdAt`: a user has no draft.
+    pub published_at: Option<DateTimeFilterInput>,
     pub and: Option<Vec<Option<UsersPermissionsUserFiltersInput>>>,
     pub or: Option<Vec<Option<UsersPermissionsUserFiltersInput>>>,
     pub not: Option<Box<UsersPermissionsUserFiltersInput>>,
@@ -414,9 +422,16 @@ impl UsersPermissionsRoleFiltersInput {
                 parts.push(f.compile(column(sql, Kind::Text), dialect)?);
             }
         }
+        if let Some(users) = &self.users {
+            parts.push(super::permissions::role_has_users(users, dialect)?);
+        }
+        if let Some(permissions) = &self.permissions {
+            parts.push(super::permissions::role_has_permissions(permissions, dialect)?);
+        }
         for (f, sql) in [
             (&self.created_at, "up_roles.created_at"),
             (&self.updated_at, "up_roles.updated_at"),
+            (&self.published_at, "up_roles.created_at"),
         ] {
             if let Some(f) = f {
                 parts.push(f.compile(column(sql, Kind::Timestamp), dialect)?);
@@ -460,6 +475,7 @@ impl UsersPermissionsUserFiltersInput {
         for (f, sql) in [
             (&self.created_at, "up_users.created_at"),
             (&self.updated_at, "up_users.updated_at"),
+            (&self.published_at, "up_users.created_at"),
         ] {
             if let Some(f) = f {
                 parts.push(f.compile(column(sql, Kind::Timestamp), dialect)?);
@@ -482,7 +498,7 @@ impl UsersPermissionsUserFiltersInput {
             ("confirmed", self.confirmed.is_some()),
             ("blocked", self.blocked.is_some()),
             ("role", self.role.is_some()),
-            ("createdAt", self.created_at.is_some()),
+            ("createdAt", self.created_at.is_some() || self.published_at.is_some()),
             ("updatedAt", self.updated_at.is_some()),
         ];
         out.extend(

@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
+use super::types::Json;
 use chrono::{DateTime, Utc};
 
 use super::auth::request;
 use super::directives;
 use super::filters::UsersPermissionsUserFiltersInput;
+use super::permissions::{PublicationFilter, PublicationStatus, Reaches};
 use super::pagination::{Pagination, PaginationArg};
 use super::roles::UsersPermissionsRole;
 use crate::db::models::{Role, User};
@@ -31,7 +33,7 @@ pub struct UsersPermissionsUser {
 }
 
 impl UsersPermissionsUser {
-    fn new(user: User, role: impl Into<Arc<Role>>, access: Arc<Access>) -> Self {
+    pub(super) fn new(user: User, role: impl Into<Arc<Role>>, access: Arc<Access>) -> Self {
         Self {
             user,
             role: role.into(),
@@ -97,6 +99,11 @@ impl UsersPermissionsUser {
     async fn updated_at(&self) -> Result<Option<DateTime<Utc>>> {
         Ok(self.field("updatedAt", || self.user.updated_at.and_utc())?)
     }
+
+    /// The same as `createdAt`: a user has no draft.
+    async fn published_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.field("createdAt", || self.user.created_at.and_utc())?)
+    }
 }
 
 /// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` write.
@@ -116,6 +123,10 @@ pub struct UsersPermissionsUserInput {
     /// The numeric id or the documentId of the role.
     pub role: Option<ID>,
     pub attributes: Option<Json<serde_json::Value>>,
+    /// Accepted and ignored: a user has no draft.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Accepted and ignored: users are not localized.
+    pub locale: Option<String>,
 }
 
 impl From<UsersPermissionsUserInput> for UserData {
@@ -194,20 +205,31 @@ fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, sort: &[Strin
 // The filter inputs arrive boxed (6 KB unboxed): arguments live in the future of their root
 // field, and async-graphql moves that future twice per request, whatever the query asks. At
 // 21 KB it was a quarter of the instructions of a refused query (callgrind).
-async fn page(
+pub(super) async fn page(
     ctx: &Context<'_>,
+    access: Arc<Access>,
     filters: Option<Box<UsersPermissionsUserFiltersInput>>,
     pagination: Option<PaginationArg>,
-    sort: Option<Vec<String>>,
+    sort: Option<Vec<Option<String>>>,
+    of_role: Option<i32>,
 ) -> Result<UsersPermissionsUserEntityResponseCollection> {
     let (app, _) = request(ctx)?;
-    let access = super::access(ctx)?;
-    let sort = sort.unwrap_or_default();
+    let sort: Vec<String> = sort.unwrap_or_default().into_iter().flatten().collect();
     access.check_read_fields(read_fields(filters.as_deref(), &sort).iter().map(String::as_str))?;
+    if let Some(filters) = filters.as_deref() {
+        super::permissions::check_reach(ctx, Reaches::of_user(filters))?;
+    }
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
     let order = order_by(&sort, USER_SORT, "up_users.id")?;
     let mut filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
+    if let Some(role_id) = of_role {
+        let mut of_role = SqlWhere::new(dialect);
+        of_role
+            .sql("up_users.role_id = ")
+            .bind(crate::db::sql::SqlValue::Int(i64::from(role_id)));
+        filter = SqlWhere::all(dialect, &[of_role, filter]);
+    }
     let scope = match &access.scope {
         Scope::All => None,
         Scope::Nothing => {
@@ -240,15 +262,26 @@ pub struct UsersQuery;
 #[Object]
 impl UsersQuery {
     /// Users, filtered, sorted (`["username:asc"]`) and paginated, within the grant's conditions.
+    /// The publication arguments are accepted and change nothing: users are always published.
     #[graphql(directive = directives::action::apply(actions::USER_FIND.into()))]
     async fn users_permissions_users(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
-    ) -> Result<Vec<UsersPermissionsUser>> {
-        Ok(page(ctx, filters, pagination, sort).await?.nodes)
+        sort: Option<Vec<Option<String>>>,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
+    ) -> Result<Vec<Option<UsersPermissionsUser>>> {
+        let _ = (status, has_published_version, publication_filter);
+        let access = super::access(ctx)?;
+        Ok(page(ctx, access, filters, pagination, sort, None)
+            .await?
+            .nodes
+            .into_iter()
+            .map(Some)
+            .collect())
     }
 
     /// Users with `pageInfo`; `total` counts only the users the grant reaches.
@@ -258,9 +291,14 @@ impl UsersQuery {
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
-    ) -> Result<UsersPermissionsUserEntityResponseCollection> {
-        page(ctx, filters, pagination, sort).await
+        sort: Option<Vec<Option<String>>>,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
+    ) -> Result<Option<UsersPermissionsUserEntityResponseCollection>> {
+        let _ = (status, has_published_version, publication_filter);
+        let access = super::access(ctx)?;
+        Ok(Some(page(ctx, access, filters, pagination, sort, None).await?))
     }
 
     /// A user by documentId (or numeric id); FORBIDDEN when outside the grant's conditions.
@@ -269,7 +307,11 @@ impl UsersQuery {
         &self,
         ctx: &Context<'_>,
         document_id: ID,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsUser>> {
+        let _ = (status, has_published_version, publication_filter);
         let (app, _) = request(ctx)?;
         let access = super::access(ctx)?;
         let Some((user, role)) = users::find(app, &document_id).await? else {

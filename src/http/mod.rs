@@ -5,7 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `middleware.rs` | request id, client address, CSRF refusal, trace span, CORS |
-//! | `graphql.rs` | `POST /graphql` (the API) and `GET /graphql` (GraphiQL) |
+//! | `graphql.rs` | `/graphql`: GraphQL over HTTP (POST, GET for queries) and GraphiQL |
 //! | `protected.rs` | the REST route list, each route behind its action: built-in and library |
 //! | `auth_routes.rs` | the confirmation link and the OAuth provider routes |
 //! | `operations.rs` | `/healthz`, `/readyz`, `/metrics` |
@@ -60,13 +60,22 @@ pub fn service(
     let routes = Router::new()
         .route(
             graphql::GRAPHQL_PATH,
-            get(graphql::graphiql)
-                .post(move |state, address, credentials, request| {
-                    graphql::graphql_api(state, address, credentials, request, schema.clone())
-                })
+            get({
+                let schema = schema.clone();
+                move |state, address, credentials, accept, params| {
+                    graphql::graphql_get(state, address, credentials, accept, params, schema)
+                }
+            })
+            .post(move |state, address, credentials, accept, request| {
+                graphql::graphql_api(state, address, credentials, accept, request, schema.clone())
+            })
                 .layer(RequestBodyLimitLayer::new(
                     app.config.graphql.max_body_bytes,
                 )),
+        )
+        .route(
+            &format!("{}/{{name}}", graphql::ASSETS),
+            get(graphql::graphiql_asset),
         )
         .route("/healthz", get(operations::health))
         .route("/readyz", get(operations::ready))
