@@ -15,6 +15,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::envelope::error_response;
 use crate::app::AppState;
@@ -46,19 +49,21 @@ pub(super) async fn graphql_api(
     Credentials(credentials): Credentials,
     accept: Accept,
     request: Result<GraphQLBatchRequest, GraphQLRejection>,
-    schema: CastellanSchema,
+    (schema, persisted): (CastellanSchema, Arc<PersistedQueries>),
 ) -> Response {
     let request = match request {
         Ok(request) => request,
         Err(rejection) => return error_response(&unreadable(&rejection.0, &app)),
     };
-    let request = request.into_inner();
-    let requests: Vec<&async_graphql::Request> = match &request {
+    let mut request = request.into_inner();
+    let requests: Vec<&mut async_graphql::Request> = match &mut request {
         BatchRequest::Single(request) => vec![request],
-        BatchRequest::Batch(requests) => requests.iter().collect(),
+        BatchRequest::Batch(requests) => requests.iter_mut().collect(),
     };
-    if requests.iter().any(|request| request.query.trim().is_empty()) {
-        return request_error(&AppError::BadRequest(NO_QUERY.into()), accept);
+    for request in requests {
+        if let Err(response) = persisted.resolve(request, accept) {
+            return response;
+        }
     }
     let principal = match app.authenticate(credentials.as_ref()).await {
         Ok(principal) => principal,
@@ -105,6 +110,74 @@ const NO_QUERY: &str =
     "GraphQL operations must contain a non-empty `query`: the body is a JSON object \
 {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}.";
 
+/// The query texts of Apollo's automatic persisted queries, by their SHA-256: a client may
+/// send the hash alone (`extensions.persistedQuery.sha256Hash`, e.g. in a short, cacheable
+/// GET), and sends the text with it once when the server answers `PERSISTED_QUERY_NOT_FOUND`.
+#[derive(Default)]
+pub(super) struct PersistedQueries {
+    texts: Mutex<HashMap<String, String>>,
+}
+
+impl PersistedQueries {
+    /// How many texts are kept; the store starts again empty when it is full.
+    const CAPACITY: usize = 1_000;
+
+    /// Gives `request` its query text: its own (remembered under its hash when it names one,
+    /// which must be the text's), or the remembered text of its hash. A request with neither
+    /// is refused.
+    fn resolve(&self, request: &mut async_graphql::Request, accept: Accept) -> Result<(), Response> {
+        let hash = request
+            .extensions
+            .get("persistedQuery")
+            .and_then(|p| match p {
+                async_graphql::Value::Object(p) => p.get("sha256Hash").cloned(),
+                _ => None,
+            })
+            .and_then(|h| match h {
+                async_graphql::Value::String(h) => Some(h.to_ascii_lowercase()),
+                _ => None,
+            });
+        let mut texts = self.texts.lock().unwrap_or_else(PoisonError::into_inner);
+        match (request.query.trim().is_empty(), hash) {
+            (true, None) => Err(request_error(&AppError::BadRequest(NO_QUERY.into()), accept)),
+            (true, Some(hash)) => match texts.get(&hash) {
+                Some(text) => {
+                    request.query = text.clone();
+                    Ok(())
+                }
+                None => {
+                    let body = serde_json::json!({ "errors": [{
+                        "message": "PersistedQueryNotFound",
+                        "extensions": { "code": "PERSISTED_QUERY_NOT_FOUND" },
+                    }]});
+                    let mut response = (StatusCode::OK, body.to_string()).into_response();
+                    response.headers_mut().insert(CONTENT_TYPE, accept.media_type());
+                    Err(response)
+                }
+            },
+            (false, Some(hash)) => {
+                let actual = crate::util::hex(&Sha256::digest(request.query.as_bytes()));
+                if actual != hash {
+                    return Err(request_error(
+                        &AppError::BadRequest(
+                            "provided sha does not match query: `extensions.persistedQuery.sha256Hash` \
+must be the SHA-256 of `query`, in hex"
+                                .into(),
+                        ),
+                        accept,
+                    ));
+                }
+                if texts.len() >= Self::CAPACITY {
+                    texts.clear();
+                }
+                texts.insert(hash, request.query.clone());
+                Ok(())
+            }
+            (false, None) => Ok(()),
+        }
+    }
+}
+
 /// The parameters of `GET /graphql?query=…&variables=…&operationName=…`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,7 +198,7 @@ pub(super) async fn graphql_get(
     Credentials(credentials): Credentials,
     accept: Accept,
     params: Result<Query<GetParams>, QueryRejection>,
-    schema: CastellanSchema,
+    (schema, persisted): (CastellanSchema, Arc<PersistedQueries>),
 ) -> Response {
     let params = match params {
         Ok(Query(params)) => params,
@@ -136,7 +209,8 @@ pub(super) async fn graphql_get(
             );
         }
     };
-    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
+    let query = params.query.filter(|q| !q.trim().is_empty());
+    if query.is_none() && params.extensions.is_none() {
         if accept.html {
             return graphiql(&app);
         }
@@ -148,8 +222,8 @@ GraphiQL)"
             ),
             accept,
         );
-    };
-    let mut request = async_graphql::Request::new(query);
+    }
+    let mut request = async_graphql::Request::new(query.unwrap_or_default());
     if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
         match serde_json::from_str::<serde_json::Value>(&variables) {
             Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Null)) => {
@@ -175,6 +249,9 @@ GraphiQL)"
         }
     }
     request.operation_name = params.operation_name.filter(|n| !n.is_empty());
+    if let Err(response) = persisted.resolve(&mut request, accept) {
+        return response;
+    }
     // A GET must not change anything: only a query runs (a syntax error is left to execution,
     // which reports it).
     let operation_name = request.operation_name.clone();

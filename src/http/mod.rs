@@ -57,17 +57,19 @@ pub fn service(
 + Send
 + Sync
 + 'static {
+    let persisted = std::sync::Arc::new(graphql::PersistedQueries::default());
     let routes = Router::new()
         .route(
             graphql::GRAPHQL_PATH,
             get({
-                let schema = schema.clone();
+                let shared = (schema.clone(), persisted.clone());
                 move |state, address, credentials, accept, params| {
-                    graphql::graphql_get(state, address, credentials, accept, params, schema)
+                    graphql::graphql_get(state, address, credentials, accept, params, shared)
                 }
             })
             .post(move |state, address, credentials, accept, request| {
-                graphql::graphql_api(state, address, credentials, accept, request, schema.clone())
+                let shared = (schema.clone(), persisted.clone());
+                graphql::graphql_api(state, address, credentials, accept, request, shared)
             })
                 .layer(RequestBodyLimitLayer::new(
                     app.config.graphql.max_body_bytes,
