@@ -33,5 +33,6 @@ mod operations;
 mod peers;
 mod roles;
 mod snapshots;
+mod strapi_schema;
 mod tokens;
 mod users;
