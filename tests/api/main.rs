@@ -19,6 +19,7 @@ mod config_sync;
 mod extension;
 mod faults;
 mod filter;
+mod graphql_http;
 mod guards;
 mod hardening;
 mod hostile;
