@@ -34,6 +34,7 @@ mod operations;
 mod peers;
 mod roles;
 mod snapshots;
+mod strapi_fields;
 mod strapi_schema;
 mod tokens;
 mod users;
