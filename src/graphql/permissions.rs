@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::filters::{
-    DateTimeFilterInput, Kind, StringFilterInput, IdFilterInput, UsersPermissionsRoleFiltersInput,
+    DateTimeFilterInput, IdFilterInput, Kind, StringFilterInput, UsersPermissionsRoleFiltersInput,
     UsersPermissionsUserFiltersInput,
 };
 use super::roles::UsersPermissionsRole;
@@ -15,7 +15,6 @@ use crate::db::Backend as Dialect;
 use crate::db::models::Permission;
 use crate::db::sql::SqlWhere;
 use crate::error::AppResult;
-use crate::policy::{Scope, actions};
 
 use super::auth::request;
 
@@ -126,7 +125,10 @@ impl UsersPermissionsPermissionFiltersInput {
 
 /// A role filter's `users`: the role has a user matching `users` (whose own `role` filter reads
 /// the same role's columns).
-pub fn role_has_users(users: &UsersPermissionsUserFiltersInput, dialect: Dialect) -> AppResult<SqlWhere> {
+pub fn role_has_users(
+    users: &UsersPermissionsUserFiltersInput,
+    dialect: Dialect,
+) -> AppResult<SqlWhere> {
     let mut w = SqlWhere::new(dialect);
     w.sql("EXISTS (SELECT 1 FROM up_users WHERE up_users.role_id = up_roles.id AND ");
     w.nested(&users.compile(dialect)?);
@@ -174,7 +176,13 @@ impl Reaches {
         if let Some(permissions) = &filter.permissions {
             reaches = reaches.or(Reaches::of_permission(permissions));
         }
-        for nested in filter.and.iter().chain(filter.or.iter()).flatten().flatten() {
+        for nested in filter
+            .and
+            .iter()
+            .chain(filter.or.iter())
+            .flatten()
+            .flatten()
+        {
             reaches = reaches.or(Reaches::of_role(nested));
         }
         if let Some(not) = &filter.not {
@@ -184,8 +192,18 @@ impl Reaches {
     }
 
     pub fn of_user(filter: &UsersPermissionsUserFiltersInput) -> Reaches {
-        let mut reaches = filter.role.as_ref().map(Reaches::of_role).unwrap_or_default();
-        for nested in filter.and.iter().chain(filter.or.iter()).flatten().flatten() {
+        let mut reaches = filter
+            .role
+            .as_ref()
+            .map(Reaches::of_role)
+            .unwrap_or_default();
+        for nested in filter
+            .and
+            .iter()
+            .chain(filter.or.iter())
+            .flatten()
+            .flatten()
+        {
             reaches = reaches.or(Reaches::of_user(nested));
         }
         if let Some(not) = &filter.not {
@@ -195,8 +213,18 @@ impl Reaches {
     }
 
     pub fn of_permission(filter: &UsersPermissionsPermissionFiltersInput) -> Reaches {
-        let mut reaches = filter.role.as_deref().map(Reaches::of_role).unwrap_or_default();
-        for nested in filter.and.iter().chain(filter.or.iter()).flatten().flatten() {
+        let mut reaches = filter
+            .role
+            .as_deref()
+            .map(Reaches::of_role)
+            .unwrap_or_default();
+        for nested in filter
+            .and
+            .iter()
+            .chain(filter.or.iter())
+            .flatten()
+            .flatten()
+        {
             reaches = reaches.or(Reaches::of_permission(nested));
         }
         if let Some(not) = &filter.not {
@@ -232,17 +260,10 @@ pub enum PublicationFilter {
 /// them reveals them, so it needs `user.find` (for users) or `permission.find` (for grants),
 /// without conditions.
 pub fn check_reach(ctx: &Context<'_>, reaches: Reaches) -> AppResult<()> {
-    let (app, principal) = request(ctx)?;
-    for (reached, action) in [
-        (reaches.users, actions::USER_FIND),
-        (reaches.permissions, actions::PERMISSION_FIND),
-    ] {
-        if reached {
-            let access = app.policy.access(principal, action)?;
-            if !matches!(access.scope, Scope::All) {
-                return Err(access.outside());
-            }
-        }
+    if reaches == Reaches::default() {
+        return Ok(());
     }
-    Ok(())
+    let (app, principal) = request(ctx)?;
+    app.policy
+        .may_filter_across(principal, reaches.users, reaches.permissions)
 }

@@ -342,6 +342,7 @@ impl RolesQuery {
 impl RolesQuery {
     /// Roles, filtered, sorted (`["name:asc"]`) and paginated.
     #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_roles(
         &self,
         ctx: &Context<'_>,
@@ -363,6 +364,7 @@ impl RolesQuery {
 
     /// Roles with `pageInfo`.
     #[graphql(name = "usersPermissionsRoles_connection", directive = directives::action::apply(actions::ROLE_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_roles_connection(
         &self,
         ctx: &Context<'_>,

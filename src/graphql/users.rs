@@ -264,6 +264,7 @@ impl UsersQuery {
     /// Users, filtered, sorted (`["username:asc"]`) and paginated, within the grant's conditions.
     /// The publication arguments are accepted and change nothing: users are always published.
     #[graphql(directive = directives::action::apply(actions::USER_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_users(
         &self,
         ctx: &Context<'_>,
@@ -286,6 +287,7 @@ impl UsersQuery {
 
     /// Users with `pageInfo`; `total` counts only the users the grant reaches.
     #[graphql(name = "usersPermissionsUsers_connection", directive = directives::action::apply(actions::USER_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_users_connection(
         &self,
         ctx: &Context<'_>,

@@ -62,7 +62,7 @@ pub(super) async fn graphql_api(
     };
     for request in requests {
         if let Err(response) = persisted.resolve(request, accept) {
-            return response;
+            return *response;
         }
     }
     let principal = match app.authenticate(credentials.as_ref()).await {
@@ -125,7 +125,11 @@ impl PersistedQueries {
     /// Gives `request` its query text: its own (remembered under its hash when it names one,
     /// which must be the text's), or the remembered text of its hash. A request with neither
     /// is refused.
-    fn resolve(&self, request: &mut async_graphql::Request, accept: Accept) -> Result<(), Response> {
+    fn resolve(
+        &self,
+        request: &mut async_graphql::Request,
+        accept: Accept,
+    ) -> Result<(), Box<Response>> {
         let hash = request
             .extensions
             .get("persistedQuery")
@@ -139,7 +143,10 @@ impl PersistedQueries {
             });
         let mut texts = self.texts.lock().unwrap_or_else(PoisonError::into_inner);
         match (request.query.trim().is_empty(), hash) {
-            (true, None) => Err(request_error(&AppError::BadRequest(NO_QUERY.into()), accept)),
+            (true, None) => Err(Box::new(request_error(
+                &AppError::BadRequest(NO_QUERY.into()),
+                accept,
+            ))),
             (true, Some(hash)) => match texts.get(&hash) {
                 Some(text) => {
                     request.query = text.clone();
@@ -152,20 +159,20 @@ impl PersistedQueries {
                     }]});
                     let mut response = (StatusCode::OK, body.to_string()).into_response();
                     response.headers_mut().insert(CONTENT_TYPE, accept.media_type());
-                    Err(response)
+                    Err(Box::new(response))
                 }
             },
             (false, Some(hash)) => {
                 let actual = crate::util::hex(&Sha256::digest(request.query.as_bytes()));
                 if actual != hash {
-                    return Err(request_error(
+                    return Err(Box::new(request_error(
                         &AppError::BadRequest(
                             "provided sha does not match query: `extensions.persistedQuery.sha256Hash` \
 must be the SHA-256 of `query`, in hex"
                                 .into(),
                         ),
                         accept,
-                    ));
+                    )));
                 }
                 if texts.len() >= Self::CAPACITY {
                     texts.clear();
@@ -250,7 +257,7 @@ GraphiQL)"
     }
     request.operation_name = params.operation_name.filter(|n| !n.is_empty());
     if let Err(response) = persisted.resolve(&mut request, accept) {
-        return response;
+        return *response;
     }
     // A GET must not change anything: only a query runs (a syntax error is left to execution,
     // which reports it).
@@ -498,5 +505,58 @@ pub(super) async fn graphiql_asset(State(app): State<AppState>, Path(name): Path
         )
             .into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Accept {
+        let request = axum::http::Request::builder()
+            .header(ACCEPT, value)
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        let Ok(accept) = futures_executor(Accept::from_request_parts(&mut parts, &()));
+        accept
+    }
+
+    /// Runs a future that never waits.
+    fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        let mut future = std::pin::pin!(future);
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("the extractor waited"),
+        }
+    }
+
+    #[test]
+    fn accept_chooses_the_media_type_and_tells_a_browser() {
+        let browser = accept("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+        assert!(browser.html && !browser.graphql_response);
+        let modern = accept("application/graphql-response+json, application/json;q=0.9");
+        assert!(modern.graphql_response && !modern.html);
+        assert_eq!(modern.media_type(), GRAPHQL_RESPONSE_JSON);
+        let legacy = accept("application/json");
+        assert_eq!(legacy.media_type(), "application/json");
+        let refused = accept("application/graphql-response+json;q=0, text/html; q=0");
+        assert!(!refused.graphql_response && !refused.html);
+    }
+
+    #[test]
+    fn the_selected_operation_is_the_named_or_the_only_one() {
+        let document = async_graphql::parser::parse_query(
+            "query A { me { id } } mutation B { forgotPassword(email: \"x\") { ok } }",
+        )
+        .unwrap();
+        assert_eq!(selected_operation(&document, Some("A")), Some(OperationType::Query));
+        assert_eq!(selected_operation(&document, Some("B")), Some(OperationType::Mutation));
+        assert_eq!(selected_operation(&document, None), None);
+        assert_eq!(selected_operation(&document, Some("C")), None);
+        let only = async_graphql::parser::parse_query("mutation { x }").unwrap();
+        assert_eq!(selected_operation(&only, None), Some(OperationType::Mutation));
     }
 }

@@ -310,19 +310,6 @@ pub(crate) fn check_grants(
     Ok(rows)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_types_come_from_names() {
-        assert_eq!(slug("Content Editors!"), "content-editors");
-        assert_eq!(slug("  Team  A  "), "team-a");
-        assert!(check_type("Editors").is_err());
-        assert_eq!(check_type("editors-2").unwrap(), "editors-2");
-    }
-}
-
 /// One page of the grants of `role_id` that match `filter`, as rows (Strapi's permissions).
 pub async fn permissions(
     app: &App,
@@ -344,3 +331,17 @@ pub async fn permissions(
         .await?,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_types_come_from_names() {
+        assert_eq!(slug("Content Editors!"), "content-editors");
+        assert_eq!(slug("  Team  A  "), "team-a");
+        assert!(check_type("Editors").is_err());
+        assert_eq!(check_type("editors-2").unwrap(), "editors-2");
+    }
+}
+

@@ -52,15 +52,24 @@ async fn request(
         .to_string();
     let text = response.text().await.unwrap();
     server.assert_no_secrets(&text).await;
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, content_type, headers, body)
 }
 
 /// A request error: no `data` key, one error with a code.
 fn assert_request_error(body: &Value, code: &str) {
-    assert!(body.get("data").is_none(), "a request error has no data: {body}");
+    assert!(
+        body.get("data").is_none(),
+        "a request error has no data: {body}"
+    );
     assert_eq!(error_code(body), code, "{body}");
-    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 async fn post(server: &TestServer, body: &str) -> (StatusCode, String, Value) {
@@ -328,15 +337,24 @@ fn the_embedded_graphiql_assets_are_the_pinned_npm_files() {
     for (embedded, npm) in [
         ("graphiql.min.js", "graphiql/graphiql.min.js"),
         ("graphiql.min.css", "graphiql/graphiql.min.css"),
-        ("react.production.min.js", "react/umd/react.production.min.js"),
-        ("react-dom.production.min.js", "react-dom/umd/react-dom.production.min.js"),
+        (
+            "react.production.min.js",
+            "react/umd/react.production.min.js",
+        ),
+        (
+            "react-dom.production.min.js",
+            "react-dom/umd/react-dom.production.min.js",
+        ),
         ("LICENSE-graphiql", "graphiql/LICENSE"),
         ("LICENSE-react", "react/LICENSE"),
         ("LICENSE-react-dom", "react-dom/LICENSE"),
     ] {
         let ours = std::fs::read(repo.join("assets/graphiql").join(embedded)).unwrap();
         let theirs = std::fs::read(peers_dir().join("node_modules").join(npm)).unwrap();
-        assert!(ours == theirs, "assets/graphiql/{embedded} differs from npm's {npm}");
+        assert!(
+            ours == theirs,
+            "assets/graphiql/{embedded} differs from npm's {npm}"
+        );
     }
 }
 
@@ -353,9 +371,13 @@ async fn node(script: &str, args: Vec<String>) -> Value {
             .expect("node runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{script} failed: {stderr}\n{stdout}");
+        assert!(
+            output.status.success(),
+            "{script} failed: {stderr}\n{stdout}"
+        );
         let line = stdout.lines().last().unwrap_or_default();
-        serde_json::from_str(line).unwrap_or_else(|_| panic!("{script} printed no JSON: {stdout}\n{stderr}"))
+        serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("{script} printed no JSON: {stdout}\n{stderr}"))
     })
     .await
     .unwrap()

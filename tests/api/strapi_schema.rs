@@ -111,11 +111,7 @@ fn users_permissions_part(strapi: &BTreeMap<String, Shape>) -> BTreeSet<String> 
     let mut queue: Vec<String> = Vec::new();
     for root in ["Query", "Mutation"] {
         for (name, (ty, args)) in &strapi[root].fields {
-            let types: Vec<&str> = ty
-                .iter()
-                .chain(args.values())
-                .map(named)
-                .collect();
+            let types: Vec<&str> = ty.iter().chain(args.values()).map(named).collect();
             if name == "me" || types.iter().any(|t| t.starts_with("UsersPermissions")) {
                 queue.extend(types.iter().map(|t| t.to_string()));
             }
@@ -151,15 +147,31 @@ fn differences() -> Vec<String> {
     let mut out = Vec::new();
     for root in ["Query", "Mutation"] {
         for (name, (ty, args)) in &strapi[root].fields {
-            let mentions = ty.iter().chain(args.values()).any(|t| part.contains(named(t)));
-            if !(name == "me" || mentions && named(ty.as_ref().unwrap()).starts_with("UsersPermissions")) {
+            let mentions = ty
+                .iter()
+                .chain(args.values())
+                .any(|t| part.contains(named(t)));
+            if !(name == "me"
+                || mentions && named(ty.as_ref().unwrap()).starts_with("UsersPermissions"))
+            {
                 continue;
             }
-            compare_field(&mut out, root, "type", name, (ty, args), castellan[root].fields.get(name));
+            compare_field(
+                &mut out,
+                root,
+                "type",
+                name,
+                (ty, args),
+                castellan[root].fields.get(name),
+            );
         }
     }
     for name in &part {
-        if ["Query", "Mutation", "String", "Int", "Boolean", "ID", "Float"].contains(&name.as_str()) {
+        if [
+            "Query", "Mutation", "String", "Int", "Boolean", "ID", "Float",
+        ]
+        .contains(&name.as_str())
+        {
             continue;
         }
         let theirs = &strapi[name];
@@ -168,11 +180,21 @@ fn differences() -> Vec<String> {
             continue;
         };
         if theirs.kind != ours.kind {
-            out.push(format!("{name} is a {} in Strapi, a {} here", theirs.kind, ours.kind));
+            out.push(format!(
+                "{name} is a {} in Strapi, a {} here",
+                theirs.kind, ours.kind
+            ));
             continue;
         }
         for (field, theirs_field) in &theirs.fields {
-            compare_field(&mut out, name, theirs.kind, field, (&theirs_field.0, &theirs_field.1), ours.fields.get(field));
+            compare_field(
+                &mut out,
+                name,
+                theirs.kind,
+                field,
+                (&theirs_field.0, &theirs_field.1),
+                ours.fields.get(field),
+            );
         }
         for field in ours.fields.keys() {
             if !theirs.fields.contains_key(field) {
