@@ -520,3 +520,47 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    // `DateTime` and `JSON` read the same in schema.graphql and to live introspection: a
+    // description for people, and the specification they follow.
+    async fn scalars_are_described_alike_in_the_sdl_and_live(backend: Backend) {
+        use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+        let server = TestServer::start(backend).await;
+        let sdl = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema.graphql"),
+        )
+        .unwrap();
+        let document = async_graphql::parser::parse_schema(&sdl).unwrap();
+        for name in ["DateTime", "JSON"] {
+            let body = server
+                .gql(
+                    "query ($name: String!) { __type(name: $name) { kind description specifiedByURL } }",
+                    json!({ "name": name }),
+                )
+                .await;
+            let live = &body["data"]["__type"];
+            assert_eq!(live["kind"], "SCALAR", "{body}");
+            let definition = document
+                .definitions
+                .iter()
+                .find_map(|d| match d {
+                    TypeSystemDefinition::Type(t) if t.node.name.node == name => Some(&t.node),
+                    _ => None,
+                })
+                .unwrap();
+            assert!(matches!(definition.kind, TypeKind::Scalar));
+            let description = definition.description.as_ref().unwrap().node.clone();
+            assert_eq!(live["description"], description.as_str(), "{name}");
+            assert!(!description.contains("Implement") && !description.contains("<Utc>"), "{description}");
+            let specified = definition
+                .directives
+                .iter()
+                .find(|d| d.node.name.node == "specifiedBy")
+                .and_then(|d| d.node.get_argument("url"))
+                .map(|url| url.node.to_string())
+                .unwrap_or_else(|| panic!("{name} has @specifiedBy in schema.graphql"));
+            assert_eq!(format!("\"{}\"", live["specifiedByURL"].as_str().unwrap()), specified, "{name}");
+        }
+    }
+}
