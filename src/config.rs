@@ -194,6 +194,9 @@ pub struct GraphqlLimits {
     /// difference is counted and logged (`verifyFastPath`, default off: it doubles their cost;
     /// the test suite turns it on).
     pub verify_fast_path: bool,
+    /// Whether `GET /graphql` serves GraphiQL to a browser (`playground`; default on in
+    /// development, off in production).
+    pub playground: bool,
 }
 
 impl Default for GraphqlLimits {
@@ -207,6 +210,7 @@ impl Default for GraphqlLimits {
             max_nesting: 40,
             fast_path: true,
             verify_fast_path: false,
+            playground: true,
         }
     }
 }
@@ -633,6 +637,9 @@ impl Config {
         config.graphql.introspection = limits.introspection.unwrap_or(true);
         config.graphql.fast_path = limits.fast_path.unwrap_or(true);
         config.graphql.verify_fast_path = limits.verify_fast_path.unwrap_or(false);
+        config.graphql.playground = limits
+            .playground
+            .unwrap_or(environment == Environment::Development);
         for (value, target, name) in [
             (
                 limits.max_depth,
@@ -847,6 +854,7 @@ struct GraphqlSection {
     max_nesting: Option<usize>,
     fast_path: Option<bool>,
     verify_fast_path: Option<bool>,
+    playground: Option<bool>,
 }
 
 /// Checks `[cors]`: origins are `*` or `scheme://host[:port]`, and credentials need origins.

@@ -67,18 +67,32 @@ impl AppError {
         let errors: Vec<Value> = errors
             .into_iter()
             .map(|e| {
-                json!({
+                let mut entry = json!({
                     "path": [e.path],
                     "message": e.message,
                     "name": "ValidationError",
-                    "value": e.value.unwrap_or(Value::Null),
-                })
+                });
+                // As Strapi: the value that failed, when there was one (a missing field has
+                // none); never a secret (see `FieldError::value`).
+                if let Some(value) = e.value.filter(|v| !v.is_null()) {
+                    entry["value"] = value;
+                }
+                entry
             })
             .collect();
         Self::Validation {
             message,
             details: json!({ "errors": errors }),
         }
+    }
+
+    /// One failed check of the input field `path`, in Strapi's `details.errors` form.
+    pub fn validation_at(path: &'static str, message: impl Into<String>) -> Self {
+        Self::invalid_fields(vec![FieldError {
+            path,
+            message: message.into(),
+            value: None,
+        }])
     }
 
     pub fn application(message: impl Into<String>) -> Self {

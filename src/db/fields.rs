@@ -17,6 +17,41 @@ pub enum Storage {
     Json { parsed: &'static str },
     /// The related role, a row of [`ROLES`] joined on the user's `role_id`.
     Role,
+    /// Rows of another entity, reached through a subquery (a role's users or grants, a
+    /// grant's role): filters test whether one of them matches.
+    Related(Related),
+}
+
+/// A relation that filters reach through a subquery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Related {
+    /// The users of a role.
+    RoleUsers,
+    /// The grants of a role.
+    RolePermissions,
+    /// The role of a grant.
+    PermissionRole,
+}
+
+impl Related {
+    /// Whether one of the related rows matches `inner`, a filter over their own table.
+    pub fn matching(self, inner: &SqlWhere, dialect: Dialect) -> SqlWhere {
+        let mut w = SqlWhere::new(dialect);
+        w.sql(match self {
+            Related::RoleUsers => {
+                "EXISTS (SELECT 1 FROM up_users WHERE up_users.role_id = up_roles.id AND "
+            }
+            Related::RolePermissions => {
+                "EXISTS (SELECT 1 FROM up_permissions WHERE up_permissions.role_id = up_roles.id AND "
+            }
+            Related::PermissionRole => {
+                "up_permissions.role_id IN (SELECT up_roles.id FROM up_roles WHERE "
+            }
+        });
+        w.nested(inner);
+        w.sql(")");
+        w
+    }
 }
 
 /// One field of an entity.
@@ -69,6 +104,28 @@ const fn kept(name: &'static str, column: &'static str, kind: ColumnKind) -> Fie
     }
 }
 
+/// Strapi 5's `publishedAt`: users, roles and grants have no drafts, so it is the creation time.
+const fn published(column: &'static str) -> Field {
+    Field {
+        in_conditions: false,
+        ..kept("publishedAt", column, ColumnKind::Timestamp)
+    }
+}
+
+/// A relation filters reach through a subquery; never sorted, written or named by conditions.
+const fn related(name: &'static str, related: Related) -> Field {
+    Field {
+        name,
+        column: "",
+        storage: Storage::Related(related),
+        sortable: false,
+        filterable: true,
+        readable: true,
+        writable: false,
+        in_conditions: false,
+    }
+}
+
 /// A secret or a piece of token state: written by some operations, never read, sorted,
 /// filtered or named by a condition.
 const fn private(name: &'static str, column: &'static str, writable: bool) -> Field {
@@ -111,6 +168,7 @@ pub static USERS: Entity = Entity {
         },
         kept("createdAt", "up_users.created_at", ColumnKind::Timestamp),
         kept("updatedAt", "up_users.updated_at", ColumnKind::Timestamp),
+        published("up_users.created_at"),
         private("password", "up_users.password", true),
         private("resetPasswordToken", "up_users.reset_password_token", true),
         private("confirmationToken", "up_users.confirmation_token", true),
@@ -141,6 +199,35 @@ pub static ROLES: Entity = Entity {
             in_conditions: false,
             ..kept("updatedAt", "up_roles.updated_at", ColumnKind::Timestamp)
         },
+        published("up_roles.created_at"),
+        related("users", Related::RoleUsers),
+        related("permissions", Related::RolePermissions),
+    ],
+};
+
+/// The grants (`up_permissions`), as Strapi's `UsersPermissionsPermission`.
+pub static PERMISSIONS: Entity = Entity {
+    name: "permission",
+    id_column: "up_permissions.id",
+    fields: &[
+        Field {
+            in_conditions: false,
+            ..kept("documentId", "up_permissions.id", ColumnKind::Integer)
+        },
+        Field {
+            in_conditions: false,
+            ..kept("action", "up_permissions.action", ColumnKind::Text)
+        },
+        related("role", Related::PermissionRole),
+        Field {
+            in_conditions: false,
+            ..kept("createdAt", "up_permissions.created_at", ColumnKind::Timestamp)
+        },
+        Field {
+            in_conditions: false,
+            ..kept("updatedAt", "up_permissions.updated_at", ColumnKind::Timestamp)
+        },
+        published("up_permissions.created_at"),
     ],
 };
 
@@ -219,7 +306,7 @@ impl Field {
         match self.storage {
             Storage::Column(kind) => kind,
             Storage::Role => ColumnKind::Integer,
-            Storage::Json { .. } => ColumnKind::Text,
+            Storage::Json { .. } | Storage::Related(_) => ColumnKind::Text,
         }
     }
 

@@ -28,12 +28,20 @@ pub fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)
 /// action is the one the field's directive names, read from the catalogue: a resolver never
 /// writes it a second time. (The guard checked the same action before the resolver ran.)
 pub fn access(ctx: &Context<'_>) -> AppResult<std::sync::Arc<crate::policy::Access>> {
-    let (app, principal) = request(ctx)?;
     let root = match ctx.query_env.operation.node.ty {
         OperationType::Query => "Query",
         OperationType::Mutation => "Mutation",
         OperationType::Subscription => "Subscription",
     };
+    access_on(ctx, root)
+}
+
+/// [`access`] for a field below the root, of the object type `parent` (e.g. a role's `users`).
+pub fn access_on(
+    ctx: &Context<'_>,
+    root: &str,
+) -> AppResult<std::sync::Arc<crate::policy::Access>> {
+    let (app, principal) = request(ctx)?;
     let field = ctx.item.node.name.node.as_str();
     let requirement = app
         .catalogue()

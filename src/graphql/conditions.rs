@@ -1,6 +1,7 @@
 //! Conditions, for administrators.
 
-use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use super::types::Json;
 
 use super::auth::request;
 use super::directives;

@@ -5,7 +5,7 @@
 use async_graphql::{ID, InputObject, InputType};
 use chrono::{DateTime, Utc};
 
-use crate::db::fields::{Compare, Entity, Field, ROLES, TextOp, USERS};
+use crate::db::fields::{Compare, Entity, Field, ROLES, Storage, TextOp, USERS};
 use crate::db::sql::{SqlValue, SqlWhere};
 use crate::error::{AppError, AppResult};
 use crate::filter::{ColumnKind as Kind, Dialect};
@@ -240,8 +240,14 @@ pub struct UsersPermissionsRoleFiltersInput {
     #[graphql(name = "type")]
     #[serde(rename = "type")]
     pub role_type: Option<StringFilterInput>,
+    /// Roles with a grant matching this (needs `permission.find` without conditions).
+    pub permissions: Option<Box<super::permissions::UsersPermissionsPermissionFiltersInput>>,
+    /// Roles with a user matching this (needs `user.find` without conditions).
+    pub users: Option<Box<UsersPermissionsUserFiltersInput>>,
     pub created_at: Option<DateTimeFilterInput>,
     pub updated_at: Option<DateTimeFilterInput>,
+    /// The same as `createdAt`: a role has no draft.
+    pub published_at: Option<DateTimeFilterInput>,
     #[serde(rename = "$and")]
     pub and: Option<Vec<Option<UsersPermissionsRoleFiltersInput>>>,
     #[serde(rename = "$or")]
@@ -264,6 +270,8 @@ pub struct UsersPermissionsUserFiltersInput {
     pub role: Option<UsersPermissionsRoleFiltersInput>,
     pub created_at: Option<DateTimeFilterInput>,
     pub updated_at: Option<DateTimeFilterInput>,
+    /// The same as `createdAt`: a user has no draft.
+    pub published_at: Option<DateTimeFilterInput>,
     #[serde(rename = "$and")]
     pub and: Option<Vec<Option<UsersPermissionsUserFiltersInput>>>,
     #[serde(rename = "$or")]
@@ -304,7 +312,7 @@ fn combine<F>(
 }
 
 /// Compiles each field filter given, by its name in the registry's `entity`.
-fn fields<'a, T: FilterScalar + 'a>(
+pub(super) fn fields<'a, T: FilterScalar + 'a>(
     entity: &Entity,
     given: impl IntoIterator<Item = (&'static str, &'a Option<FilterInput<T>>)>,
     dialect: Dialect,
@@ -325,6 +333,17 @@ fn fields<'a, T: FilterScalar + 'a>(
     Ok(())
 }
 
+/// A filter on the rows `entity`'s field `name` relates to: one of them matches `inner`.
+pub(super) fn related(entity: &Entity, name: &str, inner: &SqlWhere, dialect: Dialect) -> AppResult<SqlWhere> {
+    match entity.declared(name)?.storage {
+        Storage::Related(related) => Ok(related.matching(inner, dialect)),
+        _ => Err(AppError::internal(anyhow::anyhow!(
+            "the {} field `{name}` is no relation",
+            entity.name
+        ))),
+    }
+}
+
 impl UsersPermissionsRoleFiltersInput {
     pub fn compile(&self, dialect: Dialect) -> AppResult<SqlWhere> {
         let mut parts = Vec::new();
@@ -335,7 +354,17 @@ impl UsersPermissionsRoleFiltersInput {
             ("type", &self.role_type),
         ];
         fields(&ROLES, text, dialect, &mut parts)?;
-        let times = [("createdAt", &self.created_at), ("updatedAt", &self.updated_at)];
+        if let Some(users) = &self.users {
+            parts.push(related(&ROLES, "users", &users.compile(dialect)?, dialect)?);
+        }
+        if let Some(permissions) = &self.permissions {
+            parts.push(related(&ROLES, "permissions", &permissions.compile(dialect)?, dialect)?);
+        }
+        let times = [
+            ("createdAt", &self.created_at),
+            ("updatedAt", &self.updated_at),
+            ("publishedAt", &self.published_at),
+        ];
         fields(&ROLES, times, dialect, &mut parts)?;
         combine(dialect, parts, &self.and, &self.or, &self.not, |f| {
             f.compile(dialect)
@@ -358,7 +387,11 @@ impl UsersPermissionsUserFiltersInput {
         if let Some(role) = &self.role {
             parts.push(role.compile(dialect)?);
         }
-        let times = [("createdAt", &self.created_at), ("updatedAt", &self.updated_at)];
+        let times = [
+            ("createdAt", &self.created_at),
+            ("updatedAt", &self.updated_at),
+            ("publishedAt", &self.published_at),
+        ];
         fields(&USERS, times, dialect, &mut parts)?;
         combine(dialect, parts, &self.and, &self.or, &self.not, |f| {
             f.compile(dialect)
@@ -377,7 +410,7 @@ impl UsersPermissionsUserFiltersInput {
             ("confirmed", self.confirmed.is_some()),
             ("blocked", self.blocked.is_some()),
             ("role", self.role.is_some()),
-            ("createdAt", self.created_at.is_some()),
+            ("createdAt", self.created_at.is_some() || self.published_at.is_some()),
             ("updatedAt", self.updated_at.is_some()),
         ];
         out.extend(

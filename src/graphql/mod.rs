@@ -11,6 +11,7 @@ pub mod fast_path;
 pub mod filters;
 pub mod guard;
 pub mod pagination;
+pub mod permissions;
 pub mod providers;
 pub mod roles;
 pub mod settings;
@@ -103,7 +104,7 @@ impl<Q: ObjectType + 'static, M: ObjectType + 'static> GraphqlSchema for Schemas
         &self.documents
     }
     fn sdl(&self) -> String {
-        self.guarded.sdl()
+        self.guarded.sdl_with_options(sdl_options())
     }
 }
 
@@ -141,6 +142,9 @@ fn schema<Q: ObjectType + 'static, M: ObjectType + 'static>(
         .map(|a| a.config.graphql.clone())
         .unwrap_or_default();
     let mut builder = Schema::build(q, m, EmptySubscription)
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+            types::DATE_TIME_DESCRIPTION,
+        )
         // The standard introspection query (GraphiQL, code generators) needs depth 15.
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
@@ -209,5 +213,10 @@ pub fn sdl() -> String {
         None,
         fast_path::Route::Guarded,
     )
-    .sdl()
+    .sdl_with_options(sdl_options())
+}
+
+/// How the SDL is printed: with each scalar's `@specifiedBy`, as introspection shows it.
+fn sdl_options() -> async_graphql::SDLExportOptions {
+    async_graphql::SDLExportOptions::new().include_specified_by()
 }

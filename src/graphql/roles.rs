@@ -3,14 +3,20 @@
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::auth::request;
+use super::auth::{access_on, request};
 use super::directives;
-use super::filters::UsersPermissionsRoleFiltersInput;
+use super::filters::{UsersPermissionsRoleFiltersInput, UsersPermissionsUserFiltersInput};
 use super::pagination::{Pagination, PaginationArg};
+use super::permissions::{
+    PublicationFilter, PublicationStatus, Reaches, UsersPermissionsPermission,
+    UsersPermissionsPermissionFiltersInput, UsersPermissionsPermissionRelationResponseCollection,
+    UsersPermissionsUserRelationResponseCollection, check_reach,
+};
+use super::users::{self, UsersPermissionsUser};
 use crate::db::models::Role;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::policy::{Grant, actions};
-use crate::db::fields::ROLES;
+use crate::db::fields::{PERMISSIONS, ROLES};
 use crate::service::listing::PageRequest;
 use crate::service::roles::{self, GrantSpec, RoleData};
 
@@ -40,6 +46,72 @@ impl UsersPermissionsRole {
         Ok(i32::try_from(roles::user_count(app, self.role_id).await?).unwrap_or(i32::MAX))
     }
 
+    /// The same as `createdAt`: a role has no draft.
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.created_at
+    }
+
+    /// The role's users within the conditions of the caller's `user.find` grant, filtered,
+    /// sorted and paginated as `usersPermissionsUsers`.
+    #[graphql(directive = directives::action::apply(actions::USER_FIND.into()))]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<Box<UsersPermissionsUserFiltersInput>>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<Option<String>>>,
+    ) -> Result<Vec<Option<UsersPermissionsUser>>> {
+        let access = access_on(ctx, "UsersPermissionsRole")?;
+        let page = users::page(ctx, access, filters, pagination, sort, Some(self.role_id)).await?;
+        Ok(page.nodes.into_iter().map(Some).collect())
+    }
+
+    /// [`users`](Self::users) as Strapi's relation collection.
+    #[graphql(name = "users_connection", directive = directives::action::apply(actions::USER_FIND.into()))]
+    async fn users_connection(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<Box<UsersPermissionsUserFiltersInput>>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<Option<String>>>,
+    ) -> Result<Option<UsersPermissionsUserRelationResponseCollection>> {
+        let access = access_on(ctx, "UsersPermissionsRole")?;
+        let page = users::page(ctx, access, filters, pagination, sort, Some(self.role_id)).await?;
+        Ok(Some(UsersPermissionsUserRelationResponseCollection { nodes: page.nodes }))
+    }
+
+    /// The role's grants as Strapi's permissions (one per action), filtered, sorted
+    /// (`["action:asc"]`) and paginated.
+    #[graphql(directive = directives::action::apply(actions::PERMISSION_FIND.into()))]
+    async fn permissions(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<Box<UsersPermissionsPermissionFiltersInput>>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<Option<String>>>,
+    ) -> Result<Vec<Option<UsersPermissionsPermission>>> {
+        Ok(self
+            .permission_page(ctx, filters, pagination, sort)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect())
+    }
+
+    /// [`permissions`](Self::permissions) as Strapi's relation collection.
+    #[graphql(name = "permissions_connection", directive = directives::action::apply(actions::PERMISSION_FIND.into()))]
+    async fn permissions_connection(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<Box<UsersPermissionsPermissionFiltersInput>>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<Option<String>>>,
+    ) -> Result<Option<UsersPermissionsPermissionRelationResponseCollection>> {
+        Ok(Some(UsersPermissionsPermissionRelationResponseCollection {
+            nodes: self.permission_page(ctx, filters, pagination, sort).await?,
+        }))
+    }
+
     /// What the role may do.
     #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
     async fn grants(&self, ctx: &Context<'_>) -> Result<Vec<UsersPermissionsGrant>> {
@@ -49,6 +121,33 @@ impl UsersPermissionsRole {
             .grants_of(self.role_id)
             .iter()
             .map(|g| UsersPermissionsGrant::from(g.as_ref()))
+            .collect())
+    }
+}
+
+impl UsersPermissionsRole {
+    async fn permission_page(
+        &self,
+        ctx: &Context<'_>,
+        filters: Option<Box<UsersPermissionsPermissionFiltersInput>>,
+        pagination: Option<PaginationArg>,
+        sort: Option<Vec<Option<String>>>,
+    ) -> Result<Vec<UsersPermissionsPermission>> {
+        let (app, _) = request(ctx)?;
+        if let Some(filters) = filters.as_deref() {
+            check_reach(ctx, Reaches::of_permission(filters))?;
+        }
+        let sort: Vec<String> = sort.unwrap_or_default().into_iter().flatten().collect();
+        let filter = filters
+            .map(|f| *f)
+            .unwrap_or_default()
+            .compile(app.db.backend())?;
+        let order = PERMISSIONS.order_by(&sort)?;
+        let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
+        let rows = roles::permissions(app, self.role_id, &filter, &order, page).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| UsersPermissionsPermission::new(row, self.clone()))
             .collect())
     }
 }
@@ -107,6 +206,34 @@ pub struct UsersPermissionsRoleInput {
     pub role_type: Option<String>,
     /// Replaces every grant of the role.
     pub grants: Option<Vec<UsersPermissionsGrantInput>>,
+    /// Strapi's way to set grants by permission id: refused, set `grants` instead.
+    pub permissions: Option<Vec<Option<ID>>>,
+    /// Strapi's way to move users into the role: refused, set each user's `role` instead.
+    pub users: Option<Vec<Option<ID>>>,
+    /// Accepted and ignored: a role has no draft.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Accepted and ignored: roles are not localized.
+    pub locale: Option<String>,
+}
+
+impl UsersPermissionsRoleInput {
+    /// The input as the service takes it; `permissions` and `users`, which Castellan sets
+    /// elsewhere, are refused with a word on where.
+    fn into_data(self) -> AppResult<RoleData> {
+        if self.permissions.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(AppError::validation_at(
+                "permissions",
+                "Castellan sets a role's permissions with `grants` ({action, conditions, fields})",
+            ));
+        }
+        if self.users.as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(AppError::validation_at(
+                "users",
+                "Castellan moves a user into a role with updateUsersPermissionsUser(data: {role})",
+            ));
+        }
+        Ok(self.into())
+    }
 }
 
 impl From<UsersPermissionsRoleInput> for RoleData {
@@ -173,10 +300,14 @@ impl RolesQuery {
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
+        sort: Option<Vec<Option<String>>>,
     ) -> Result<UsersPermissionsRoleEntityResponseCollection> {
         let (app, _) = request(ctx)?;
-        let (pagination, sort) = (pagination.unwrap_or_default(), sort.unwrap_or_default());
+        if let Some(filters) = filters.as_deref() {
+            check_reach(ctx, Reaches::of_role(filters))?;
+        }
+        let pagination = pagination.unwrap_or_default();
+        let sort: Vec<String> = sort.unwrap_or_default().into_iter().flatten().collect();
         let filter = filters
             .map(|f| *f)
             .unwrap_or_default()
@@ -195,26 +326,41 @@ impl RolesQuery {
 impl RolesQuery {
     /// Roles, filtered, sorted (`["name:asc"]`) and paginated.
     #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_roles(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
-    ) -> Result<Vec<UsersPermissionsRole>> {
-        Ok(Self::page(ctx, filters, pagination, sort).await?.nodes)
+        sort: Option<Vec<Option<String>>>,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
+    ) -> Result<Vec<Option<UsersPermissionsRole>>> {
+        let _ = (status, has_published_version, publication_filter);
+        Ok(Self::page(ctx, filters, pagination, sort)
+            .await?
+            .nodes
+            .into_iter()
+            .map(Some)
+            .collect())
     }
 
     /// Roles with `pageInfo`.
     #[graphql(name = "usersPermissionsRoles_connection", directive = directives::action::apply(actions::ROLE_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_roles_connection(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
-    ) -> Result<UsersPermissionsRoleEntityResponseCollection> {
-        Self::page(ctx, filters, pagination, sort).await
+        sort: Option<Vec<Option<String>>>,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
+    ) -> Result<Option<UsersPermissionsRoleEntityResponseCollection>> {
+        let _ = (status, has_published_version, publication_filter);
+        Ok(Some(Self::page(ctx, filters, pagination, sort).await?))
     }
 
     /// A role by documentId (or numeric id).
@@ -223,7 +369,11 @@ impl RolesQuery {
         &self,
         ctx: &Context<'_>,
         document_id: ID,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsRole>> {
+        let _ = (status, has_published_version, publication_filter);
         let (app, _) = request(ctx)?;
         Ok(roles::find(app, &document_id).await?.map(Into::into))
     }
@@ -267,7 +417,7 @@ impl RolesMutation {
         data: UsersPermissionsRoleInput,
     ) -> Result<Option<UsersPermissionsCreateRolePayload>> {
         let (app, _) = request(ctx)?;
-        roles::create(app, &*super::access(ctx)?, data.into()).await?;
+        roles::create(app, &*super::access(ctx)?, data.into_data()?).await?;
         Ok(Some(UsersPermissionsCreateRolePayload { ok: true }))
     }
 
@@ -281,7 +431,7 @@ impl RolesMutation {
         data: UsersPermissionsRoleInput,
     ) -> Result<Option<UsersPermissionsUpdateRolePayload>> {
         let (app, _) = request(ctx)?;
-        roles::update(app, &*super::access(ctx)?, &id, data.into()).await?;
+        roles::update(app, &*super::access(ctx)?, &id, data.into_data()?).await?;
         Ok(Some(UsersPermissionsUpdateRolePayload { ok: true }))
     }
 

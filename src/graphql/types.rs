@@ -1,10 +1,44 @@
 //! GraphQL types with Strapi's names. They are built from rows by hand, field by field, so a
 //! secret column can never reach a response by accident.
 
-use async_graphql::{ID, InputObject, Json, SimpleObject};
+use async_graphql::{
+    ID, InputObject, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value,
+};
 
 use crate::db::models::{Role, User};
 use crate::service::account::Session;
+
+/// A JSON value of the `JSON` scalar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Json<T>(pub T);
+
+/// Any JSON value (ECMA-404): an object, an array, a string, a number, a boolean or null,
+/// written as JSON itself, not as a string holding JSON.
+#[Scalar(
+    name = "JSON",
+    specified_by_url = "https://ecma-international.org/publications-and-standards/standards/ecma-404/"
+)]
+impl ScalarType for Json<serde_json::Value> {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        value.into_json().map(Json).map_err(InputValueError::custom)
+    }
+
+    fn to_value(&self) -> Value {
+        Value::from_json(self.0.clone()).unwrap_or(Value::Null)
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// How the `DateTime` scalar is described, in `schema.graphql` and to introspection alike.
+pub const DATE_TIME_DESCRIPTION: &str = "A moment in time, as an RFC 3339 date-time string \
+(the `date-time` format of RFC 3339, section 5.6) at UTC, e.g. `2026-12-05T23:12:01.123+00:00`. \
+Any offset is accepted as input.";
 
 /// The signed-in user, as `me` and the login payload show them.
 #[derive(Debug, SimpleObject)]

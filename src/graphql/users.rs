@@ -4,19 +4,22 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
+use super::types::Json;
 use chrono::{DateTime, Utc};
 
 use super::auth::request;
 use super::directives;
 use super::filters::UsersPermissionsUserFiltersInput;
+use super::permissions::{PublicationFilter, PublicationStatus, Reaches};
 use super::pagination::{Pagination, PaginationArg};
 use super::roles::UsersPermissionsRole;
 use crate::db::models::{Role, User};
 use crate::db::sql::SqlWhere;
 use crate::error::AppResult;
 use crate::filter::SqlFilter;
-use crate::db::fields::USERS;
+use crate::db::fields::{Compare, USERS};
+use crate::db::sql::SqlValue;
 use crate::policy::subject::user_document;
 use crate::policy::{Access, actions};
 use crate::service::listing::{Page, PageRequest};
@@ -32,7 +35,7 @@ pub struct UsersPermissionsUser {
 }
 
 impl UsersPermissionsUser {
-    fn new(user: User, role: impl Into<Arc<Role>>, access: Arc<Access>) -> Self {
+    pub(super) fn new(user: User, role: impl Into<Arc<Role>>, access: Arc<Access>) -> Self {
         Self {
             user,
             role: role.into(),
@@ -98,6 +101,11 @@ impl UsersPermissionsUser {
     async fn updated_at(&self) -> Result<Option<DateTime<Utc>>> {
         Ok(self.field("updatedAt", || self.user.updated_at.and_utc())?)
     }
+
+    /// The same as `createdAt`: a user has no draft.
+    async fn published_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.field("createdAt", || self.user.created_at.and_utc())?)
+    }
 }
 
 /// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` write.
@@ -117,6 +125,10 @@ pub struct UsersPermissionsUserInput {
     /// The numeric id or the documentId of the role.
     pub role: Option<ID>,
     pub attributes: Option<Json<serde_json::Value>>,
+    /// Accepted and ignored: a user has no draft.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Accepted and ignored: users are not localized.
+    pub locale: Option<String>,
 }
 
 impl From<UsersPermissionsUserInput> for UserData {
@@ -184,20 +196,32 @@ pub(crate) fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, so
 // The filter inputs arrive boxed (6 KB unboxed): arguments live in the future of their root
 // field, and async-graphql moves that future twice per request, whatever the query asks. At
 // 21 KB it was a quarter of the instructions of a refused query (callgrind).
-async fn page(
+pub(super) async fn page(
     ctx: &Context<'_>,
+    access: Arc<Access>,
     filters: Option<Box<UsersPermissionsUserFiltersInput>>,
     pagination: Option<PaginationArg>,
-    sort: Option<Vec<String>>,
+    sort: Option<Vec<Option<String>>>,
+    of_role: Option<i32>,
 ) -> Result<UsersPermissionsUserEntityResponseCollection> {
     let (app, _) = request(ctx)?;
-    let access = super::access(ctx)?;
-    let sort = sort.unwrap_or_default();
+    let sort: Vec<String> = sort.unwrap_or_default().into_iter().flatten().collect();
     access.check_read_fields(read_fields(filters.as_deref(), &sort).iter().map(String::as_str))?;
+    if let Some(filters) = filters.as_deref() {
+        super::permissions::check_reach(ctx, Reaches::of_user(filters))?;
+    }
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
     let order = USERS.order_by(&sort)?;
-    let filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
+    let mut filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
+    if let Some(role_id) = of_role {
+        let of_role = USERS.declared("role")?.compare(
+            Compare::Eq,
+            Some(SqlValue::Int(i64::from(role_id))),
+            dialect,
+        );
+        filter = SqlWhere::all(dialect, &[of_role, filter]);
+    }
     let (filter, scope) = users::scoped_filter(app, &access, filter)?;
     let found = users::list(app, &filter, scope.as_ref(), &order, page).await?;
     Ok(UsersPermissionsUserEntityResponseCollection {
@@ -219,27 +243,45 @@ pub struct UsersQuery;
 #[Object]
 impl UsersQuery {
     /// Users, filtered, sorted (`["username:asc"]`) and paginated, within the grant's conditions.
+    /// The publication arguments are accepted and change nothing: users are always published.
     #[graphql(directive = directives::action::apply(actions::USER_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_users(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
-    ) -> Result<Vec<UsersPermissionsUser>> {
-        Ok(page(ctx, filters, pagination, sort).await?.nodes)
+        sort: Option<Vec<Option<String>>>,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
+    ) -> Result<Vec<Option<UsersPermissionsUser>>> {
+        let _ = (status, has_published_version, publication_filter);
+        let access = super::access(ctx)?;
+        Ok(page(ctx, access, filters, pagination, sort, None)
+            .await?
+            .nodes
+            .into_iter()
+            .map(Some)
+            .collect())
     }
 
     /// Users with `pageInfo`; `total` counts only the users the grant reaches.
     #[graphql(name = "usersPermissionsUsers_connection", directive = directives::action::apply(actions::USER_FIND.into()))]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_users_connection(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
-        sort: Option<Vec<String>>,
-    ) -> Result<UsersPermissionsUserEntityResponseCollection> {
-        page(ctx, filters, pagination, sort).await
+        sort: Option<Vec<Option<String>>>,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
+    ) -> Result<Option<UsersPermissionsUserEntityResponseCollection>> {
+        let _ = (status, has_published_version, publication_filter);
+        let access = super::access(ctx)?;
+        Ok(Some(page(ctx, access, filters, pagination, sort, None).await?))
     }
 
     /// A user by documentId (or numeric id); FORBIDDEN when outside the grant's conditions.
@@ -248,7 +290,11 @@ impl UsersQuery {
         &self,
         ctx: &Context<'_>,
         document_id: ID,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
+        has_published_version: Option<bool>,
+        publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsUser>> {
+        let _ = (status, has_published_version, publication_filter);
         let (app, _) = request(ctx)?;
         let access = super::access(ctx)?;
         let Some((user, role)) = users::find(app, &document_id).await? else {

@@ -5,7 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `middleware.rs` | request id, client address, CSRF refusal, trace span, CORS |
-//! | `graphql.rs` | `POST /graphql` (the API) and `GET /graphql` (GraphiQL) |
+//! | `graphql.rs` | `/graphql`: GraphQL over HTTP (POST, GET for queries) and GraphiQL |
 //! | `protected.rs` | the REST route list, each route behind its action: built-in and library |
 //! | `auth_routes.rs` | the confirmation link and the OAuth provider routes |
 //! | `rest/` | Strapi's REST routes of Users & Permissions (auth, users, roles, permissions) |
@@ -59,16 +59,27 @@ pub fn service(
 + Send
 + Sync
 + 'static {
+    let persisted = std::sync::Arc::new(graphql::PersistedQueries::default());
     let routes = Router::new()
         .route(
             graphql::GRAPHQL_PATH,
-            get(graphql::graphiql)
-                .post(move |state, address, credentials, request| {
-                    graphql::graphql_api(state, address, credentials, request, schema.clone())
-                })
+            get({
+                let shared = (schema.clone(), persisted.clone());
+                move |state, address, credentials, accept, params| {
+                    graphql::graphql_get(state, address, credentials, accept, params, shared)
+                }
+            })
+            .post(move |state, address, credentials, accept, request| {
+                let shared = (schema.clone(), persisted.clone());
+                graphql::graphql_api(state, address, credentials, accept, request, shared)
+            })
                 .layer(RequestBodyLimitLayer::new(
                     app.config.graphql.max_body_bytes,
                 )),
+        )
+        .route(
+            &format!("{}/{{name}}", graphql::ASSETS),
+            get(graphql::graphiql_asset),
         )
         .route("/healthz", get(operations::health))
         .route("/readyz", get(operations::ready))

@@ -396,6 +396,29 @@ impl Policy {
         Ok(Access { grant, scope })
     }
 
+    /// Whether a filter may reach across a relation to users (a role's `users`) or to grants
+    /// (a role's `permissions`): matching on them reveals them, so it needs the action that
+    /// lists them (`user.find`, `permission.find`) without conditions. FORBIDDEN otherwise.
+    pub fn may_filter_across(
+        &self,
+        principal: &Principal,
+        users: bool,
+        permissions: bool,
+    ) -> AppResult<()> {
+        for (reached, action) in [
+            (users, actions::USER_FIND),
+            (permissions, actions::PERMISSION_FIND),
+        ] {
+            if reached {
+                let access = self.access(principal, action)?;
+                if !matches!(access.scope, Scope::All) {
+                    return Err(access.outside());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the grant's conditions (alternatives) for this principal.
     fn scope(&self, principal: &Principal, grant: &Grant) -> AppResult<Scope> {
         if grant.conditions.is_empty() {

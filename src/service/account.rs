@@ -188,7 +188,11 @@ where
 {
     let email = email.trim().to_lowercase();
     if !is_valid_email(&email) {
-        return Err(AppError::validation("email must be a valid email"));
+        return Err(AppError::invalid_fields(vec![FieldError {
+            path: "email",
+            message: "email must be a valid email".into(),
+            value: Some(serde_json::Value::String(email)),
+        }]));
     }
     let app = app.clone();
     tokio::spawn(async move {
@@ -245,7 +249,11 @@ pub async fn reset_password(
         return Err(AppError::invalid_fields(errors));
     }
     if password != confirmation {
-        return Err(AppError::validation("Passwords do not match"));
+        // As Strapi's check of `passwordConfirmation`, without echoing it.
+        return Err(AppError::validation_at(
+            "passwordConfirmation",
+            "Passwords do not match",
+        ));
     }
     if code.is_empty() {
         return Err(AppError::validation("Incorrect code provided"));
@@ -281,7 +289,11 @@ pub async fn change_password(
         return Err(AppError::invalid_fields(errors));
     }
     if password != confirmation {
-        return Err(AppError::validation("Passwords do not match"));
+        // As Strapi's check of `passwordConfirmation`, without echoing it.
+        return Err(AppError::validation_at(
+            "passwordConfirmation",
+            "Passwords do not match",
+        ));
     }
     if !app
         .passwords

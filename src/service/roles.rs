@@ -321,6 +321,28 @@ pub(crate) fn check_grants(
     Ok(rows)
 }
 
+/// One page of the grants of `role_id` that match `filter`, as rows (Strapi's permissions).
+pub async fn permissions(
+    app: &App,
+    role_id: i32,
+    filter: &SqlWhere,
+    order: &crate::db::sql::SqlOrder,
+    page: Page,
+) -> AppResult<Vec<crate::db::models::Permission>> {
+    let mut conn = app.db.conn().await?;
+    Ok(
+        crate::db::models::Permission::page_of_role(
+            &mut conn,
+            role_id,
+            filter,
+            order,
+            page.offset,
+            page.limit,
+        )
+        .await?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,3 +355,4 @@ mod tests {
         assert_eq!(check_type("editors-2").unwrap(), "editors-2");
     }
 }
+

@@ -233,8 +233,13 @@ pub async fn preview(
     Ok(doc)
 }
 
+/// Checks a user's fields as Strapi does in two steps: the request's shape first (required
+/// fields, a valid email: a `ValidationError`), then the stored attributes' rules (lengths).
+/// Strapi's create answers the second step with an `ApplicationError` carrying the first
+/// message (its user service's error, re-thrown), its update with the `ValidationError`.
 fn check(data: &UserData, creating: bool) -> AppResult<()> {
     let mut errors = Vec::new();
+    let mut lengths = Vec::new();
     let echo = |s: &str| Some(Value::String(s.to_string()));
     match data.username.as_deref() {
         None if creating => errors.push(FieldError {
@@ -242,7 +247,7 @@ fn check(data: &UserData, creating: bool) -> AppResult<()> {
             message: "username is a required field".into(),
             value: None,
         }),
-        Some(u) if u.chars().count() < 3 => errors.push(FieldError {
+        Some(u) if u.chars().count() < 3 => lengths.push(FieldError {
             path: "username",
             message: "username must be at least 3 characters".into(),
             value: echo(u),
@@ -268,7 +273,7 @@ fn check(data: &UserData, creating: bool) -> AppResult<()> {
             message: "password is a required field".into(),
             value: None,
         }),
-        Some(p) => check_password("password", p, &mut errors),
+        Some(p) => check_password("password", p, &mut lengths),
         None => {}
     }
     if creating && data.role.is_none() {
@@ -285,6 +290,11 @@ fn check(data: &UserData, creating: bool) -> AppResult<()> {
             value: None,
         });
     }
+    if !errors.is_empty() || !creating {
+        errors.extend(lengths);
+    } else if let Some(first) = lengths.into_iter().next() {
+        return Err(AppError::application(first.message));
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -294,6 +304,15 @@ fn check(data: &UserData, creating: bool) -> AppResult<()> {
 
 /// Which unique field a violation is about, from the constraint or the message.
 fn unique_error(error: diesel::result::Error) -> AppError {
+    unique_error_of(error, false)
+}
+
+/// [`unique_error`] for a creation, which Strapi answers with an `ApplicationError`.
+fn unique_error_on_create(error: diesel::result::Error) -> AppError {
+    unique_error_of(error, true)
+}
+
+fn unique_error_of(error: diesel::result::Error, creating: bool) -> AppError {
     use diesel::result::{DatabaseErrorKind, Error};
     if let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = &error {
         let place = format!(
@@ -302,6 +321,9 @@ fn unique_error(error: diesel::result::Error) -> AppError {
             info.message()
         );
         if place.contains("username") {
+            if creating {
+                return AppError::application("This attribute must be unique");
+            }
             return AppError::Validation {
                 message: "This attribute must be unique".into(),
                 details: json!({ "errors": [{ "path": ["username"], "message": "This attribute must be unique", "name": "ValidationError" }] }),
@@ -361,7 +383,7 @@ async fn insert(app: &App, data: UserData) -> AppResult<(User, Role)> {
     .attributes(&attributes)
     .insert(&mut conn)
     .await
-    .map_err(unique_error)?;
+    .map_err(unique_error_on_create)?;
     if let Some(reset) = reset {
         let expires = now()
             + chrono::Duration::from_std(app.config.reset_code_lifetime)

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use castellan::db::fields::{Entity, Field, ROLES, Storage, USERS};
+use castellan::db::fields::{Entity, Field, ROLES, Related, Storage, USERS};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -16,6 +16,7 @@ const ADMIN_ACTIONS: &[&str] = &[
     "plugin::users-permissions.role.find",
     "plugin::users-permissions.role.updateRole",
     "plugin::users-permissions.condition.create",
+    "plugin::users-permissions.permission.find",
 ];
 const USER_FIND: &str = "plugin::users-permissions.user.find";
 
@@ -100,7 +101,13 @@ both_backends! {
             }
         }
         for field in ROLES.fields.iter().filter(|f| f.filterable) {
-            let filter = json!({ "role": { field.name: { "null": true } } });
+            // A relation is tested through a field of its rows.
+            let test = match field.storage {
+                Storage::Related(Related::RoleUsers) => json!({ "id": { "null": true } }),
+                Storage::Related(_) => json!({ "action": { "null": true } }),
+                _ => json!({ "null": true }),
+            };
+            let filter = json!({ "role": { field.name: test } });
             let body = server.gql_as(&admin, all, json!({ "f": filter })).await;
             assert!(!errors(&body), "{filter}: {body}");
             // Every role has each of these; a description may be missing.

@@ -159,9 +159,11 @@ both_backends! {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_message(&body), "A batch holds from 1 to 3 operations; this one holds 4");
         assert_eq!(error_code(&body), "BAD_USER_INPUT");
-        // An empty array reads as an empty document, which GraphQL refuses.
-        let (_, body) = server.post(None, &json!([])).await;
-        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+        // An empty array holds no operation: a request error.
+        let (status, body) = server.post(None, &json!([])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
+        assert!(body.get("data").is_none(), "{body}");
     }
 
     async fn every_response_carries_a_request_id(backend: Backend) {

@@ -65,13 +65,21 @@ pub fn ensure_npm_peers() {
                         .map(String::from)
                 })
         };
+        // Every pinned package installed at its pinned version (a checkout that added one
+        // installs again).
+        let pinned: Vec<String> = std::fs::read_to_string(dir.join("package.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|json| json.get("dependencies").and_then(Value::as_object).cloned())
+            .map(|deps| deps.keys().cloned().collect())
+            .unwrap_or_default();
         let ready = || {
             dir.join("node_modules/.package-lock.json").exists()
                 && dir.join("node_modules/maildev").exists()
-                && dir.join("node_modules/axios").exists()
-                && dir.join("node_modules/@strapi/client").exists()
-                && version(dir.join("package.json"), "/dependencies/sift")
-                    == version(dir.join("node_modules/sift/package.json"), "/version")
+                && pinned.iter().all(|name| {
+                    version(dir.join("package.json"), &format!("/dependencies/{}", name.replace('/', "~1")))
+                        == version(dir.join("node_modules").join(name).join("package.json"), "/version")
+                })
         };
         if ready() {
             return;

@@ -648,7 +648,7 @@ both_backends! {
         for (query, message) in [
             ("pagination[page]=1&pagination[start]=0", "Cannot use both page & start pagination in the same query"),
             ("pagination[pageSize]=0", "pageSize must be at least 1"),
-            ("sort=password", "Cannot sort by `password`: sortable fields are id, documentId, username, email, provider, confirmed, blocked, createdAt, updatedAt"),
+            ("sort=password", "Cannot sort by `password`: sortable fields are id, documentId, username, email, provider, confirmed, blocked, createdAt, updatedAt, publishedAt"),
             ("sort=username:sideways", "Invalid sort order `sideways` for `username`: use asc or desc"),
             ("fields[0]=password", "Invalid key password in fields"),
             ("populate=password", "Invalid key password in populate: a user can populate `role` (or `*`)"),
@@ -702,11 +702,10 @@ both_backends! {
         let (status, body) = call(&server, Method::POST, "/api/users", Some(&admin), Some(json!({ "username": "x", "password": "123" }))).await;
         assert_envelope(status, &body, 400, "ValidationError", Some("4 errors occurred"));
         let paths: Vec<Value> = body["error"]["details"]["errors"].as_array().unwrap().iter().map(|e| e["path"][0].clone()).collect();
-        assert_eq!(paths, ["username", "email", "password", "role"]);
+        assert_eq!(paths, ["email", "role", "username", "password"]);
         assert!(!body.to_string().contains("\"123\""), "{body}");
         for (input, message) in [
             (json!({ "username": "eve", "email": "eve@example.com", "password": "eve-password", "role": 1, "isAdmin": true }), "Invalid parameters: isAdmin"),
-            (json!({ "username": "bob", "email": "bob2@example.com", "password": "bob-password", "role": 1 }), "This attribute must be unique"),
             (json!({ "username": 5 }), "username must be a `string` type"),
             (json!({ "username": "eve", "email": "eve@example.com", "password": "eve-password", "role": "no-such-role" }), "role `no-such-role` does not exist"),
         ] {
@@ -715,6 +714,9 @@ both_backends! {
         }
         let (status, body) = call(&server, Method::POST, "/api/users", Some(&admin), Some(json!({ "username": "eve", "email": "bob@test.org", "password": "eve-password", "role": 1 }))).await;
         assert_envelope(status, &body, 400, "ApplicationError", Some("Email already taken"));
+        // A taken username is an ApplicationError too, as Strapi answers it.
+        let (status, body) = call(&server, Method::POST, "/api/users", Some(&admin), Some(json!({ "username": "bob", "email": "bob2@example.com", "password": "bob-password", "role": 1 }))).await;
+        assert_envelope(status, &body, 400, "ApplicationError", Some("This attribute must be unique"));
     }
 
     async fn conditions_and_field_grants_apply_on_users_as_on_graphql(backend: Backend) {

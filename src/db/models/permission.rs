@@ -170,3 +170,26 @@ impl Permission {
             .count())
     }
 }
+
+impl Permission {
+    /// The grants of `role_id` matching `filter` (over `up_permissions`, and `up_roles` through
+    /// the filter's own subqueries), in `order`, one page of them.
+    pub async fn page_of_role(
+        conn: &mut Conn,
+        role_id: i32,
+        filter: &crate::db::sql::SqlWhere,
+        order: &crate::db::sql::SqlOrder,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<Permission>> {
+        load_on_conn!(
+            conn,
+            Permission,
+            up_permissions::table
+                .filter(up_permissions::role_id.eq(role_id))
+                .filter(filter.clone())
+                .order(order.paged(limit, offset))
+                .select(Permission::as_select())
+        )
+    }
+}

@@ -31,11 +31,17 @@ pub(super) async fn run(
     principal: Principal,
 ) -> async_graphql::Response {
     if !app.config.graphql.fast_path {
+        if let Some(refused) = missing_variable(&mut request) {
+            return refused;
+        }
         return schema
             .execute(request.data(principal), Route::Guarded)
             .await;
     }
     let seen = schema.documents().prepare(&mut request);
+    if let Some(refused) = missing_variable(&mut request) {
+        return refused;
+    }
     let operation = request.operation_name.take();
     let route = request
         .parsed_query()
@@ -68,6 +74,42 @@ pub(super) async fn run(
         }
     }
     response
+}
+
+/// A request error when the operation declares a non-null variable without a default that the
+/// request leaves out (or sends as null): the GraphQL spec's variable coercion fails before
+/// execution, whatever the fields would decide. (The engine would notice only when a field
+/// that reads it resolves, after the guard refused or the data was partly read.)
+fn missing_variable(request: &mut async_graphql::Request) -> Option<async_graphql::Response> {
+    use crate::graphql::guard::WithSource as _;
+    let name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let document = request.parsed_query().ok()?;
+    let mut operations = document.operations.iter();
+    let (_, operation) = match name.as_deref() {
+        Some(wanted) => operations.find(|(n, _)| n.map(|n| n.as_str()) == Some(wanted))?,
+        None => match (operations.next(), operations.next()) {
+            (Some(only), None) => only,
+            _ => return None,
+        },
+    };
+    let missing = operation.node.variable_definitions.iter().find(|definition| {
+        let definition = &definition.node;
+        !definition.var_type.node.nullable
+            && definition.default_value.is_none()
+            && matches!(
+                variables.get(definition.name.node.as_str()),
+                None | Some(async_graphql::Value::Null)
+            )
+    })?;
+    let message = format!(
+        "Variable \"${}\" of required type \"{}\" was not provided.",
+        missing.node.name.node, missing.node.var_type.node
+    );
+    let error = crate::error::AppError::validation(message.clone());
+    Some(async_graphql::Response::from_errors(vec![
+        async_graphql::ServerError::new(message, Some(missing.pos)).with_source(error),
+    ]))
 }
 
 /// Whether the guard would let every field of the operation `request` runs through, decided

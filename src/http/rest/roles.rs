@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 
 use super::{JsonBody, ok, role_json};
 use crate::app::AppState;
-use crate::db::sql::{SqlOrder, SqlWhere};
+use crate::db::fields::ROLES;
+use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult};
 use crate::http::Authorized;
 use crate::policy::actions::parse_action;
@@ -148,7 +149,7 @@ fn role_data(app: &AppState, role_id: Option<i32>, body: &JsonBody) -> AppResult
 pub(in crate::http) async fn find(State(app): State<AppState>) -> Response {
     ok(async {
         let all = SqlWhere::all(app.db.backend(), &[]);
-        let order = SqlOrder::new("up_roles.name ASC, up_roles.id ASC".into(), false);
+        let order = ROLES.order_by(&["name:asc".to_string()])?;
         let page = Page {
             offset: 0,
             limit: i64::from(i32::MAX),

@@ -171,6 +171,16 @@ fn selection(
     sort: &[String],
 ) -> AppResult<(crate::db::sql::SqlWhere, Option<crate::filter::SqlFilter>)> {
     access.check_read_fields(read_fields(query.filters.as_ref(), sort).iter().map(String::as_str))?;
+    // A filter through a role's users or grants would reveal rows beyond the grant's
+    // conditions; REST does not offer it.
+    if let Some(filters) = &query.filters {
+        let reaches = crate::graphql::permissions::Reaches::of_user(filters);
+        if reaches.users || reaches.permissions {
+            return Err(AppError::validation(
+                "filters[role][users] and filters[role][permissions] are not supported over REST",
+            ));
+        }
+    }
     let filter = query
         .filters
         .clone()

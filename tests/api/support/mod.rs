@@ -380,7 +380,8 @@ impl TestServer {
         self.gql_with(None, query, variables).await
     }
 
-    /// A GraphQL request with a bearer token; fails the test unless the status is 200.
+    /// A GraphQL request with a bearer token; fails the test unless the status is 200 (or 400
+    /// for a request error, refused before execution: no `data`).
     pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
         self.gql_with(Some(token), query, variables).await
     }
@@ -389,7 +390,12 @@ impl TestServer {
         let (status, body) = self
             .post(bearer, &json!({ "query": query, "variables": variables }))
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let expected = if body.get("data").is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(status, expected, "{body}");
         body
     }
 
