@@ -1,4 +1,5 @@
-//! The `castellan` command line: `serve` (the default), `migrate`, `schema`.
+//! The `castellan` command line: `serve` (the default), `migrate`, `schema`, and the operator's
+//! commands (`token`, `user`, `role`, `import`, `config`).
 
 use std::path::PathBuf;
 
@@ -29,13 +30,27 @@ pub enum Command {
     Schema,
     /// Manage API tokens.
     Token {
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Manage users.
     User {
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// List roles; add or remove one grant of a role.
+    Role {
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: RoleCommand,
     },
     /// Move in from another server.
     Import {
@@ -75,6 +90,18 @@ pub enum TokenCommand {
         #[arg(long = "action")]
         actions: Vec<String>,
     },
+    /// List the API tokens (never their keys).
+    List,
+    /// Delete an API token: its key stops working at once.
+    Delete {
+        /// The token's id, documentId or name.
+        token: String,
+    },
+    /// Give an API token a new key and print it (shown this once); the old key stops working.
+    Regenerate {
+        /// The token's id, documentId or name.
+        token: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +118,60 @@ pub enum UserCommand {
         /// The type of the role to give the user.
         #[arg(long, default_value = "authenticated")]
         role: String,
+    },
+    /// List the users with their roles.
+    List,
+    /// Block a user: their tokens are refused from the next request.
+    Block {
+        /// The user's id, documentId, username or email.
+        user: String,
+    },
+    /// Unblock a user.
+    Unblock {
+        /// The user's id, documentId, username or email.
+        user: String,
+    },
+    /// Give a user another role.
+    SetRole {
+        /// The user's id, documentId, username or email.
+        user: String,
+        /// The type of the role (`authenticated`, `editor`, ...).
+        role: String,
+    },
+    /// Set a user's password, read from standard input; their earlier sessions end.
+    ResetPassword {
+        /// The user's id, documentId, username or email.
+        user: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// List the roles, their users and their grants.
+    List,
+    /// Grant one action to a role, keeping its other grants (a grant of the same action is
+    /// replaced).
+    Grant {
+        /// The type of the role (`public`, `authenticated`, ...).
+        role: String,
+        /// The action, as `castellan role list --json` or usersPermissionsActions names it.
+        action: String,
+        /// A condition limiting the grant (repeat for several: any one of them suffices).
+        #[arg(long = "condition")]
+        conditions: Vec<String>,
+        /// The only field the grant reaches (repeat for several); every field when omitted.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+    },
+    /// Take the grant of one action from a role, keeping its other grants.
+    Revoke {
+        /// The type of the role.
+        role: String,
+        /// The action to take away.
+        action: String,
     },
 }
 
