@@ -418,3 +418,76 @@ fn piped_logs_have_no_colour_and_errors_are_one_line() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+const SETTINGS_ACTIONS: &[&str] = &[
+    "plugin::users-permissions.advanced-settings.read",
+    "plugin::users-permissions.advanced-settings.update",
+    "plugin::users-permissions.email-templates.read",
+    "plugin::users-permissions.email-templates.update",
+];
+const UPDATE_SETTINGS: &str = "mutation($data: UsersPermissionsAdvancedSettingsInput!) {
+    updateUsersPermissionsAdvancedSettings(data: $data) { emailResetPassword } }";
+const UPDATE_TEMPLATE: &str = "mutation($t: UsersPermissionsEmailTemplateName!, $data: UsersPermissionsEmailTemplateInput!) {
+    updateUsersPermissionsEmailTemplate(template: $t, data: $data) { shipperName } }";
+const FORGOT: &str = "mutation($email: String!) { forgotPassword(email: $email) { ok } }";
+
+both_backends! {
+    // A reset mail through a real SMTP server (maildev) carries Date, a Message-ID on the
+    // sender's domain, the sender of its template, and two parts: the HTML and a plain text
+    // derived from it, both holding the reset link.
+    async fn mail_over_smtp_carries_date_message_id_sender_and_both_parts(backend: Backend) {
+        let maildev = crate::peers::MailDev::start().await;
+        let smtp = maildev.smtp_url();
+        let server = crate::support::TestServer::start_with(backend, |config| {
+            config.mail = castellan::config::MailTransport::Smtp(smtp);
+        })
+        .await;
+        let admin = server.user_with_grants("settings-admin", SETTINGS_ACTIONS).await;
+        let body = server
+            .gql_as(&admin, UPDATE_SETTINGS, json!({ "data": { "emailResetPassword": "https://app.example.com/reset" } }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let body = server
+            .gql_as(&admin, UPDATE_TEMPLATE, json!({ "t": "RESET_PASSWORD", "data": {
+                "shipperName": "Example Support",
+                "shipperEmail": "support@mail.example.com",
+                "responseEmail": "help@example.com",
+                "subject": "Reset your password",
+                "message": "<p>Hello <%= USER.username %>,</p><p><a href=\"<%= URL %>?code=<%= TOKEN %>\">Choose a new password</a></p>",
+            } }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        server.register("mailed", "mailed@example.com", "first-password").await;
+        server.gql(FORGOT, json!({ "email": "mailed@example.com" })).await;
+
+        let mail = maildev.mail_to("mailed@example.com", 0).await;
+        let html = mail["html"].as_str().unwrap();
+        let text = mail["text"].as_str().unwrap_or_else(|| panic!("no text part: {mail}"));
+        server.remember_codes_in(html);
+        assert!(html.contains("https://app.example.com/reset?code="), "{html}");
+        assert!(text.starts_with("Hello mailed,\n\nChoose a new password (https://app.example.com/reset?code="), "{text}");
+        assert!(!text.contains('<'), "{text}");
+
+        let source = maildev.source(&mail).await;
+        let headers = &source[..source.find("\r\n\r\n").unwrap()];
+        let header = |name: &str| {
+            headers
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} header in:\n{headers}"))
+                .to_string()
+        };
+        let message_id = header("Message-ID");
+        assert!(
+            message_id.starts_with('<') && message_id.ends_with("@mail.example.com>"),
+            "{message_id}"
+        );
+        let date = header("Date");
+        assert!(chrono::DateTime::parse_from_rfc2822(&date).is_ok(), "{date}");
+        assert_eq!(header("From"), "\"Example Support\" <support@mail.example.com>");
+        assert_eq!(header("Reply-To"), "help@example.com");
+        assert!(header("Content-Type").starts_with("multipart/alternative"), "{headers}");
+        assert!(source.contains("Content-Type: text/plain; charset=utf-8"), "{source}");
+        assert!(source.contains("Content-Type: text/html; charset=utf-8"), "{source}");
+    }
+}
