@@ -491,3 +491,135 @@ both_backends! {
         assert!(source.contains("Content-Type: text/html; charset=utf-8"), "{source}");
     }
 }
+
+both_backends! {
+    // Settings castellan.toml wrote that the database no longer holds are named at start-up,
+    // one warning line each with both values; a client secret never shows.
+    async fn start_up_names_settings_that_drifted_from_castellan_toml(backend: Backend) {
+        let (_db, url) = TestDb::create(backend).await;
+        let operator = Operator::new(&url);
+        let file = operator.dir.path().join("castellan.toml");
+        let write = |allow: bool, client: &str, secret: &str, shipper: &str| {
+            std::fs::write(
+                &file,
+                format!(
+                    "[advanced]\nallowRegister = {allow}\n\n[email]\nshipperName = \"{shipper}\"\n\n\
+                     [providers.github]\nenabled = true\nclientId = \"{client}\"\n\
+                     clientSecret = \"{secret}\"\nredirectUrl = \"https://app.example.com/connected\"\n"
+                ),
+            )
+            .unwrap();
+        };
+        write(true, "id-one", "secret-one", "Example");
+        let first = operator.run(&["role", "list"]);
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert!(first.status.success(), "{stderr}");
+        assert!(!stderr.contains("castellan.toml sets"), "no drift on a fresh database: {stderr}");
+
+        write(false, "id-two", "secret-two", "Renamed");
+        let second = operator.run(&["role", "list"]);
+        let stderr = String::from_utf8_lossy(&second.stderr).to_string();
+        assert!(second.status.success(), "{stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("castellan.toml sets")).collect();
+        assert!(lines.iter().all(|l| l.contains(" WARN ")), "{stderr}");
+        let drift: Vec<&str> = lines
+            .iter()
+            .map(|l| &l[l.find("castellan.toml sets").unwrap()..])
+            .collect();
+        let expected = [
+            "castellan.toml sets advanced.allowRegister = false but the database holds true;",
+            "castellan.toml sets email.shipperName (template emailConfirmation) = \"Renamed\" but the database holds \"Example\";",
+            "castellan.toml sets email.shipperName (template resetPassword) = \"Renamed\" but the database holds \"Example\";",
+            "castellan.toml sets providers.github.clientId = \"id-two\" but the database holds \"id-one\";",
+            "castellan.toml sets providers.github.clientSecret = (set) but the database holds (different);",
+        ];
+        assert_eq!(drift.len(), expected.len(), "{stderr}");
+        for (line, start) in drift.iter().zip(expected) {
+            assert!(line.starts_with(start), "{line}\nexpected: {start}");
+        }
+        assert!(!stderr.contains("secret-one") && !stderr.contains("secret-two"), "{stderr}");
+    }
+
+    // In production, with emailResetPassword empty, forgotPassword sends no mail whose link
+    // would be Castellan's own 404: it answers an application error; once set, mail goes out.
+    async fn production_refuses_reset_mails_without_a_reset_page(backend: Backend) {
+        let server = crate::support::TestServer::start_with(backend, |config| {
+            config.environment = castellan::config::Environment::Production;
+        })
+        .await;
+        server.register("forgetful", "forgetful@example.com", "first-password").await;
+        let body = server.gql(FORGOT, json!({ "email": "forgetful@example.com" })).await;
+        assert_eq!(
+            crate::support::error_message(&body),
+            "Password reset is not available: the emailResetPassword setting (the front end's reset-password page) is empty",
+            "{body}"
+        );
+        assert_eq!(crate::support::error_code(&body), "STRAPI_APPLICATION_ERROR", "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.mails_to("forgetful@example.com").await, 0, "no mail leaves");
+
+        let admin = server.user_with_grants("settings-admin", SETTINGS_ACTIONS).await;
+        let body = server
+            .gql_as(&admin, UPDATE_SETTINGS, json!({ "data": { "emailResetPassword": "https://app.example.com/reset" } }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let body = server.gql(FORGOT, json!({ "email": "forgetful@example.com" })).await;
+        assert_eq!(body["data"]["forgotPassword"]["ok"], true, "{body}");
+        let mail = server.mail_to("forgetful@example.com", 0).await;
+        server.remember_codes_in(&mail.html);
+        assert!(mail.html.contains("https://app.example.com/reset?code="), "{}", mail.html);
+    }
+}
+
+/// In development, with emailResetPassword empty, start-up says so and the logged reset mail's
+/// line says its link leads to a page Castellan does not serve.
+#[test]
+fn development_says_where_an_unset_reset_page_leads() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let served = Serve::start(
+        dir.path(),
+        &[("RUST_LOG", "info")],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let address = served.address.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = http_client(Duration::from_secs(5));
+        let post = |query: &str, variables: Value| {
+            client
+                .post(format!("http://{address}/graphql"))
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+        };
+        post(
+            "mutation($i: UsersPermissionsRegisterInput!) { register(input: $i) { jwt } }",
+            json!({ "i": { "username": "dev", "email": "dev@example.com", "password": "first-password" } }),
+        )
+        .await
+        .unwrap();
+        let body: Value = post(FORGOT, json!({ "email": "dev@example.com" })).await.unwrap().json().await.unwrap();
+        assert_eq!(body["data"]["forgotPassword"]["ok"], true, "{body}");
+    });
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("email (no SMTP_URL") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(served);
+    assert!(
+        text.contains("the emailResetPassword setting is empty: reset mails are logged with a link to a page Castellan does not serve"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the link of this reset mail leads to a page Castellan does not serve (404)"),
+        "{text}"
+    );
+    assert!(text.contains("/reset-password"), "{text}");
+}
