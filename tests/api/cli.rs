@@ -623,3 +623,47 @@ fn development_says_where_an_unset_reset_page_leads() {
     );
     assert!(text.contains("/reset-password"), "{text}");
 }
+
+const ADD_GRANT: &str = "mutation($id: ID!, $grant: UsersPermissionsGrantInput!) {
+    addUsersPermissionsRoleGrant(id: $id, grant: $grant) { ok } }";
+const REMOVE_GRANT: &str = "mutation($id: ID!, $action: String!) {
+    removeUsersPermissionsRoleGrant(id: $id, action: $action) { ok } }";
+
+both_backends! {
+    // The API adds or removes one grant of a role and keeps the others, under role.updateRole.
+    async fn graphql_adds_and_removes_one_grant_of_a_role(backend: Backend) {
+        let server = crate::support::TestServer::start(backend).await;
+        let admin = server
+            .user_with_grants("role-admin", &["plugin::users-permissions.role.updateRole"])
+            .await;
+        let (member, _) = server.register("member", "member@example.com", "first-password").await;
+        let authenticated = server.conn_role("authenticated").await;
+        let list = "{ usersPermissionsUsers { username } }";
+        assert_eq!(crate::support::error_code(&server.gql_as(&member, list, json!({})).await), "FORBIDDEN");
+
+        let grant = json!({ "id": authenticated.id.to_string(), "grant": { "action": "plugin::users-permissions.user.find" } });
+        let refused = server.gql_as(&member, ADD_GRANT, grant.clone()).await;
+        assert_eq!(crate::support::error_code(&refused), "FORBIDDEN", "{refused}");
+        let body = server.gql_as(&admin, ADD_GRANT, grant).await;
+        assert_eq!(body["data"]["addUsersPermissionsRoleGrant"]["ok"], true, "{body}");
+        let listed = server.gql_as(&member, list, json!({})).await;
+        assert!(listed.get("errors").is_none(), "{listed}");
+        let me = server.gql_as(&member, "{ me { username } }", json!({})).await;
+        assert_eq!(me["data"]["me"]["username"], "member", "the other grants are kept: {me}");
+
+        let body = server
+            .gql_as(&admin, REMOVE_GRANT, json!({ "id": authenticated.id.to_string(), "action": "plugin::users-permissions.user.find" }))
+            .await;
+        assert_eq!(body["data"]["removeUsersPermissionsRoleGrant"]["ok"], true, "{body}");
+        assert_eq!(crate::support::error_code(&server.gql_as(&member, list, json!({})).await), "FORBIDDEN");
+        let me = server.gql_as(&member, "{ me { username } }", json!({})).await;
+        assert_eq!(me["data"]["me"]["username"], "member", "{me}");
+        let again = server
+            .gql_as(&admin, REMOVE_GRANT, json!({ "id": authenticated.id.to_string(), "action": "plugin::users-permissions.user.find" }))
+            .await;
+        assert_eq!(
+            crate::support::error_message(&again),
+            "The role authenticated has no grant of `plugin::users-permissions.user.find`"
+        );
+    }
+}
