@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Sources;
+pub use crate::commands::{RoleCommand, TokenCommand, UserCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,110 +70,6 @@ pub struct ServeArgs {
     /// Apply this permissions file at start-up (as `config apply`), before serving.
     #[arg(long, value_name = "FILE")]
     pub config_sync: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create an API token and print its key (shown this once).
-    Create {
-        /// Unique name of the token.
-        #[arg(long)]
-        name: String,
-        /// read-only, full-access or custom.
-        #[arg(long = "type", default_value = "full-access")]
-        token_type: String,
-        /// 7, 30 or 90 days; unlimited when omitted.
-        #[arg(long)]
-        lifespan: Option<i64>,
-        #[arg(long, default_value = "")]
-        description: String,
-        /// An action of a custom token (repeat for several).
-        #[arg(long = "action")]
-        actions: Vec<String>,
-    },
-    /// List the API tokens (never their keys).
-    List,
-    /// Delete an API token: its key stops working at once.
-    Delete {
-        /// The token's id, documentId or name.
-        token: String,
-    },
-    /// Give an API token a new key and print it (shown this once); the old key stops working.
-    Regenerate {
-        /// The token's id, documentId or name.
-        token: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create a confirmed user; the password is read from standard input.
-    Create {
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        email: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        /// The type of the role to give the user.
-        #[arg(long, default_value = "authenticated")]
-        role: String,
-    },
-    /// List the users with their roles.
-    List,
-    /// Block a user: their tokens are refused from the next request.
-    Block {
-        /// The user's id, documentId, username or email.
-        user: String,
-    },
-    /// Unblock a user.
-    Unblock {
-        /// The user's id, documentId, username or email.
-        user: String,
-    },
-    /// Give a user another role.
-    SetRole {
-        /// The user's id, documentId, username or email.
-        user: String,
-        /// The type of the role (`authenticated`, `editor`, ...).
-        role: String,
-    },
-    /// Set a user's password, read from standard input; their earlier sessions end.
-    ResetPassword {
-        /// The user's id, documentId, username or email.
-        user: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RoleCommand {
-    /// List the roles, their users and their grants.
-    List,
-    /// Grant one action to a role, keeping its other grants (a grant of the same action is
-    /// replaced).
-    Grant {
-        /// The type of the role (`public`, `authenticated`, ...).
-        role: String,
-        /// The action, as `castellan role list --json` or usersPermissionsActions names it.
-        action: String,
-        /// A condition limiting the grant (repeat for several: any one of them suffices).
-        #[arg(long = "condition")]
-        conditions: Vec<String>,
-        /// The only field the grant reaches (repeat for several); every field when omitted.
-        #[arg(long = "field")]
-        fields: Vec<String>,
-    },
-    /// Take the grant of one action from a role, keeping its other grants.
-    Revoke {
-        /// The type of the role.
-        role: String,
-        /// The action to take away.
-        action: String,
-    },
 }
 
 #[derive(Debug, Args)]

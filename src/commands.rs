@@ -1,5 +1,6 @@
-//! The commands that move data in and keep permissions as code: `castellan import strapi`,
-//! `castellan config export | diff | apply`, and `serve --config-sync`. They refuse to run on
+//! The operator's commands: `castellan token | user | role` (tables or `--json`), the commands
+//! that move data in and keep permissions as code (`castellan import strapi`,
+//! `castellan config export | diff | apply`, and `serve --config-sync`). They refuse to run on
 //! a database whose migrations are not current (`castellan migrate` first) rather than
 //! migrate it behind the operator's back. Reports go to stdout; secrets never do.
 
@@ -22,6 +23,110 @@ pub enum ImportCommand {
         /// Print what would happen and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print its key (shown this once).
+    Create {
+        /// Unique name of the token.
+        #[arg(long)]
+        name: String,
+        /// read-only, full-access or custom.
+        #[arg(long = "type", default_value = "full-access")]
+        token_type: String,
+        /// 7, 30 or 90 days; unlimited when omitted.
+        #[arg(long)]
+        lifespan: Option<i64>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An action of a custom token (repeat for several).
+        #[arg(long = "action")]
+        actions: Vec<String>,
+    },
+    /// List the API tokens (never their keys).
+    List,
+    /// Delete an API token: its key stops working at once.
+    Delete {
+        /// The token's id, documentId or name.
+        token: String,
+    },
+    /// Give an API token a new key and print it (shown this once); the old key stops working.
+    Regenerate {
+        /// The token's id, documentId or name.
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a confirmed user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// The type of the role to give the user.
+        #[arg(long, default_value = "authenticated")]
+        role: String,
+    },
+    /// List the users with their roles.
+    List,
+    /// Block a user: their tokens are refused from the next request.
+    Block {
+        /// The user's id, documentId, username or email.
+        user: String,
+    },
+    /// Unblock a user.
+    Unblock {
+        /// The user's id, documentId, username or email.
+        user: String,
+    },
+    /// Give a user another role.
+    SetRole {
+        /// The user's id, documentId, username or email.
+        user: String,
+        /// The type of the role (`authenticated`, `editor`, ...).
+        role: String,
+    },
+    /// Set a user's password, read from standard input; their earlier sessions end.
+    ResetPassword {
+        /// The user's id, documentId, username or email.
+        user: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// List the roles, their users and their grants.
+    List,
+    /// Grant one action to a role, keeping its other grants (a grant of the same action is
+    /// replaced).
+    Grant {
+        /// The type of the role (`public`, `authenticated`, ...).
+        role: String,
+        /// The action, as `castellan role list --json` or usersPermissionsActions names it.
+        action: String,
+        /// A condition limiting the grant (repeat for several: any one of them suffices).
+        #[arg(long = "condition")]
+        conditions: Vec<String>,
+        /// The only field the grant reaches (repeat for several); every field when omitted.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+    },
+    /// Take the grant of one action from a role, keeping its other grants.
+    Revoke {
+        /// The type of the role.
+        role: String,
+        /// The action to take away.
+        action: String,
     },
 }
 
@@ -301,8 +406,7 @@ async fn token_id(app: &AppState, token: &str) -> anyhow::Result<String> {
 
 /// `castellan token create | list | delete | regenerate`. A key goes to stdout alone (or in the
 /// JSON), so it can be captured; what happened goes to stderr.
-pub async fn token(config: Config, command: crate::cli::TokenCommand, json: bool) -> anyhow::Result<()> {
-    use crate::cli::TokenCommand;
+pub async fn token(config: Config, command: TokenCommand, json: bool) -> anyhow::Result<()> {
     use crate::policy::actions;
     use crate::service::api_tokens;
     let castellan = Castellan::start(config).await?;
@@ -437,8 +541,7 @@ async fn role_id(app: &AppState, role: &str) -> anyhow::Result<crate::db::models
 }
 
 /// `castellan user create | list | block | unblock | set-role | reset-password`.
-pub async fn user(config: Config, command: crate::cli::UserCommand, json: bool) -> anyhow::Result<()> {
-    use crate::cli::UserCommand;
+pub async fn user(config: Config, command: UserCommand, json: bool) -> anyhow::Result<()> {
     use crate::policy::actions;
     use crate::service::users::{self, UserData};
     // The password is read before the database is opened: a pipe that fails costs nothing.
@@ -599,8 +702,7 @@ async fn role_json(app: &AppState, role: &crate::db::models::Role) -> anyhow::Re
 }
 
 /// `castellan role list | grant | revoke`.
-pub async fn role(config: Config, command: crate::cli::RoleCommand, json: bool) -> anyhow::Result<()> {
-    use crate::cli::RoleCommand;
+pub async fn role(config: Config, command: RoleCommand, json: bool) -> anyhow::Result<()> {
     use crate::policy::actions;
     use crate::service::roles;
     let castellan = Castellan::start(config).await?;
