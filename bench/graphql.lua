@@ -1,23 +1,30 @@
--- wrk script for bench/run.sh: POSTs one GraphQL document over and over.
+-- wrk script for bench/run.sh: POSTs one GraphQL document over and over (or, with
+-- WRK_METHOD=GET, GETs the URL, a REST route, without a body).
 --
---   WRK_BODY_FILE  file holding the JSON body ({"query": …, "variables": …})   (required)
+--   WRK_METHOD     POST (default) or GET
+--   WRK_BODY_FILE  file holding the JSON body ({"query": …, "variables": …})   (required for POST)
 --   WRK_TOKEN      sent as `Authorization: Bearer $WRK_TOKEN` when set and not empty
 --
 -- done() prints one machine-readable line, read by run.sh:
 --   BENCH requests=… duration_s=… rps=… p50_ms=… p90_ms=… p99_ms=… max_ms=… non2xx=… …
 
-local body_file = os.getenv("WRK_BODY_FILE")
-if body_file == nil or body_file == "" then
-  error("WRK_BODY_FILE is not set")
+local method = os.getenv("WRK_METHOD")
+if method == nil or method == "" then
+  method = "POST"
 end
-local f = assert(io.open(body_file, "rb"))
-local body = f:read("*a")
-f:close()
-
-wrk.method = "POST"
-wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
+wrk.method = method
 wrk.headers["Accept"] = "application/json"
+
+if method ~= "GET" then
+  local body_file = os.getenv("WRK_BODY_FILE")
+  if body_file == nil or body_file == "" then
+    error("WRK_BODY_FILE is not set")
+  end
+  local f = assert(io.open(body_file, "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
 
 local token = os.getenv("WRK_TOKEN")
 if token ~= nil and token ~= "" then

@@ -9,7 +9,7 @@
 #   CASTELLAN_BIN=/path/castellan RESULTS=/tmp/other.md bash bench/run.sh
 #                                     # measure another build (another commit), written elsewhere
 #   PROFILE=b bash bench/run.sh       # also sample the server with `perf` during a second, unreported
-#                                     # run of workload (b) (or a, c, d); the top functions go to
+#                                     # run of workload (b) (or a, c, d, f); the top functions go to
 #                                     # bench/profile-BACKEND-b.txt
 #   CALLGRIND=b bash bench/run.sh     # also count the server's instructions per request of (b)
 #                                     # (or a, c) under valgrind's callgrind, which repeats exactly on
@@ -191,14 +191,15 @@ proc_ticks() {
   awk '{ print $12 + $13 }' <<<"${stat##*) }"
 }
 
-# run_wrk NAME BODY_FILE TOKEN: runs wrk in the foreground, leaves $WORK/wrk-NAME.txt, and
+# run_wrk NAME BODY_FILE TOKEN [URL] [METHOD]: runs wrk in the foreground (POST of BODY_FILE to
+# /graphql, or METHOD, e.g. GET without a body, on URL), leaves $WORK/wrk-NAME.txt, and
 # the CPU the run took per request (server, PostgreSQL, the rest: wrk and the kernel's
 # softirqs) and the share of the machine's time the host stole, in $WORK/cpu-NAME.txt
 run_wrk() {
-  local name=$1 bodyfile=$2 token=$3 perf_pid="" before after
+  local name=$1 bodyfile=$2 token=$3 url=${4:-$URL} method=${5:-POST} perf_pid="" before after
   before=$(cpu_ticks)
-  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t "$THREADS" -c "$CONNECTIONS" \
-    -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-$name.txt" 2>&1 \
+  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token WRK_METHOD=$method wrk -t "$THREADS" -c "$CONNECTIONS" \
+    -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$url" >"$WORK/wrk-$name.txt" 2>&1 \
     || { cat "$WORK/wrk-$name.txt" >&2; die "wrk failed ($name)"; }
   after=$(cpu_ticks)
   local hz requests
@@ -216,8 +217,8 @@ run_wrk() {
     command -v perf >/dev/null || die "PROFILE needs perf (Debian: linux-perf)"
     perf record -q -F 999 -e cpu-clock -p "$SERVER_PID" -o "$WORK/perf-$name.data" 2>>"$WORK/perf.log" &
     perf_pid=$!
-    WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token wrk -t "$THREADS" -c "$CONNECTIONS" \
-      -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$URL" >"$WORK/wrk-$name-profiled.txt" 2>&1 \
+    WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token WRK_METHOD=$method wrk -t "$THREADS" -c "$CONNECTIONS" \
+      -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$url" >"$WORK/wrk-$name-profiled.txt" 2>&1 \
       || { cat "$WORK/wrk-$name-profiled.txt" >&2; die "wrk failed ($name, profiled)"; }
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
@@ -445,7 +446,10 @@ bench_backend() {
   [[ $(jq -r '.errors[0].extensions.code' <<<"$out") == FORBIDDEN ]] || die "(c) answered: $out"
   out=$(gql_ok "" "$q_login" "$v_login")
   [[ $(jq -r '.data.login.jwt' <<<"$out") == ey* ]] || die "(d) answered: $out"
-  log "[$b] checked: (a) me, (b) 20 rows of the red team (24 in all) and no errors, (c) FORBIDDEN, (d) a JWT"
+  local rest_me="http://127.0.0.1:$port/api/users/me"
+  out=$(curl -sS --max-time 60 "$rest_me" -H "Authorization: Bearer ${JWTS[0]}")
+  [[ $(jq -r '.username' <<<"$out") == user00 ]] || die "(f) GET /api/users/me answered: $out"
+  log "[$b] checked: (a) me, (b) 20 rows of the red team (24 in all) and no errors, (c) FORBIDDEN, (d) a JWT, (f) me over REST"
 
   case ${CALLGRIND:-} in
     a) count_instructions "$b" a "$WORK/me.json" "${JWTS[0]}" ;;
@@ -476,6 +480,9 @@ bench_backend() {
   BG_PIDS=()
   summarize_wrk "$b" ea "(e) me during logins"
   summarize_wrk "$b" ed "(e) logins during me"
+  log "[$b] (f) GET /api/users/me (REST), ${DURATION}s"
+  run_wrk "$b-f" "" "${JWTS[0]}" "$rest_me" GET
+  summarize_wrk "$b" f "(f) REST me"
 
   R[$b.rss_peak]=$(proc_kib "$SERVER_PID" VmHWM)
   log "[$b] peak RSS: $(mib "${R[$b.rss_peak]}") MiB"
@@ -562,6 +569,7 @@ report() {
     R[$b.rss_peak_mib]=$(mib "${R[$b.rss_peak]}")
     R[$b.login_pct]=$(pct "${R[$b.d.rps]}" "$RAW_RATE")
     R[$b.ed_pct]=$(pct "${R[$b.ed.rps]}" "$RAW_RATE")
+    R[$b.f_pct]=$(pct "${R[$b.f.rps]:-0}" "${R[$b.a.rps]:-0}")
   done
   row "start-up" "to the first answered /healthz, empty database (ms)" "≤ 100 ms" start_fresh "<=" 100
   row "start-up" "same, restart on the seeded database (ms)" "≤ 100 ms" start "<=" 100
@@ -592,12 +600,18 @@ report() {
   row "(e)" "(a) p99 (ms)" "≤ 20 ms" ea.p99 "<=" 20
   row "(e)" "(d) logins/s" "" ed.rps "" ""
   row "(e)" "(d) % of the raw bcrypt rate" "" ed_pct "" "" raw
+  row "(f) REST \`GET /api/users/me\` with a JWT" "requests/s" "" f.rps "" ""
+  row "(f)" "% of (a)'s requests/s" "≥ 80 %" f_pct ">=" 80 raw
+  row "(f)" "p50 (ms)" "" f.p50 "" ""
+  row "(f)" "p99 (ms)" "" f.p99 "" ""
+  row "(f)" "CPU per request (µs): server / PostgreSQL / rest" "" f.cpu "" "" raw
   row "errors" "wrk errors in (a) (non-2xx, socket, timeouts)" "0" a.err "<=" 0 raw
   row "errors" "in (b)" "0" b.err "<=" 0 raw
   row "errors" "in (c)" "0" c.err "<=" 0 raw
   row "errors" "in (d)" "0" d.err "<=" 0 raw
   row "errors" "in (e) (a)" "0" ea.err "<=" 0 raw
   row "errors" "in (e) (d)" "0" ed.err "<=" 0 raw
+  row "errors" "in (f)" "0" f.err "<=" 0 raw
   echo
   echo "Latencies are wrk's (from the client, over loopback, on the same $NPROC cores as the server)."
   echo "CPU per request: clock ticks of the server process, of every PostgreSQL process, and the rest"

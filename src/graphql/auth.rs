@@ -62,7 +62,8 @@ pub struct AuthQuery;
 
 #[Object]
 impl AuthQuery {
-    /// The signed-in user and their role; null for a request without a token.
+    /// The signed-in user and their role. Without a token the caller is the `public` role,
+    /// which does not hold `user.me`: `me` is then null with a `FORBIDDEN` error.
     #[graphql(directive = action::apply(actions::USER_ME.into()))]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UsersPermissionsMe>> {
         let (_, principal) = request(ctx)?;

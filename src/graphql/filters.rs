@@ -76,7 +76,8 @@ fn text_to_sql(text: &str, kind: Kind) -> Option<SqlValue> {
 }
 
 /// Strapi's operators on one field.
-#[derive(Debug, Clone, InputObject)]
+#[derive(Debug, Clone, InputObject, serde::Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = "T: serde::Deserialize<'de>"))]
 #[graphql(
     concrete(name = "StringFilterInput", params(String)),
     concrete(name = "IDFilterInput", params(ID)),
@@ -84,29 +85,51 @@ fn text_to_sql(text: &str, kind: Kind) -> Option<SqlValue> {
     concrete(name = "DateTimeFilterInput", params(UtcDateTime))
 )]
 pub struct FilterInput<T: FilterScalar> {
+    #[serde(rename = "$and")]
     pub and: Option<Vec<Option<T>>>,
+    #[serde(rename = "$or")]
     pub or: Option<Vec<Option<T>>>,
+    #[serde(rename = "$not")]
     pub not: Option<Box<FilterInput<T>>>,
+    #[serde(rename = "$eq")]
     pub eq: Option<T>,
+    #[serde(rename = "$eqi")]
     pub eqi: Option<T>,
+    #[serde(rename = "$ne")]
     pub ne: Option<T>,
+    #[serde(rename = "$nei")]
     pub nei: Option<T>,
+    #[serde(rename = "$startsWith")]
     pub starts_with: Option<T>,
+    #[serde(rename = "$endsWith")]
     pub ends_with: Option<T>,
+    #[serde(rename = "$contains")]
     pub contains: Option<T>,
+    #[serde(rename = "$notContains")]
     pub not_contains: Option<T>,
+    #[serde(rename = "$containsi")]
     pub containsi: Option<T>,
+    #[serde(rename = "$notContainsi")]
     pub not_containsi: Option<T>,
+    #[serde(rename = "$gt")]
     pub gt: Option<T>,
+    #[serde(rename = "$gte")]
     pub gte: Option<T>,
+    #[serde(rename = "$lt")]
     pub lt: Option<T>,
+    #[serde(rename = "$lte")]
     pub lte: Option<T>,
     #[graphql(name = "null")]
+    #[serde(rename = "$null")]
     pub is_null: Option<bool>,
+    #[serde(rename = "$notNull")]
     pub not_null: Option<bool>,
     #[graphql(name = "in")]
+    #[serde(rename = "$in")]
     pub in_list: Option<Vec<Option<T>>>,
+    #[serde(rename = "$notIn")]
     pub not_in: Option<Vec<Option<T>>>,
+    #[serde(rename = "$between")]
     pub between: Option<Vec<Option<T>>>,
 }
 
@@ -207,23 +230,29 @@ impl<T: FilterScalar> FilterInput<T> {
 }
 
 /// Filters of roles, as Strapi names them.
-#[derive(Debug, Clone, Default, InputObject)]
+#[derive(Debug, Clone, Default, InputObject, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UsersPermissionsRoleFiltersInput {
     pub id: Option<IdFilterInput>,
     pub document_id: Option<IdFilterInput>,
     pub name: Option<StringFilterInput>,
     pub description: Option<StringFilterInput>,
     #[graphql(name = "type")]
+    #[serde(rename = "type")]
     pub role_type: Option<StringFilterInput>,
     pub created_at: Option<DateTimeFilterInput>,
     pub updated_at: Option<DateTimeFilterInput>,
+    #[serde(rename = "$and")]
     pub and: Option<Vec<Option<UsersPermissionsRoleFiltersInput>>>,
+    #[serde(rename = "$or")]
     pub or: Option<Vec<Option<UsersPermissionsRoleFiltersInput>>>,
+    #[serde(rename = "$not")]
     pub not: Option<Box<UsersPermissionsRoleFiltersInput>>,
 }
 
 /// Filters of users, as Strapi names them; `role` filters the user's role.
-#[derive(Debug, Clone, Default, InputObject)]
+#[derive(Debug, Clone, Default, InputObject, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UsersPermissionsUserFiltersInput {
     pub id: Option<IdFilterInput>,
     pub document_id: Option<IdFilterInput>,
@@ -235,8 +264,11 @@ pub struct UsersPermissionsUserFiltersInput {
     pub role: Option<UsersPermissionsRoleFiltersInput>,
     pub created_at: Option<DateTimeFilterInput>,
     pub updated_at: Option<DateTimeFilterInput>,
+    #[serde(rename = "$and")]
     pub and: Option<Vec<Option<UsersPermissionsUserFiltersInput>>>,
+    #[serde(rename = "$or")]
     pub or: Option<Vec<Option<UsersPermissionsUserFiltersInput>>>,
+    #[serde(rename = "$not")]
     pub not: Option<Box<UsersPermissionsUserFiltersInput>>,
 }
 

@@ -14,11 +14,11 @@ use super::pagination::{Pagination, PaginationArg};
 use super::roles::UsersPermissionsRole;
 use crate::db::models::{Role, User};
 use crate::db::sql::SqlWhere;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::filter::SqlFilter;
-use crate::policy::subject::{USER_SQL, user_document};
-use crate::policy::{Access, Scope, actions};
 use crate::db::fields::USERS;
+use crate::policy::subject::user_document;
+use crate::policy::{Access, actions};
 use crate::service::listing::{Page, PageRequest};
 use crate::service::users::{self, UserData};
 
@@ -170,7 +170,7 @@ impl UsersPermissionsUserEntityResponseCollection {
 
 
 /// The fields a filter or a sort reads, which the grant must reach too.
-fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, sort: &[String]) -> Vec<String> {
+pub(crate) fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, sort: &[String]) -> Vec<String> {
     let mut used: Vec<String> = sort
         .iter()
         .map(|s| s.split(':').next().unwrap_or_default().to_string())
@@ -197,19 +197,8 @@ async fn page(
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
     let order = USERS.order_by(&sort)?;
-    let mut filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
-    let scope = match &access.scope {
-        Scope::All => None,
-        Scope::Nothing => {
-            filter = SqlWhere::any(dialect, &[]);
-            None
-        }
-        Scope::Only(conditions) => Some(
-            USER_SQL
-                .to_sql(conditions, dialect)
-                .map_err(AppError::internal)?,
-        ),
-    };
+    let filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
+    let (filter, scope) = users::scoped_filter(app, &access, filter)?;
     let found = users::list(app, &filter, scope.as_ref(), &order, page).await?;
     Ok(UsersPermissionsUserEntityResponseCollection {
         nodes: found

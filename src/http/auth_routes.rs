@@ -145,22 +145,7 @@ pub(super) async fn provider_sign_in(
         return response;
     }
     match providers::sign_in(&app, &provider, &query.access_token).await {
-        Ok(session) => Json(json!({
-            "jwt": session.jwt,
-            "user": {
-                "id": session.user.id,
-                "documentId": session.user.document_id,
-                "username": session.user.username,
-                "email": session.user.email,
-                "provider": session.user.provider,
-                "confirmed": session.user.confirmed,
-                "blocked": session.user.blocked,
-                "createdAt": session.user.created_at.and_utc(),
-                "updatedAt": session.user.updated_at.and_utc(),
-                "role": { "id": session.role.id, "name": session.role.name, "type": session.role.role_type },
-            },
-        }))
-        .into_response(),
+        Ok(session) => Json(super::rest::signed_in(&session)).into_response(),
         Err(error) => rest_error(&error),
     }
 }

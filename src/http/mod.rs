@@ -8,6 +8,7 @@
 //! | `graphql.rs` | `POST /graphql` (the API) and `GET /graphql` (GraphiQL) |
 //! | `protected.rs` | the REST route list, each route behind its action: built-in and library |
 //! | `auth_routes.rs` | the confirmation link and the OAuth provider routes |
+//! | `rest/` | Strapi's REST routes of Users & Permissions (auth, users, roles, permissions) |
 //! | `operations.rs` | `/healthz`, `/readyz`, `/metrics` |
 //! | `envelope.rs` | Strapi's error envelope |
 //! | `serve.rs` | connections: timeouts and the cap |
@@ -18,6 +19,7 @@ mod graphql;
 mod middleware;
 mod operations;
 mod protected;
+mod rest;
 pub mod serve;
 
 use axum::Router;
@@ -72,6 +74,8 @@ pub fn service(
         .route("/readyz", get(operations::ready))
         .route("/metrics", get(operations::metrics))
         .merge(extra)
+        .fallback(rest::unmatched)
+        .method_not_allowed_fallback(rest::method_not_allowed)
         .with_state(app.clone());
     tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(

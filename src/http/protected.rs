@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::auth_routes;
+use super::{auth_routes, rest};
 use super::envelope::rest_error;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -39,6 +39,83 @@ pub fn builtin_routes() -> Vec<ProtectedRoute> {
         {
             let (path, needed) = route("/api/auth/{provider}/callback", actions::AUTH_CALLBACK);
             ProtectedRoute::new(Method::GET, &path, needed, auth_routes::provider_sign_in)
+        },
+        // Strapi's REST routes of Users & Permissions (`rest/`).
+        {
+            let (path, needed) = route("/api/auth/local", actions::AUTH_CALLBACK);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::login)
+        },
+        {
+            let (path, needed) = route("/api/auth/local/register", actions::AUTH_REGISTER);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::register)
+        },
+        {
+            let (path, needed) = route("/api/auth/forgot-password", actions::AUTH_FORGOT_PASSWORD);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::forgot_password)
+        },
+        {
+            let (path, needed) = route("/api/auth/reset-password", actions::AUTH_RESET_PASSWORD);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::reset_password)
+        },
+        {
+            let (path, needed) = route("/api/auth/change-password", actions::AUTH_CHANGE_PASSWORD);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::change_password)
+        },
+        {
+            let (path, needed) = route("/api/auth/send-email-confirmation", actions::AUTH_SEND_EMAIL_CONFIRMATION);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::send_email_confirmation)
+        },
+        {
+            let (path, needed) = route("/api/users/me", actions::USER_ME);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::users::me)
+        },
+        {
+            let (path, needed) = route("/api/users/count", actions::USER_COUNT);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::users::count)
+        },
+        {
+            let (path, needed) = route("/api/users", actions::USER_FIND);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::users::find)
+        },
+        {
+            let (path, needed) = route("/api/users/{id}", actions::USER_FIND_ONE);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::users::find_one)
+        },
+        {
+            let (path, needed) = route("/api/users", actions::USER_CREATE);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::users::create)
+        },
+        {
+            let (path, needed) = route("/api/users/{id}", actions::USER_UPDATE);
+            ProtectedRoute::new(Method::PUT, &path, needed, rest::users::update)
+        },
+        {
+            let (path, needed) = route("/api/users/{id}", actions::USER_DESTROY);
+            ProtectedRoute::new(Method::DELETE, &path, needed, rest::users::destroy)
+        },
+        {
+            let (path, needed) = route("/api/users-permissions/roles", actions::ROLE_FIND);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::roles::find)
+        },
+        {
+            let (path, needed) = route("/api/users-permissions/roles/{id}", actions::ROLE_FIND_ONE);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::roles::find_one)
+        },
+        {
+            let (path, needed) = route("/api/users-permissions/roles", actions::ROLE_CREATE);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::roles::create)
+        },
+        {
+            let (path, needed) = route("/api/users-permissions/roles/{id}", actions::ROLE_UPDATE);
+            ProtectedRoute::new(Method::PUT, &path, needed, rest::roles::update)
+        },
+        {
+            let (path, needed) = route("/api/users-permissions/roles/{id}", actions::ROLE_DELETE);
+            ProtectedRoute::new(Method::DELETE, &path, needed, rest::roles::destroy)
+        },
+        {
+            let (path, needed) = route("/api/users-permissions/permissions", actions::PERMISSIONS_GET);
+            ProtectedRoute::new(Method::GET, &path, needed, rest::roles::permissions)
         },
     ]
 }

@@ -23,6 +23,8 @@ pub const USER_CREATE: &str = "plugin::users-permissions.user.create";
 pub const USER_UPDATE: &str = "plugin::users-permissions.user.update";
 pub const USER_DESTROY: &str = "plugin::users-permissions.user.destroy";
 pub const PERMISSION_FIND: &str = "plugin::users-permissions.permission.find";
+/// `GET /api/users-permissions/permissions`, Strapi's name for reading the permissions tree.
+pub const PERMISSIONS_GET: &str = "plugin::users-permissions.permissions.getPermissions";
 pub const CONDITION_FIND: &str = "plugin::users-permissions.condition.find";
 pub const CONDITION_CREATE: &str = "plugin::users-permissions.condition.create";
 pub const CONDITION_DELETE: &str = "plugin::users-permissions.condition.delete";

@@ -10,8 +10,8 @@ use crate::db::models::{NewUser, Role, User, UserChanges, now};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::filter::SqlFilter;
-use crate::policy::Access;
-use crate::policy::subject::user_document;
+use crate::policy::subject::{USER_SQL, user_document};
+use crate::policy::{Access, Scope};
 use crate::service::account::hash_code;
 use crate::service::listing::Page;
 use crate::service::validate::{attributes_problem, check_password, is_valid_email};
@@ -148,6 +148,29 @@ pub async fn count(app: &App, filter: &SqlWhere, scope: Option<&SqlFilter>) -> A
         if last {
             return Ok(total);
         }
+    }
+}
+
+/// The SQL of a list of users: `filter` (the request's) within the grant's conditions, as
+/// both transports select users. With no condition that holds, nothing; with conditions,
+/// their SQL as the scope (see [`list`] and [`count`]).
+pub fn scoped_filter(
+    app: &App,
+    access: &Access,
+    filter: SqlWhere,
+) -> AppResult<(SqlWhere, Option<SqlFilter>)> {
+    let dialect = app.db.backend();
+    match &access.scope {
+        Scope::All => Ok((filter, None)),
+        Scope::Nothing => Ok((SqlWhere::any(dialect, &[]), None)),
+        Scope::Only(conditions) => Ok((
+            filter,
+            Some(
+                USER_SQL
+                    .to_sql(conditions, dialect)
+                    .map_err(AppError::internal)?,
+            ),
+        )),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::both_backends;
 use crate::support::{Backend, TestServer, error_code, user_id};
 
 #[path = "../../examples/member_progress/progress.rs"]
-mod progress;
+pub(crate) mod progress;
 
 const QUERY: &str = "{ memberProgress { viewer rows { userId course percent } } }";
 const ROLE_UPDATE: &str = "mutation($id: ID!, $data: UsersPermissionsRoleInput!) { updateUsersPermissionsRole(id: $id, data: $data) { ok } }";

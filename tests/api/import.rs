@@ -91,7 +91,7 @@ struct JsonRow {
 /// there (booleans as 0/1, times as milliseconds), with a column of the project's own
 /// (`nickname`, set for edith).
 /// With `v4`, laid out as Strapi 4 keeps it: `…_links` tables and no `document_id`.
-async fn strapi_on_sqlite(dir: &Path, v4: bool) -> (TestDb, String) {
+pub(crate) async fn strapi_on_sqlite(dir: &Path, v4: bool) -> (TestDb, String) {
     let (pg, pg_url) = strapi_on_postgres().await;
     let mut source = AsyncPgConnection::establish(&pg_url).await.unwrap();
     let path = dir.join("strapi.db");

@@ -68,6 +68,8 @@ pub fn ensure_npm_peers() {
         let ready = || {
             dir.join("node_modules/.package-lock.json").exists()
                 && dir.join("node_modules/maildev").exists()
+                && dir.join("node_modules/axios").exists()
+                && dir.join("node_modules/@strapi/client").exists()
                 && version(dir.join("package.json"), "/dependencies/sift")
                     == version(dir.join("node_modules/sift/package.json"), "/version")
         };

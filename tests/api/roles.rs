@@ -222,7 +222,7 @@ both_backends! {
         let actions = body["data"]["usersPermissionsActions"].as_array().unwrap();
         let me = actions.iter().find(|a| a["action"] == "plugin::users-permissions.user.me").unwrap();
         assert_eq!(me, &json!({ "action": "plugin::users-permissions.user.me", "namespace": "plugin::users-permissions",
-            "controller": "user", "name": "me", "boundTo": ["Query.me"] }));
+            "controller": "user", "name": "me", "boundTo": ["Query.me", "GET /api/users/me"] }));
         let confirm = actions.iter().find(|a| a["action"] == "plugin::users-permissions.auth.emailConfirmation").unwrap();
         assert_eq!(confirm["boundTo"], json!(["Mutation.emailConfirmation", "GET /api/auth/email-confirmation"]));
         assert!(actions.len() >= 18, "{}", actions.len());

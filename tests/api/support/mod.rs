@@ -346,6 +346,35 @@ impl TestServer {
         (status, headers, text)
     }
 
+    /// A REST request with an optional bearer token and JSON body; the status, the headers and
+    /// the JSON body (`Null` when empty). The response passes the secret scan.
+    pub async fn rest(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        self.assert_no_secrets(&text).await;
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+        };
+        (status, headers, json)
+    }
+
     /// A GraphQL request as the public; fails the test unless the status is 200.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.gql_with(None, query, variables).await
