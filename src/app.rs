@@ -75,6 +75,18 @@ impl App {
         let settings = SettingsStore::load(&db, &config.advanced, &templates, &config.providers)
             .await
             .map_err(into_anyhow)?;
+        for line in crate::service::settings::drift(
+            &config.declared,
+            &config.advanced,
+            &config.shipper,
+            &config.providers,
+            &settings,
+        ) {
+            tracing::warn!("{line}");
+        }
+        if settings.advanced().email_reset_password.is_none() {
+            crate::service::account::warn_reset_link_unset(config.environment);
+        }
         let mailer = Mailer::new(&config.mail, config.environment == Environment::Development)?;
         // One process-wide TLS provider for reqwest and lettre (a second install is a no-op).
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,10 +1,12 @@
-//! The `castellan` command line: `serve` (the default), `migrate`, `schema`.
+//! The `castellan` command line: `serve` (the default), `migrate`, `schema`, and the operator's
+//! commands (`token`, `user`, `role`, `import`, `config`).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Sources;
+pub use crate::commands::{RoleCommand, TokenCommand, UserCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,13 +31,27 @@ pub enum Command {
     Schema,
     /// Manage API tokens.
     Token {
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Manage users.
     User {
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// List roles; add or remove one grant of a role.
+    Role {
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: RoleCommand,
     },
     /// Move in from another server.
     Import {
@@ -54,44 +70,6 @@ pub struct ServeArgs {
     /// Apply this permissions file at start-up (as `config apply`), before serving.
     #[arg(long, value_name = "FILE")]
     pub config_sync: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create an API token and print its key (shown this once).
-    Create {
-        /// Unique name of the token.
-        #[arg(long)]
-        name: String,
-        /// read-only, full-access or custom.
-        #[arg(long = "type", default_value = "full-access")]
-        token_type: String,
-        /// 7, 30 or 90 days; unlimited when omitted.
-        #[arg(long)]
-        lifespan: Option<i64>,
-        #[arg(long, default_value = "")]
-        description: String,
-        /// An action of a custom token (repeat for several).
-        #[arg(long = "action")]
-        actions: Vec<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create a confirmed user; the password is read from standard input.
-    Create {
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        email: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        /// The type of the role to give the user.
-        #[arg(long, default_value = "authenticated")]
-        role: String,
-    },
 }
 
 #[derive(Debug, Args)]

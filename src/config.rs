@@ -85,6 +85,9 @@ pub struct Config {
     pub conditions: Vec<DeclaredCondition>,
     /// Initial sign-in providers (`[providers.NAME]`), joined with `email`.
     pub providers: Providers,
+    /// The settings `castellan.toml` itself wrote (not defaults): start-up compares them with
+    /// what the database holds and says where they differ.
+    pub declared: Declared,
     /// Front-end URL prefixes a `?callback=` of `/api/connect/:provider` may start with, beyond
     /// each provider's own redirect URL (`oauth.allowedCallbackPrefixes`).
     pub allowed_callback_prefixes: Vec<String>,
@@ -365,6 +368,15 @@ impl Default for AdvancedSettings {
     }
 }
 
+/// The keys `castellan.toml` wrote in `[advanced]`, `[email]` and each `[providers.NAME]` (as
+/// written: camelCase).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    pub advanced: Vec<String>,
+    pub email: Vec<String>,
+    pub providers: BTreeMap<String, Vec<String>>,
+}
+
 /// The default sender of both templates, from `castellan.toml` (`[email]`).
 #[derive(Debug, Clone)]
 pub struct Shipper {
@@ -414,6 +426,7 @@ impl Config {
             register_allowed_fields: Vec::new(),
             conditions: Vec::new(),
             providers: default_providers(),
+            declared: Declared::default(),
             allowed_callback_prefixes: Vec::new(),
             provider_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
@@ -563,6 +576,7 @@ impl Config {
             Some(url) => MailTransport::Smtp(url),
             None => MailTransport::Log,
         };
+        config.declared = file.declared.clone();
         config.advanced = file.advanced;
         let default_shipper = Shipper::default();
         config.shipper = Shipper {
@@ -835,6 +849,8 @@ struct FileConfig {
     graphql: GraphqlSection,
     cors: CorsSection,
     metrics: MetricsSection,
+    #[serde(skip)]
+    declared: Declared,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -961,8 +977,35 @@ impl FileConfig {
     fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("in the configuration file {}", path.display()))
+        let mut file: Self = toml::from_str(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("in the configuration file {}", path.display()))?;
+        let keys = |section: &str| -> Vec<String> {
+            table
+                .get(section)
+                .and_then(toml::Value::as_table)
+                .map(|t| t.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let providers = table
+            .get("providers")
+            .and_then(toml::Value::as_table)
+            .map(|t| {
+                t.iter()
+                    .map(|(name, v)| {
+                        let keys = v.as_table().map(|t| t.keys().cloned().collect());
+                        (name.clone(), keys.unwrap_or_default())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        file.declared = Declared {
+            advanced: keys("advanced"),
+            email: keys("email"),
+            providers,
+        };
+        Ok(file)
     }
 }
 

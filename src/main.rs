@@ -1,14 +1,40 @@
 use anyhow::Context as _;
-use castellan::cli::{Cli, Command, TokenCommand, UserCommand};
+use std::io::IsTerminal as _;
+
+use castellan::cli::{Cli, Command};
 use castellan::{Castellan, Config};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// A failure prints one line, `error: …` with its causes, and exits with 1: never a Debug dump
+/// or a backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    logging(std::env::var("LOG_FORMAT").ok().as_deref())?;
+    let json = match logging(std::env::var("LOG_FORMAT").ok().as_deref()) {
+        Ok(json) => json,
+        Err(error) => return fail(&error, false),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error.into(), json),
+    };
+    match runtime.block_on(run(cli, json)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => fail(&error, json),
+    }
+}
 
+/// Reports `error` on stderr: a JSON log line with `LOG_FORMAT=json`, else `error: …`.
+fn fail(error: &anyhow::Error, json: bool) -> std::process::ExitCode {
+    if json {
+        tracing::error!(error = format!("{error:#}"), "castellan stopped");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+    std::process::ExitCode::FAILURE
+}
+
+async fn run(cli: Cli, json: bool) -> anyhow::Result<()> {
     match cli
         .command
         .unwrap_or_else(|| Command::Serve(Default::default()))
@@ -24,111 +50,65 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Serve(args) => serve(castellan::load_config(cli.options.sources())?, args).await,
+        Command::Serve(args) => {
+            serve(castellan::load_config(cli.options.sources())?, args, json).await
+        }
         Command::Import { command } => {
             castellan::commands::import(castellan::load_config(cli.options.sources())?, command).await
         }
         Command::Config { command } => {
             castellan::commands::config(castellan::load_config(cli.options.sources())?, command).await
         }
-        Command::Token { command } => token(castellan::load_config(cli.options.sources())?, command).await,
-        Command::User { command } => user(castellan::load_config(cli.options.sources())?, command).await,
+        Command::Token { json, command } => {
+            castellan::commands::token(castellan::load_config(cli.options.sources())?, command, json)
+                .await
+        }
+        Command::User { json, command } => {
+            castellan::commands::user(castellan::load_config(cli.options.sources())?, command, json)
+                .await
+        }
+        Command::Role { json, command } => {
+            castellan::commands::role(castellan::load_config(cli.options.sources())?, command, json)
+                .await
+        }
     }
 }
 
-/// Log lines go to stderr: text by default, one JSON object per line with `LOG_FORMAT=json`.
-/// `RUST_LOG` chooses what is logged (default `info`: start-up, and one line per request).
-fn logging(format: Option<&str>) -> anyhow::Result<()> {
+/// Log lines go to stderr: text by default (coloured only when stderr is a terminal), one JSON
+/// object per line with `LOG_FORMAT=json`. `RUST_LOG` chooses what is logged (default `info`:
+/// start-up, and one line per request). Whether the logs are JSON.
+fn logging(format: Option<&str>) -> anyhow::Result<bool> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format.unwrap_or("text") {
         "json" => logs.json().init(),
         "text" => logs.init(),
         other => anyhow::bail!("LOG_FORMAT must be `text` or `json`, not `{other}`"),
     }
-    Ok(())
+    Ok(format == Some("json"))
 }
 
-/// `castellan token create`: the key goes to stdout, alone, so it can be captured.
-async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
-    let TokenCommand::Create {
-        name,
-        token_type,
-        lifespan,
-        description,
-        actions,
-    } = command;
-    let castellan = Castellan::start(config).await?;
-    let data = castellan::service::api_tokens::NewTokenData {
-        name,
-        description,
-        token_type: castellan::service::api_tokens::TokenType::parse(&token_type)
-            .map_err(cli_error)?,
-        lifespan,
-        actions,
-    };
-    let (row, key) = castellan::service::api_tokens::create(
-        &castellan.app,
-        &castellan::Access::operator(castellan::policy::actions::API_TOKEN_CREATE),
-        data,
-    )
-        .await
-        .map_err(cli_error)?;
-    eprintln!(
-        "Created API token {:?} ({}). Its key is shown once; keep it now:",
-        row.name, row.token_type
-    );
-    println!("{key}");
-    Ok(())
-}
-
-/// `castellan user create`: a confirmed user, the password from stdin.
-async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create {
-        username,
-        email,
-        password_stdin: _,
-        role,
-    } = command;
-    let mut password = String::new();
-    std::io::stdin()
-        .read_line(&mut password)
-        .context("reading the password from standard input")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_string();
-    let castellan = Castellan::start(config).await?;
-    let mut conn = castellan.app.db.conn().await.map_err(cli_error)?;
-    let found = castellan::db::models::Role::find_by_type(&mut conn, &role).await?;
-    drop(conn);
-    let role = found.with_context(|| format!("there is no role of type `{role}`"))?;
-    let data = castellan::service::users::UserData {
-        username: Some(username),
-        email: Some(email),
-        password: Some(password),
-        confirmed: Some(true),
-        role: Some(role.id.to_string()),
-        ..Default::default()
-    };
-    let access = castellan::Access::operator(castellan::policy::actions::USER_CREATE);
-    let (user, role) = castellan::service::users::create(&castellan.app, &access, data)
-        .await
-        .map_err(cli_error)?;
-    println!(
-        "Created user {} (id {}) in role {}",
-        user.username, user.id, role.role_type
-    );
-    Ok(())
-}
-
-fn cli_error(error: castellan::AppError) -> anyhow::Error {
-    match error {
-        castellan::AppError::Internal(inner) => inner,
-        other => anyhow::anyhow!("{other}"),
+/// The lines that say where the server listens, on stdout: two lines of text, or with JSON
+/// logs one JSON object (in the form of the log lines) carrying the address and the URL.
+fn announce(local: std::net::SocketAddr, url: &str, json: bool) {
+    if json {
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stdout)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(address = %local, graphql = url, "Castellan is listening");
+        });
+    } else {
+        println!("Castellan is listening on {local}");
+        println!("GraphQL API and GraphiQL: {url}");
     }
 }
 
-async fn serve(config: Config, args: castellan::cli::ServeArgs) -> anyhow::Result<()> {
+async fn serve(config: Config, args: castellan::cli::ServeArgs, json: bool) -> anyhow::Result<()> {
     let address = format!("{}:{}", config.host, config.port);
     let castellan = Castellan::start(config).await?;
     if let Some(file) = &args.config_sync {
@@ -143,10 +123,10 @@ async fn serve(config: Config, args: castellan::cli::ServeArgs) -> anyhow::Resul
     } else {
         local.ip().to_string()
     };
-    println!("Castellan is listening on {local}");
-    println!(
-        "GraphQL API and GraphiQL: http://{shown_host}:{}/graphql",
-        local.port()
+    announce(
+        local,
+        &format!("http://{shown_host}:{}/graphql", local.port()),
+        json,
     );
     castellan.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -45,6 +45,8 @@ pub struct Db {
     /// counts too): `/metrics` shows it, so a request that should need no database (a cached
     /// user, an authorization from the snapshot) can be seen to take none.
     checkouts: Arc<AtomicU64>,
+    /// The PostgreSQL server's host and port, named when it cannot be reached.
+    postgres_server: Option<Arc<(String, u16)>>,
 }
 
 #[derive(Clone)]
@@ -58,6 +60,7 @@ impl From<Pools> for Db {
         Self {
             pool,
             checkouts: Arc::default(),
+            postgres_server: None,
         }
     }
 }
@@ -168,7 +171,12 @@ impl Db {
             let pool = Pool::builder(manager)
                 .max_size(pool_size.unwrap_or(16))
                 .build()?;
-            return Ok(Pools::Postgres(pool).into());
+            let mut db: Self = Pools::Postgres(pool).into();
+            db.postgres_server = url::Url::parse(url).ok().map(|parsed| {
+                let host = parsed.host_str().unwrap_or("localhost").to_string();
+                Arc::new((host, parsed.port().unwrap_or(5432)))
+            });
+            return Ok(db);
         }
         let path = sqlite_path(url)?;
         if !path.starts_with("file:")
@@ -213,13 +221,39 @@ impl Db {
         self.checkouts.load(Ordering::Relaxed)
     }
 
+    /// Why the PostgreSQL server cannot be reached, naming its host and port: the driver says
+    /// only "error connecting to server", so a TCP connection tells refused from unknown host
+    /// from timeout; when TCP works the driver's own words (authentication, database) are kept.
+    async fn unreachable(&self, error: &dyn std::fmt::Display) -> anyhow::Error {
+        let Some(server) = self.postgres_server.as_deref() else {
+            return anyhow::anyhow!("connecting to PostgreSQL: {error}");
+        };
+        let (host, port) = (server.0.as_str(), server.1);
+        let probe = tokio::time::timeout(
+            CONNECTION_WAIT,
+            tokio::net::TcpStream::connect((host, port)),
+        )
+        .await;
+        let cause = match probe {
+            Ok(Err(refused)) => refused.to_string(),
+            Err(_) => format!("no answer within {} s", CONNECTION_WAIT.as_secs()),
+            Ok(Ok(_)) => error.to_string(),
+        };
+        anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {cause}"
+        )
+    }
+
     /// Applies the migrations this build carries that the database lacks, all in one
     /// transaction: a database is never left half migrated, and an empty PostgreSQL database
     /// is ready sooner (one commit instead of one per migration).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let applied = match &self.pool {
             Pools::Postgres(pool) => {
-                let conn = pool.get().await.context("connecting to PostgreSQL")?;
+                let conn = match pool.get().await {
+                    Ok(conn) => conn,
+                    Err(error) => return Err(self.unreachable(&error).await),
+                };
                 run_pending(conn, POSTGRES_MIGRATIONS)
             }
             Pools::Sqlite(pool) => {
@@ -267,10 +301,10 @@ impl Db {
             })
         }
         match &self.pool {
-            Pools::Postgres(pool) => pending(
-                pool.get().await.context("connecting to PostgreSQL")?,
-                POSTGRES_MIGRATIONS,
-            ),
+            Pools::Postgres(pool) => match pool.get().await {
+                Ok(conn) => pending(conn, POSTGRES_MIGRATIONS),
+                Err(error) => Err(self.unreachable(&error).await),
+            },
             Pools::Sqlite(pool) => pending(
                 pool.get().await.context("opening the SQLite database")?,
                 SQLITE_MIGRATIONS,

@@ -435,6 +435,39 @@ impl RolesMutation {
         Ok(Some(UsersPermissionsUpdateRolePayload { ok: true }))
     }
 
+    /// Grants one action to a role (numeric id or documentId), keeping its other grants; a grant
+    /// of the same action it already holds is replaced. From the next request on.
+    #[graphql(directive = directives::action::apply(actions::ROLE_UPDATE.into()))]
+    async fn add_users_permissions_role_grant(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        grant: UsersPermissionsGrantInput,
+    ) -> Result<Option<UsersPermissionsUpdateRolePayload>> {
+        let (app, _) = request(ctx)?;
+        let grant = GrantSpec {
+            action: grant.action,
+            conditions: grant.conditions,
+            fields: grant.fields,
+        };
+        roles::add_grant(app, &*super::access(ctx)?, &id, grant).await?;
+        Ok(Some(UsersPermissionsUpdateRolePayload { ok: true }))
+    }
+
+    /// Takes the grant of one action from a role (numeric id or documentId), keeping its other
+    /// grants. From the next request on.
+    #[graphql(directive = directives::action::apply(actions::ROLE_UPDATE.into()))]
+    async fn remove_users_permissions_role_grant(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        action: String,
+    ) -> Result<Option<UsersPermissionsUpdateRolePayload>> {
+        let (app, _) = request(ctx)?;
+        roles::remove_grant(app, &*super::access(ctx)?, &id, &action).await?;
+        Ok(Some(UsersPermissionsUpdateRolePayload { ok: true }))
+    }
+
     /// Deletes a role (numeric id or documentId). The default roles and roles that users still
     /// have cannot be deleted.
     #[graphql(directive = directives::action::apply(actions::ROLE_DELETE.into()))]

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// One email, ready to send.
@@ -95,21 +94,121 @@ impl Mailer {
     }
 }
 
+/// The message as sent: `Date`, a `Message-ID` on the sender's domain, and the HTML with a plain
+/// text alternative derived from it (`multipart/alternative`): mail filters mark HTML-only mail
+/// without these as likely spam.
 fn message(mail: &Mail) -> anyhow::Result<Message> {
     let from = Mailbox::new(
         Some(mail.from_name.clone()),
         mail.from_email.parse().context("shipper email")?,
     );
+    let domain = from.email.domain().to_string();
+    let id = crate::util::hex(&crate::util::random_bytes::<16>());
     let mut builder = Message::builder()
         .from(from)
         .to(mail.to.parse().context("recipient")?)
-        .subject(&mail.subject);
+        .subject(&mail.subject)
+        .date_now()
+        .message_id(Some(format!("<{id}@{domain}>")));
     if let Some(reply_to) = mail.reply_to.as_deref().filter(|r| !r.is_empty()) {
         builder = builder.reply_to(reply_to.parse().context("response email")?);
     }
-    Ok(builder
-        .header(ContentType::TEXT_HTML)
-        .body(mail.html.clone())?)
+    Ok(builder.multipart(MultiPart::alternative_plain_html(
+        text_of_html(&mail.html),
+        mail.html.clone(),
+    ))?)
+}
+
+/// A plain-text rendering of an email's HTML: tags dropped (with `<style>`, `<script>` and
+/// `<head>` content), blocks and `<br>` as line breaks, a link as its text followed by its
+/// address in parentheses (so a reset link stays usable), the common entities decoded, runs of
+/// blank space collapsed.
+pub fn text_of_html(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    let mut link: Option<String> = None;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('>') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let tag = &after[..end];
+        rest = &after[end + 1..];
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let closing = tag.starts_with('/');
+        match name.as_str() {
+            "style" | "script" | "head" | "title" if !closing => {
+                let close = format!("</{name}");
+                let lower = rest.to_ascii_lowercase();
+                rest = match lower.find(&close) {
+                    Some(at) => &rest[at..],
+                    None => "",
+                };
+            }
+            "br" => out.push('\n'),
+            "p" | "div" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "tr" | "table" | "ul"
+            | "ol" => out.push_str("\n\n"),
+            "li" if !closing => out.push_str("\n- "),
+            "a" if !closing => link = attribute(tag, "href"),
+            "a" => {
+                if let Some(href) = link.take().filter(|h| !out.trim_end().ends_with(h.as_str()))
+                {
+                    out.push_str(&format!(" ({href})"));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push_str(rest);
+    let decoded = decode_entities(&out);
+    let mut text = String::new();
+    let mut blank = 0;
+    for line in decoded.lines() {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        text.push_str(&line);
+    }
+    text.push('\n');
+    text
+}
+
+/// The value of `name="…"` (or `'…'`) in a tag's text.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let lower = tag.to_ascii_lowercase();
+    let at = lower.find(&format!("{name}="))? + name.len() + 1;
+    let value = &tag[at..];
+    let quote = value.chars().next()?;
+    let inner = if quote == '"' || quote == '\'' {
+        value[1..].split(quote).next()?
+    } else {
+        value.split_whitespace().next()?
+    };
+    Some(decode_entities(inner))
+}
+
+fn decode_entities(text: &str) -> String {
+    text.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Sends `mail` without making the caller wait: a few attempts, a log line when all fail.
@@ -130,4 +229,48 @@ pub fn send_in_background(mailer: Arc<Mailer>, mail: Mail) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_part_keeps_the_words_and_the_links() {
+        let html = "<html><head><style>p { color: red }</style></head><body>\
+            <p>Hello <b>Alice</b> &amp; team,</p><p>Reset it here:<br>\
+            <a href=\"https://app.example/reset?code=ab&amp;x=1\">reset my password</a></p>\
+            <ul><li>one</li><li>two</li></ul></body></html>";
+        assert_eq!(
+            text_of_html(html),
+            "Hello Alice & team,\n\nReset it here:\nreset my password \
+             (https://app.example/reset?code=ab&x=1)\n\n- one\n- two\n"
+        );
+    }
+
+    #[test]
+    fn a_link_shown_as_its_address_is_not_repeated() {
+        assert_eq!(
+            text_of_html("<a href=\"https://x.example/a\">https://x.example/a</a>"),
+            "https://x.example/a\n"
+        );
+    }
+
+    #[test]
+    fn messages_carry_date_message_id_and_both_parts() {
+        let mail = Mail {
+            to: "bob@example.com".into(),
+            from_name: "Team".into(),
+            from_email: "no-reply@castellan.example".into(),
+            reply_to: None,
+            subject: "Hi".into(),
+            html: "<p>Hi <a href=\"https://a.example/x\">there</a></p>".into(),
+        };
+        let text = String::from_utf8(message(&mail).unwrap().formatted()).unwrap();
+        assert!(text.contains("\r\nDate: "), "{text}");
+        assert!(text.contains("@castellan.example>\r\n"), "{text}");
+        assert!(text.contains("multipart/alternative"), "{text}");
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8"), "{text}");
+        assert!(text.contains("Content-Type: text/html; charset=utf-8"), "{text}");
+    }
 }

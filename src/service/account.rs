@@ -172,11 +172,47 @@ pub async fn login(
 
 /// Starts a password reset for `email`. The answer is the same whether or not an account has
 /// that email: the lookup and the email happen after the caller has its answer.
+/// In production, with the `emailResetPassword` setting empty, no reset mail is sent: its link
+/// would lead to a page this server does not have. The answer says so (as Strapi answers a
+/// missing setting: an application error); it is the same for every address.
 #[instrument(skip_all)]
 pub async fn forgot_password(app: &AppState, email: &str) -> AppResult<()> {
+    if app.settings.advanced().email_reset_password.is_none()
+        && app.config.environment == crate::config::Environment::Production
+    {
+        tracing::warn!(
+            "forgotPassword refused: the emailResetPassword setting is empty, so a reset link \
+             would lead to a page this server does not serve; set it to your front end's \
+             reset-password page (updateUsersPermissionsAdvancedSettings or [advanced] in \
+             castellan.toml)"
+        );
+        return Err(AppError::application(RESET_PAGE_UNSET));
+    }
     after_the_answer(app, email, |app, email| async move {
         send_reset_code(&app, &email).await
     })
+}
+
+/// The answer of `forgotPassword` in production while `emailResetPassword` is empty.
+pub const RESET_PAGE_UNSET: &str = "Password reset is not available: the emailResetPassword \
+    setting (the front end's reset-password page) is empty";
+
+/// The start-up warning when `emailResetPassword` is empty: in production forgotPassword is
+/// refused; in development reset links lead to a page Castellan does not serve.
+pub fn warn_reset_link_unset(environment: crate::config::Environment) {
+    if environment == crate::config::Environment::Production {
+        tracing::warn!(
+            "the emailResetPassword setting is empty: forgotPassword answers an error and sends \
+             no mail until it names your front end's reset-password page \
+             (updateUsersPermissionsAdvancedSettings or [advanced] emailResetPassword in \
+             castellan.toml)"
+        );
+    } else {
+        tracing::info!(
+            "the emailResetPassword setting is empty: reset mails are logged with a link to a \
+             page Castellan does not serve; set it to your front end's reset-password page"
+        );
+    }
 }
 
 /// Checks `email`, then runs `work` in the background: the caller's answer, and the time it
@@ -218,10 +254,16 @@ async fn send_reset_code(app: &AppState, email: &str) -> AppResult<()> {
     let url = match app.settings.advanced().email_reset_password.clone() {
         Some(url) => url,
         None => {
+            // Development only (production refuses above): the mail is logged with a link
+            // a developer can copy the code from, and this line says where it leads.
+            let url = format!("{}/reset-password", app.config.public_url());
             tracing::warn!(
-                "the emailResetPassword setting is empty: the reset link points at this server"
+                link = %url,
+                "the emailResetPassword setting is empty: the link of this reset mail leads to \
+                 a page Castellan does not serve (404); copy the code from it, and set \
+                 emailResetPassword to your front end's reset-password page"
             );
-            format!("{}/reset-password", app.config.public_url())
+            url
         }
     };
     let mail = render(

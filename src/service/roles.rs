@@ -166,6 +166,79 @@ pub async fn update(app: &App, access: &Access, id: &str, data: RoleData) -> App
     Ok(updated)
 }
 
+/// Grants `grant` to the role `id` (numeric id or documentId), keeping its other grants; a
+/// grant of the same action it already holds is replaced (its conditions and fields). Guarded by
+/// the grant of `role.update`, as `updateUsersPermissionsRole` is.
+#[instrument(skip_all, fields(action = %grant.action))]
+pub async fn add_grant(app: &App, access: &Access, id: &str, grant: GrantSpec) -> AppResult<Role> {
+    access.require(crate::policy::actions::ROLE_UPDATE)?;
+    let role = find(app, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Role not found".into()))?;
+    let mut rows = check_grants(app, std::slice::from_ref(&grant), &|_| false, &[])?;
+    let row = rows
+        .pop()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a checked grant vanished")))?;
+    let mut conn = app.db.conn().await?;
+    let mut grants: Vec<GrantRow> = Permission::all(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|p| p.role_id == role.id && p.action != row.action)
+        .map(|p| GrantRow {
+            action: p.action,
+            conditions: p.conditions,
+            fields: p.fields,
+        })
+        .collect();
+    grants.push(row);
+    Permission::replace_for_role(&mut conn, role.id, &grants).await?;
+    app.changed(Change::Policy).await?;
+    tracing::info!(role = %role.role_type, "grant added to a role");
+    Ok(role)
+}
+
+/// Takes the grant of `action` from the role `id` (numeric id or documentId), keeping its other
+/// grants. Guarded by the grant of `role.update`.
+#[instrument(skip_all, fields(action))]
+pub async fn remove_grant(app: &App, access: &Access, id: &str, action: &str) -> AppResult<Role> {
+    access.require(crate::policy::actions::ROLE_UPDATE)?;
+    let role = find(app, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("Role not found".into()))?;
+    let mut conn = app.db.conn().await?;
+    if !Permission::revoke(&mut conn, role.id, action).await? {
+        return Err(AppError::application(format!(
+            "The role {} has no grant of `{action}`",
+            role.role_type
+        )));
+    }
+    app.changed(Change::Policy).await?;
+    tracing::info!(role = %role.role_type, "grant removed from a role");
+    Ok(role)
+}
+
+/// The grants the role `role_id` holds in the database, in the order they were made.
+pub async fn grants_of(app: &App, role_id: i32) -> AppResult<Vec<GrantSpec>> {
+    let mut conn = app.db.conn().await?;
+    let permissions = Permission::all(&mut conn).await?;
+    permissions
+        .into_iter()
+        .filter(|p| p.role_id == role_id)
+        .map(|p| {
+            Ok(GrantSpec {
+                action: p.action,
+                conditions: serde_json::from_str(&p.conditions).map_err(AppError::internal)?,
+                fields: p
+                    .fields
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(AppError::internal)?,
+            })
+        })
+        .collect()
+}
+
 /// Deletes a role that is neither a default role nor still given to users.
 #[instrument(skip_all)]
 pub async fn delete(app: &App, access: &Access, id: &str) -> AppResult<()> {

@@ -164,6 +164,89 @@ pub struct SettingsStore {
     installed: std::sync::Mutex<u64>,
 }
 
+/// A value of a setting as a drift warning shows it: JSON, a missing one as `(unset)`.
+fn shown(value: Option<&serde_json::Value>) -> String {
+    match value {
+        None | Some(serde_json::Value::Null) => "(unset)".into(),
+        Some(value) => value.to_string(),
+    }
+}
+
+/// One line per setting `castellan.toml` wrote whose value the database does not hold (the
+/// database's is in force: the file only gives first values). A client secret is never shown:
+/// `(set)` for the file's, `(different)` or `(unset)` for the database's.
+pub fn drift(
+    declared: &crate::config::Declared,
+    advanced: &AdvancedSettings,
+    shipper: &Shipper,
+    providers: &Providers,
+    store: &SettingsStore,
+) -> Vec<String> {
+    let line = |setting: String, file: String, database: String| {
+        format!(
+            "castellan.toml sets {setting} = {file} but the database holds {database}; the \
+             database's value is in force (change it over the API or with `castellan config \
+             apply`, or align castellan.toml)"
+        )
+    };
+    let mut lines = Vec::new();
+    let (file_advanced, held_advanced) = (
+        serde_json::to_value(advanced).unwrap_or_default(),
+        serde_json::to_value(&*store.advanced()).unwrap_or_default(),
+    );
+    for key in &declared.advanced {
+        let (file, held) = (file_advanced.get(key), held_advanced.get(key));
+        if file != held {
+            lines.push(line(format!("advanced.{key}"), shown(file), shown(held)));
+        }
+    }
+    let templates = store.templates();
+    let file_shipper = serde_json::json!({
+        "shipperName": shipper.name,
+        "shipperEmail": shipper.email,
+        "responseEmail": shipper.response_email,
+    });
+    for (kind, template) in [
+        ("emailConfirmation", &templates.email_confirmation),
+        ("resetPassword", &templates.reset_password),
+    ] {
+        let held = serde_json::to_value(template).unwrap_or_default();
+        for key in &declared.email {
+            let (file, held) = (file_shipper.get(key), held.get(key));
+            if file != held {
+                lines.push(line(
+                    format!("email.{key} (template {kind})"),
+                    shown(file),
+                    shown(held),
+                ));
+            }
+        }
+    }
+    let held_providers = store.providers();
+    for (name, keys) in &declared.providers {
+        let file = serde_json::to_value(providers.get(name)).unwrap_or_default();
+        let held = serde_json::to_value(held_providers.get(name)).unwrap_or_default();
+        for key in keys {
+            let (file_value, held_value) = (file.get(key), held.get(key));
+            if file_value == held_value {
+                continue;
+            }
+            let setting = format!("providers.{name}.{key}");
+            if key == "clientSecret" {
+                let empty = |v: Option<&serde_json::Value>| {
+                    v.and_then(serde_json::Value::as_str).is_none_or(str::is_empty)
+                };
+                let file_shown = if empty(file_value) { "(unset)" } else { "(set)" };
+                let held_shown = if empty(held_value) { "(unset)" } else { "(different)" };
+                lines.push(line(setting, file_shown.into(), held_shown.into()));
+            } else {
+                lines.push(line(setting, shown(file_value), shown(held_value)));
+            }
+        }
+    }
+    lines
+}
+
 impl SettingsStore {
     /// Stores the initial values where the database has none yet, then reads what it has.
     pub async fn load(

@@ -13,7 +13,7 @@ pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_castellan");
 /// defaults (no DATABASE_URL, JWT_SECRET or CASTELLAN_ENV), killed when dropped, even by a
 /// panic.
 pub(crate) struct Serve {
-    child: Child,
+    pub(crate) child: Child,
     /// Kept open to the end: the server writes to stdout after its address, and a closed
     /// pipe would end it.
     _stdout: Lines<BufReader<ChildStdout>>,
@@ -52,8 +52,13 @@ impl Serve {
             .by_ref()
             .map_while(Result::ok)
             .find_map(|line| {
+                // Text: `Castellan is listening on ADDRESS`; JSON logs: one object with it.
                 line.strip_prefix("Castellan is listening on ")
                     .map(str::to_string)
+                    .or_else(|| {
+                        let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+                        entry["fields"]["address"].as_str().map(str::to_string)
+                    })
             })
             .expect("the listening address is printed");
         Self {
@@ -72,7 +77,7 @@ impl Drop for Serve {
 }
 
 /// The binary run in `dir` with none of the settings a developer's environment may hold.
-fn castellan(dir: &Path) -> Command {
+pub(crate) fn castellan(dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     command
         .current_dir(dir)

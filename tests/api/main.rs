@@ -15,6 +15,7 @@ mod support;
 mod account;
 mod api_tokens;
 mod binary;
+mod cli;
 mod config_sync;
 mod extension;
 mod faults;

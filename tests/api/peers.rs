@@ -170,6 +170,19 @@ impl MailDev {
         format!("http://127.0.0.1:{}{path}", self.web_port)
     }
 
+    /// The raw source of a mail `mail_to` returned, as the SMTP server received it.
+    pub async fn source(&self, mail: &Value) -> String {
+        let id = mail["id"].as_str().expect("a mail id");
+        self.http
+            .get(self.api(&format!("/email/{id}/source")))
+            .send()
+            .await
+            .expect("maildev API")
+            .text()
+            .await
+            .expect("source")
+    }
+
     /// The `n`-th mail (from 0) received for `to`, waiting up to ten seconds.
     pub async fn mail_to(&self, to: &str, n: usize) -> Value {
         for _ in 0..200 {
