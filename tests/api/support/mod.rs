@@ -215,7 +215,7 @@ impl TestServer {
             url: format!("http://{address}"),
             app,
             client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .timeout(Duration::from_secs(90))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
