@@ -610,6 +610,12 @@ both_backends! {
             ("filters[$and][0][email][$endsWith]=example.com&filters[$and][1][$not][username][$eq]=alice".into(), vec!["carol", "rest-admin"]),
             // Brackets percent-encoded, as `qs.stringify` writes them by default.
             ("filters%5Busername%5D%5B%24eq%5D=alice".into(), vec!["alice"]),
+            // Strapi's implicit `$eq`: a field's name last.
+            ("filters[username]=alice".into(), vec!["alice"]),
+            ("filters%5Busername%5D=alice".into(), vec!["alice"]),
+            ("filters[role][type]=editor&filters[confirmed]=false".into(), vec!["dave"]),
+            ("filters[$or][0][username]=alice&filters[$or][1][role][type]=editor".into(), vec!["alice", "carol", "dave"]),
+            ("filters[$not][username]=alice&filters[id][$in][0]=0".into(), vec![]),
         ];
         for (query, expected) in cases {
             let (status, body) = call(&server, Method::GET, &format!("/api/users?{query}&sort=username:asc"), Some(&admin), None).await;

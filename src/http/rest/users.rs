@@ -58,8 +58,33 @@ fn parse_query(raw: Option<&str>) -> AppResult<UserQuery> {
         .max_depth(MAX_QUERY_DEPTH)
         // Brackets come percent-encoded from `qs.stringify` without `encodeValuesOnly`.
         .use_form_encoding(true)
-        .deserialize_str::<UserQuery>(raw)
+        .deserialize_str::<UserQuery>(&implicit_eq(raw))
         .map_err(|e| AppError::validation(format!("Invalid query parameters: {e}")))
+}
+
+/// Strapi's implicit `$eq`: a filter whose last key names a field rather than an operator
+/// (`filters[username]=alice`, `filters[$or][0][role][type]=public`) compares for equality,
+/// as `filters[username][$eq]=alice` does. Other parameters pass unchanged.
+fn implicit_eq(raw: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if names_a_field(&key) {
+            out.append_pair(&format!("{key}[$eq]"), &value);
+        } else {
+            out.append_pair(&key, &value);
+        }
+    }
+    out.finish()
+}
+
+/// Whether `key` is `filters[…]` ending in a field's name: not an operator (`$eq`), not a
+/// list index (`$in][0`), not empty (`$in][]`).
+fn names_a_field(key: &str) -> bool {
+    let Some(path) = key.strip_prefix("filters[").and_then(|k| k.strip_suffix(']')) else {
+        return false;
+    };
+    let last = path.rsplit("][").next().unwrap_or(path);
+    !last.is_empty() && !last.starts_with('$') && !last.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The strings of `sort`, `fields` or `populate`: one string (comma-separated), a list, or
