@@ -163,6 +163,7 @@ impl AppError {
             | Self::Application { details, .. }
             | Self::Forbidden { details } => details.clone(),
             Self::PayloadTooLarge { limit } => json!({ "limit": limit }),
+            Self::RateLimited { retry_after_secs } => json!({ "retryAfter": retry_after_secs }),
             _ => json!({}),
         }
     }

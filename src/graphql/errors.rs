@@ -34,6 +34,7 @@ fn describe(error: &mut ServerError) {
             AppError::Validation { details, .. }
             | AppError::Application { details, .. }
             | AppError::Forbidden { details } => value_of(details),
+            AppError::RateLimited { .. } => value_of(&app_error.details()),
             _ => Value::Object(Default::default()),
         };
         extensions.set(
@@ -57,11 +58,31 @@ fn describe(error: &mut ServerError) {
     } else {
         "ValidationError"
     };
+    if let Some(line) = one_line_syntax_error(&error.message) {
+        error.message = line;
+    }
     extensions.set("code", code);
     extensions.set(
         "error",
         strapi_error(name, &error.message, Value::Object(Default::default())),
     );
+}
+
+/// The parser's report of a syntax error, drawn over several lines (` --> 1:11`, the line with
+/// a caret, `= expected selection_set, …`), as one line a log or a client shows whole:
+/// `Syntax error at 1:11: expected selection_set, …`.
+fn one_line_syntax_error(message: &str) -> Option<String> {
+    let position = message
+        .trim_start()
+        .strip_prefix("--> ")?
+        .lines()
+        .next()?
+        .trim();
+    let expected = message
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("= "))?
+        .trim();
+    Some(format!("Syntax error at {position}: {expected}"))
 }
 
 /// `{name, message, details}`, as [`AppError::strapi_error`] gives it for REST, built as a

@@ -107,6 +107,14 @@ both_backends! {
             assert_eq!(content_type, "application/json", "{body}");
             assert_request_error(&answer, code);
         }
+        // A syntax error reads in one line, with its position.
+        let (_, _, answer) = post(&server, r#"{"query": "{ me { id "}"#).await;
+        assert_eq!(
+            answer["errors"][0]["message"],
+            "Syntax error at 1:11: expected selection_set, selection, directive, or arguments",
+            "{answer}"
+        );
+        assert_eq!(answer["errors"][0]["extensions"]["error"]["message"], answer["errors"][0]["message"]);
         // A body that is no JSON at all.
         let (status, _, answer) = post(&server, "{not json").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");

@@ -40,6 +40,9 @@ both_backends! {
         assert_eq!(error_code(&body), "STRAPI_RATE_LIMIT_ERROR", "{body}");
         assert_eq!(error_message(&body), "Too many requests, please try again later.");
         assert_eq!(body["errors"][0]["extensions"]["error"]["name"], "RateLimitError");
+        // When to try again: the seconds left in the window.
+        let retry = body["errors"][0]["extensions"]["error"]["details"]["retryAfter"].as_u64();
+        assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "{body}");
         // Other operations have their own count.
         let body = server.gql("mutation { forgotPassword(email: \"someone@example.com\") { ok } }", json!({})).await;
         assert_eq!(body["data"]["forgotPassword"]["ok"], true, "{body}");
@@ -83,6 +86,7 @@ both_backends! {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["name"], "RateLimitError");
         assert_eq!(body["error"]["status"], 429);
+        assert_eq!(body["error"]["details"]["retryAfter"], retry, "{body}");
     }
 }
 
