@@ -337,7 +337,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Accept {
             let Ok(value) = value.to_str() else { continue };
             for item in value.split(',') {
                 let mut parts = item.split(';');
-                let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+                let essence = parts.next().unwrap_or_default().trim();
                 // `q=0` means "not this one".
                 let refused = parts.any(|p| {
                     p.trim()
@@ -348,10 +348,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Accept {
                 if refused {
                     continue;
                 }
-                match essence.as_str() {
-                    GRAPHQL_RESPONSE_JSON => accept.graphql_response = true,
-                    "text/html" => accept.html = true,
-                    _ => {}
+                if essence.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON) {
+                    accept.graphql_response = true;
+                } else if essence.eq_ignore_ascii_case("text/html") {
+                    accept.html = true;
                 }
             }
         }
