@@ -14,6 +14,8 @@
 #   CALLGRIND=b bash bench/run.sh     # also count the server's instructions per request of (b)
 #                                     # (or a, c) under valgrind's callgrind, which repeats exactly on
 #                                     # a noisy machine: bench/callgrind-BACKEND-b.txt
+#   REFRESH_CONNECTIONS=8 bash bench/run.sh
+#                                     # sessions (wrk threads, one connection each) of workload (h)
 #   CALLGRIND=b CALLGRIND_KEEP=/tmp/cg bash bench/run.sh
 #                                     # also keep callgrind's own files there, for callgrind_annotate
 #                                     # --inclusive=yes or kcachegrind
@@ -30,6 +32,7 @@ export LC_ALL=C
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
+REFRESH_CONNECTIONS=${REFRESH_CONNECTIONS:-8}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
@@ -128,7 +131,7 @@ SERVER_WRAP=() # a command the server runs under (valgrind, for CALLGRIND)
 start_server() {
   local dir=$1 port=$2 logfile=$3 t0 t1 line ok=""
   # Rate limits would refuse the load generator: switched off for the benchmark.
-  printf '[rateLimit]\nenabled = false\n' >"$dir/castellan.toml"
+  printf '[rateLimit]\nenabled = false\n%s' "${EXTRA_TOML:-}" >"$dir/castellan.toml"
   t0=$(now_us)
   (cd "$dir" && exec env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET_VALUE" \
       API_TOKEN_SALT="$API_TOKEN_SALT_VALUE" CASTELLAN_ENV=production RUST_LOG=warn \
@@ -195,11 +198,13 @@ proc_ticks() {
 # /graphql, or METHOD, e.g. GET without a body, on URL), leaves $WORK/wrk-NAME.txt, and
 # the CPU the run took per request (server, PostgreSQL, the rest: wrk and the kernel's
 # softirqs) and the share of the machine's time the host stole, in $WORK/cpu-NAME.txt
+# (WRK_SCRIPT, WRK_THREADS and WRK_CONNECTIONS override the script and its load.)
 run_wrk() {
   local name=$1 bodyfile=$2 token=$3 url=${4:-$URL} method=${5:-POST} perf_pid="" before after
   before=$(cpu_ticks)
-  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token WRK_METHOD=$method wrk -t "$THREADS" -c "$CONNECTIONS" \
-    -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$url" >"$WORK/wrk-$name.txt" 2>&1 \
+  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token WRK_METHOD=$method wrk -t "${WRK_THREADS:-$THREADS}" \
+    -c "${WRK_CONNECTIONS:-$CONNECTIONS}" -d "${DURATION}s" --timeout 10s \
+    -s "${WRK_SCRIPT:-$BENCH/graphql.lua}" "$url" >"$WORK/wrk-$name.txt" 2>&1 \
     || { cat "$WORK/wrk-$name.txt" >&2; die "wrk failed ($name)"; }
   after=$(cpu_ticks)
   local hz requests
@@ -486,6 +491,41 @@ bench_backend() {
 
   R[$b.rss_peak]=$(proc_kib "$SERVER_PID" VmHWM)
   log "[$b] peak RSS: $(mib "${R[$b.rss_peak]}") MiB"
+
+  # ---- refresh mode (jwt.management = "refresh"), the same database, a new server ----
+  stop_server
+  EXTRA_TOML=$'[jwt]\nmanagement = "refresh"\n' start_server "$dir" "$port" "$dir/server.log"
+  local login_url="http://127.0.0.1:$port/api/auth/local" refresh_url="http://127.0.0.1:$port/api/auth/refresh"
+  local session_jwt first
+  rest_login() {
+    curl -sS --max-time 60 "$login_url" -H 'Content-Type: application/json' \
+      --data-binary "$(jq -cn --arg i "$1" --arg p "$PASSWORD" '{identifier: $i, password: $p}')"
+  }
+  out=$(rest_login user00)
+  session_jwt=$(jq -r '.jwt' <<<"$out")
+  first=$(jq -r '.refreshToken' <<<"$out")
+  [[ $session_jwt == ey* && -n $first && $first != null ]] || die "(g) login in refresh mode answered: $out"
+  out=$(gql_ok "$session_jwt" "$q_me")
+  [[ $(jq -r '.data.me.username' <<<"$out") == user00 ]] || die "(g) me answered: $out"
+  out=$(curl -sS --max-time 60 "$refresh_url" -H 'Content-Type: application/json' \
+    --data-binary "$(jq -cn --arg t "$first" '{refreshToken: $t}')")
+  [[ $(jq -r '.refreshToken' <<<"$out") != "$first" && $(jq -r '.jwt' <<<"$out") == ey* ]] \
+    || die "(h) refresh answered: $out"
+  : >"$WORK/refresh-tokens.txt"
+  for i in $(seq "$REFRESH_CONNECTIONS"); do
+    rest_login "$(printf 'user%02d' $(( i % USERS )))" | jq -r '.refreshToken' >>"$WORK/refresh-tokens.txt"
+  done
+  log "[$b] checked: refresh mode: (g) me with a session JWT, (h) a refresh; $REFRESH_CONNECTIONS sessions for (h)"
+  log "[$b] (a') me with a legacy JWT, refresh-mode server, ${DURATION}s"
+  run_wrk "$b-a2" "$WORK/me.json" "${JWTS[0]}"
+  summarize_wrk "$b" a2 "(a') me, legacy JWT, refresh mode"
+  log "[$b] (g) me with a session-bound JWT, ${DURATION}s"
+  run_wrk "$b-g" "$WORK/me.json" "$session_jwt"
+  summarize_wrk "$b" g "(g) me, session JWT"
+  log "[$b] (h) POST /api/auth/refresh, $REFRESH_CONNECTIONS sessions, ${DURATION}s"
+  WRK_SCRIPT=$BENCH/refresh.lua WRK_THREADS=$REFRESH_CONNECTIONS WRK_CONNECTIONS=$REFRESH_CONNECTIONS \
+    WRK_TOKENS_FILE=$WORK/refresh-tokens.txt run_wrk "$b-h" "" "" "$refresh_url"
+  summarize_wrk "$b" h "(h) refresh"
   if grep -qiE 'error|panic' "$dir/server.log"; then
     log "[$b] the server logged errors:"; grep -iE 'error|panic' "$dir/server.log" | tail -n 5 >&2
   fi
@@ -570,6 +610,8 @@ report() {
     R[$b.login_pct]=$(pct "${R[$b.d.rps]}" "$RAW_RATE")
     R[$b.ed_pct]=$(pct "${R[$b.ed.rps]}" "$RAW_RATE")
     R[$b.f_pct]=$(pct "${R[$b.f.rps]:-0}" "${R[$b.a.rps]:-0}")
+    R[$b.g_pct]=$(pct "${R[$b.g.rps]:-0}" "${R[$b.a2.rps]:-0}")
+    R[$b.g_pct_a]=$(pct "${R[$b.g.rps]:-0}" "${R[$b.a.rps]:-0}")
   done
   row "start-up" "to the first answered /healthz, empty database (ms)" "≤ 100 ms" start_fresh "<=" 100
   row "start-up" "same, restart on the seeded database (ms)" "≤ 100 ms" start "<=" 100
@@ -605,6 +647,16 @@ report() {
   row "(f)" "p50 (ms)" "" f.p50 "" ""
   row "(f)" "p99 (ms)" "" f.p99 "" ""
   row "(f)" "CPU per request (µs): server / PostgreSQL / rest" "" f.cpu "" "" raw
+  row "(g) \`me\` with a session-bound JWT (refresh mode)" "requests/s" "" g.rps "" ""
+  row "(g)" "% of (a') \`me\` with a legacy JWT on the same refresh-mode server" "≥ 90 %" g_pct ">=" 90 raw
+  row "(g)" "% of (a)" "" g_pct_a "" "" raw
+  row "(g)" "p50 (ms)" "" g.p50 "" ""
+  row "(g)" "p99 (ms)" "" g.p99 "" ""
+  row "(a')" "requests/s" "" a2.rps "" ""
+  row "(h) \`POST /api/auth/refresh\` ($REFRESH_CONNECTIONS sessions, one connection each)" "refreshes/s" "" h.rps "" ""
+  row "(h)" "p50 (ms)" "" h.p50 "" ""
+  row "(h)" "p99 (ms)" "" h.p99 "" ""
+  row "(h)" "CPU per request (µs): server / PostgreSQL / rest" "" h.cpu "" "" raw
   row "errors" "wrk errors in (a) (non-2xx, socket, timeouts)" "0" a.err "<=" 0 raw
   row "errors" "in (b)" "0" b.err "<=" 0 raw
   row "errors" "in (c)" "0" c.err "<=" 0 raw
@@ -612,6 +664,8 @@ report() {
   row "errors" "in (e) (a)" "0" ea.err "<=" 0 raw
   row "errors" "in (e) (d)" "0" ed.err "<=" 0 raw
   row "errors" "in (f)" "0" f.err "<=" 0 raw
+  row "errors" "in (g)" "0" g.err "<=" 0 raw
+  row "errors" "in (h) (a 401 would mean a token spent twice)" "0" h.err "<=" 0 raw
   echo
   echo "Latencies are wrk's (from the client, over loopback, on the same $NPROC cores as the server)."
   echo "CPU per request: clock ticks of the server process, of every PostgreSQL process, and the rest"
