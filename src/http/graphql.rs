@@ -8,7 +8,7 @@ use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, FromRequestParts, Path, Query, State};
 use axum::http::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY,
+    ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY,
     X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::request::Parts;
@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::envelope::error_response;
 use super::sessions::RequestCredentials;
+use crate::service::session::RequestSession;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::graphql::{self, CastellanSchema};
@@ -48,12 +49,9 @@ async fn authenticate(
     credentials: &RequestCredentials,
     request: async_graphql::Request,
     state_changing: bool,
-) -> Result<(crate::auth::Principal, async_graphql::Request), Response> {
+) -> Result<(crate::auth::Principal, RequestSession, async_graphql::Request), Response> {
     match credentials.resolve(app, state_changing).await {
-        Ok((principal, session)) => Ok((
-            principal,
-            request.data(session).data(credentials.device()),
-        )),
+        Ok((principal, session)) => Ok((principal, session, request.data(credentials.device()))),
         Err(error) => {
             if let AppError::Unauthorized(_) = error {
                 app.metrics.unauthorized();
@@ -100,10 +98,10 @@ pub(super) async fn graphql_api(
     let device = credentials.device();
     let execute = |request: async_graphql::Request| {
         let (app, schema, principal) = (&app, &schema, principal.clone());
-        let request = request.data(session.clone()).data(device.clone());
+        let (request, session) = (request.data(device.clone()), session.clone());
         async move {
             let response =
-                graphql::execute(schema, app, request.data(address), principal).await;
+                graphql::execute(schema, app, request.data(address), principal, session).await;
             app.metrics.graphql_request(&response);
             response
         }
@@ -303,11 +301,13 @@ GraphiQL)"
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let (principal, request) = match authenticate(&app, &credentials, request, false).await {
-        Ok(resolved) => resolved,
-        Err(response) => return response,
-    };
-    let response = graphql::execute(&schema, &app, request.data(address), principal).await;
+    let (principal, session, request) =
+        match authenticate(&app, &credentials, request, false).await {
+            Ok(resolved) => resolved,
+            Err(response) => return response,
+        };
+    let response =
+        graphql::execute(&schema, &app, request.data(address), principal, session).await;
     app.metrics.graphql_request(&response);
     respond(response, accept)
 }
