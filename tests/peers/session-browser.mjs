@@ -3,7 +3,8 @@
 // other origins (another site, and the same site on another port) try to use the session.
 // Usage:
 //   node session-browser.mjs API_BASE SAME_SITE_OTHER_ORIGIN CROSS_SITE_ORIGIN USERNAME PASSWORD
-// Prints one JSON line: what each page saw, and every URL and response body the browser met.
+// Prints one JSON line: what each page saw, and every URL, status and response body the
+// browser met.
 import { chromium } from 'playwright-core';
 
 const [api, sameSite, crossSite, username, password] = process.argv.slice(2);
@@ -16,14 +17,17 @@ const browser = await chromium.launch({
 });
 try {
   const context = await browser.newContext();
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.hostname === '127.0.0.1' || url.hostname === 'localhost') return route.continue();
-    report.blocked.push(url.href);
-    return route.abort('internetdisconnected');
+  // No request interception (`context.route`): with it, Playwright answers CORS preflights
+  // itself, and the browser would send what a real one refuses to. The pages reach only
+  // loopback; any other request is reported.
+  context.on('request', (request) => {
+    report.urls.push(request.url());
+    const host = new URL(request.url()).hostname;
+    if (host !== '127.0.0.1' && host !== 'localhost') report.blocked.push(request.url());
   });
-  context.on('request', (request) => report.urls.push(request.url()));
   context.on('response', async (response) => {
+    report.statuses = report.statuses ?? [];
+    report.statuses.push(`${response.request().method()} ${response.url()} ${response.status()}`);
     try {
       report.bodies.push(await response.text());
     } catch {
