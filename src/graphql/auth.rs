@@ -319,7 +319,7 @@ impl AuthMutation {
         confirmation: String,
     ) -> Result<Option<UsersPermissionsLoginPayload>> {
         let (app, _) = request(ctx)?;
-        let session = account::confirm_email(app, &confirmation, &device(ctx, None)).await?;
+        let session = account::confirm_email(app, &confirmation, Some(&device(ctx, None))).await?;
         Ok(Some(signed_in(ctx, session)?))
     }
 

@@ -35,10 +35,9 @@ pub(super) struct ConfirmationQuery {
 /// `emailConfirmationRedirection` setting.
 pub(super) async fn email_confirmation(
     State(app): State<AppState>,
-    Extension(device): Extension<crate::service::session::Device>,
     Query(query): Query<ConfirmationQuery>,
 ) -> Response {
-    match account::confirm_email(&app, &query.confirmation, &device).await {
+    match account::confirm_email(&app, &query.confirmation, None).await {
         Ok(_) => match app
             .settings
             .advanced()

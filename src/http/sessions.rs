@@ -25,10 +25,10 @@ pub(super) const CSRF_COOKIE_REFUSAL: &str = "This request has been blocked as a
 Cross-Site Request Forgery (CSRF): a request signed in by the session cookie must send the \
 value of the castellan_csrf cookie in an X-CSRF-Token header.";
 
-/// The refusal of a refresh or logout by cookie in a request a browser sends across sites
-/// without asking (no JSON content type).
+/// The refusal of a refresh by cookie in a request a browser sends across sites without
+/// asking (no JSON content type).
 const CSRF_REFRESH_REFUSAL: &str = "This request has been blocked as a potential Cross-Site \
-Request Forgery (CSRF): a refresh or logout by cookie needs `Content-Type: application/json`.";
+Request Forgery (CSRF): a refresh by cookie needs `Content-Type: application/json`.";
 
 /// The credentials of a request: read once, cheaply (header values share their bytes).
 #[derive(Debug, Clone, Default)]
@@ -197,7 +197,6 @@ pub(super) async fn logout(
     State(app): State<AppState>,
     authorized: Authorized,
     session: Option<Extension<RequestSession>>,
-    headers: HeaderMap,
     body: JsonBody,
 ) -> Response {
     let result = async {
@@ -207,12 +206,6 @@ pub(super) async fn logout(
             .user()
             .ok_or(AppError::Unauthorized("Missing authentication"))?;
         let session = request_session(session);
-        if app.config.sessions.access_cookie
-            && authorized_by_cookie(&headers)
-            && !RequestCredentials::of(&headers, &app).json
-        {
-            return Err(AppError::BadRequest(CSRF_REFRESH_REFUSAL.into()));
-        }
         let scope = Logout::parse(
             body.optional_text("deviceId")?,
             body.optional_text("scope")?.as_deref(),
@@ -228,10 +221,6 @@ pub(super) async fn logout(
     }
     .await;
     result.unwrap_or_else(|error| rest_error(&error))
-}
-
-fn authorized_by_cookie(headers: &HeaderMap) -> bool {
-    headers.get(AUTHORIZATION).is_none()
 }
 
 /// `GET /api/auth/sessions` → `{data: [{id, deviceId, deviceName, createdAt, lastUsedAt,

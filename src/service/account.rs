@@ -376,7 +376,9 @@ pub async fn change_password(
 
 /// Confirms an account with the code of its confirmation email (once).
 #[instrument(skip_all)]
-pub async fn confirm_email(app: &App, code: &str, device: &Device) -> AppResult<Session> {
+/// With no `device` (the link of the email, which answers with a redirect) no session is
+/// opened in refresh mode: its tokens would reach nobody.
+pub async fn confirm_email(app: &App, code: &str, device: Option<&Device>) -> AppResult<Session> {
     if code.is_empty() {
         return Err(AppError::validation("Invalid token"));
     }
@@ -386,7 +388,25 @@ pub async fn confirm_email(app: &App, code: &str, device: &Device) -> AppResult<
         .ok_or_else(|| AppError::validation("Invalid token"))?;
     app.changed(crate::changes::Change::User(user.id)).await?;
     tracing::info!(user = user.id, "email confirmed");
-    signed_in(app, &mut conn, user, device).await
+    match device {
+        None if app.config.sessions.refresh() => {
+            let role = Role::find(&mut conn, user.role_id).await?.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("user {} has no role", user.id))
+            })?;
+            if user.blocked {
+                return Err(AppError::application(
+                    "Your account has been blocked by an administrator",
+                ));
+            }
+            Ok(Session {
+                jwt: None,
+                refresh_token: None,
+                user,
+                role,
+            })
+        }
+        device => signed_in(app, &mut conn, user, &device.cloned().unwrap_or_default()).await,
+    }
 }
 
 /// Sends a new confirmation email to an unconfirmed account. The answer is the same for every

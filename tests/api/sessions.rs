@@ -585,3 +585,70 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    async fn the_access_cookie_signs_in_reads_and_needs_the_csrf_header_to_change(backend: Backend) {
+        let server = TestServer::start_with(backend, |config| {
+            config.sessions.management = JwtManagement::Refresh;
+            config.sessions.http_only = true;
+            config.sessions.access_cookie = true;
+        })
+        .await;
+        signed_up(&server, "crumb").await;
+        let response = server
+            .client
+            .post(format!("{}/api/auth/local", server.url))
+            .json(&json!({ "identifier": "crumb", "password": "password1" }))
+            .send()
+            .await
+            .unwrap();
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        let value = |name: &str| {
+            let cookie = cookies.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap_or_else(|| panic!("{cookies:?}"));
+            (cookie[name.len() + 1..].split(';').next().unwrap().to_string(), cookie.clone())
+        };
+        let (refresh, _) = value("strapi_up_refresh");
+        let (access, access_cookie) = value("castellan_access");
+        let (csrf, csrf_cookie) = value("castellan_csrf");
+        assert!(access_cookie.contains("HttpOnly") && access_cookie.contains("Path=/;"), "{access_cookie}");
+        assert!(!csrf_cookie.contains("HttpOnly"), "the page's script reads it: {csrf_cookie}");
+        let jar = format!("strapi_up_refresh={refresh}; castellan_access={access}; castellan_csrf={csrf}");
+
+        // A read needs no more than the cookie.
+        let response = server.client.get(format!("{}/api/users/me", server.url)).header("cookie", &jar).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // A change (any POST to /graphql) needs the CSRF header, with the cookie's value.
+        let mutation = json!({ "query": "mutation { logout { ok } }" });
+        for header in [None, Some("wrong-value")] {
+            let mut request = server.client.post(format!("{}/graphql", server.url)).header("cookie", &jar).json(&mutation);
+            if let Some(header) = header {
+                request = request.header("x-csrf-token", header);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{header:?}");
+            assert!(response.text().await.unwrap().contains("X-CSRF-Token"));
+        }
+        let response = server
+            .client
+            .post(format!("{}/graphql", server.url))
+            .header("cookie", &jar)
+            .header("x-csrf-token", &csrf)
+            .json(&mutation)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cleared: Vec<String> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["logout"]["ok"], true, "{body}");
+        assert!(cleared.iter().any(|c| c.starts_with("castellan_access=;") && c.contains("Max-Age=0")), "{cleared:?}");
+        // The session ended: the cookie no longer signs in.
+        let response = server.client.get(format!("{}/api/users/me", server.url)).header("cookie", &jar).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}
