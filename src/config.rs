@@ -1142,11 +1142,14 @@ struct SessionsSection {
 
 /// Checks `jwt.management` and `[sessions]`.
 fn sessions(jwt: &JwtSection, section: SessionsSection) -> anyhow::Result<SessionsConfig> {
-    let mut sessions = SessionsConfig::default();
-    sessions.management = match jwt.management.as_deref() {
+    let management = match jwt.management.as_deref() {
         None | Some("legacy") | Some("legacy-support") => JwtManagement::Legacy,
         Some("refresh") => JwtManagement::Refresh,
         Some(other) => bail!("jwt.management: expected \"legacy\" or \"refresh\", got {other:?}"),
+    };
+    let mut sessions = SessionsConfig {
+        management,
+        ..SessionsConfig::default()
     };
     for (value, target, name) in [
         (&section.access_expires_in, &mut sessions.access_lifetime, "sessions.accessExpiresIn"),

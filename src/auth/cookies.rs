@@ -4,7 +4,14 @@
 
 use crate::config::{ACCESS_COOKIE, CSRF_COOKIE, SessionsConfig};
 
-fn cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool, config: &SessionsConfig) -> String {
+fn cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    http_only: bool,
+    config: &SessionsConfig,
+) -> String {
     let mut text = format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; SameSite={}",
         config.same_site.as_str()
@@ -34,14 +41,28 @@ pub fn signed_in(config: &SessionsConfig, refresh_token: &str, jwt: &str) -> Vec
         let lifetime = config.access_lifetime.as_secs() as i64;
         cookies.push(cookie(ACCESS_COOKIE, jwt, "/", lifetime, true, config));
         let csrf = crate::util::hex(&crate::util::random_bytes::<16>());
-        cookies.push(cookie(CSRF_COOKIE, &csrf, "/", config.absolute_lifetime.as_secs() as i64, false, config));
+        cookies.push(cookie(
+            CSRF_COOKIE,
+            &csrf,
+            "/",
+            config.absolute_lifetime.as_secs() as i64,
+            false,
+            config,
+        ));
     }
     cookies
 }
 
 /// The `Set-Cookie` values that remove the session's cookies (logout).
 pub fn signed_out(config: &SessionsConfig) -> Vec<String> {
-    let mut cookies = vec![cookie(&config.cookie_name, "", &config.cookie_path, 0, true, config)];
+    let mut cookies = vec![cookie(
+        &config.cookie_name,
+        "",
+        &config.cookie_path,
+        0,
+        true,
+        config,
+    )];
     if config.access_cookie {
         cookies.push(cookie(ACCESS_COOKIE, "", "/", 0, true, config));
         cookies.push(cookie(CSRF_COOKIE, "", "/", 0, false, config));
@@ -76,8 +97,14 @@ mod tests {
             )
         );
         let gone = signed_out(&config);
-        assert!(gone[0].starts_with("strapi_up_refresh=; Path=/api/auth; Max-Age=0;"), "{gone:?}");
-        assert_eq!(read(["a=1; strapi_up_refresh=xyz", "b=2"], "strapi_up_refresh"), Some("xyz"));
+        assert!(
+            gone[0].starts_with("strapi_up_refresh=; Path=/api/auth; Max-Age=0;"),
+            "{gone:?}"
+        );
+        assert_eq!(
+            read(["a=1; strapi_up_refresh=xyz", "b=2"], "strapi_up_refresh"),
+            Some("xyz")
+        );
         assert_eq!(read(["a=1"], "strapi_up_refresh"), None);
     }
 }

@@ -60,6 +60,10 @@ mod tests {
         revoked.insert("b", i64::MAX);
         assert!(revoked.contains("a") && revoked.contains("b"));
         // The live ones, and at most the expired one inserted since the purge.
-        assert!(revoked.len() <= 3, "the expired entries were dropped: {}", revoked.len());
+        assert!(
+            revoked.len() <= 3,
+            "the expired entries were dropped: {}",
+            revoked.len()
+        );
     }
 }

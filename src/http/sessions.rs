@@ -60,7 +60,13 @@ impl RequestCredentials {
             json: headers
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+                .map(|v| {
+                    v.split(';')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_ascii_lowercase()
+                })
                 .is_some_and(|e| e == "application/json" || e.ends_with("+json")),
         }
     }
@@ -112,7 +118,9 @@ impl RequestCredentials {
             .authenticate_session(self.authorization.as_ref(), access_cookie)
             .await?;
         let refresh_cookie = match app.config.sessions.http_only {
-            true => self.cookie(&app.config.sessions.cookie_name).map(str::to_string),
+            true => self
+                .cookie(&app.config.sessions.cookie_name)
+                .map(str::to_string),
             false => None,
         };
         Ok((
@@ -137,7 +145,11 @@ pub(super) fn tokens_out(
         return Vec::new();
     };
     if app.config.sessions.http_only {
-        crate::auth::cookies::signed_in(&app.config.sessions, &refresh_token, jwt.unwrap_or_default())
+        crate::auth::cookies::signed_in(
+            &app.config.sessions,
+            &refresh_token,
+            jwt.unwrap_or_default(),
+        )
     } else {
         body.insert("refreshToken".into(), Value::String(refresh_token));
         Vec::new()
@@ -184,7 +196,12 @@ pub(super) async fn refresh(
         let tokens = session::refresh(&app, &presented).await?;
         let mut out = serde_json::Map::new();
         out.insert("jwt".into(), Value::String(tokens.jwt.clone()));
-        let cookies = tokens_out(&app, &mut out, Some(&tokens.jwt), Some(tokens.refresh_token));
+        let cookies = tokens_out(
+            &app,
+            &mut out,
+            Some(&tokens.jwt),
+            Some(tokens.refresh_token),
+        );
         Ok(with_cookies(Value::Object(out), cookies))
     }
     .await;

@@ -73,9 +73,7 @@ impl Logout {
             (None, None | Some("current")) => Ok(Self::Current),
             (None, Some("all")) => Ok(Self::All),
             (Some(device), None) => Ok(Self::Device(device)),
-            (None, Some(_)) => Err(AppError::validation(
-                "scope must be \"all\" or \"current\"",
-            )),
+            (None, Some(_)) => Err(AppError::validation("scope must be \"all\" or \"current\"")),
             (Some(_), Some(_)) => Err(AppError::validation(
                 "Give either deviceId or scope, not both",
             )),
@@ -228,12 +226,7 @@ pub async fn refresh(app: &App, refresh_token: &str) -> AppResult<Tokens> {
 }
 
 /// Ends the sessions of `user_id` that `which` names, here and on every instance; their ids.
-async fn end(
-    app: &App,
-    conn: &mut Conn,
-    user_id: i32,
-    which: Which<'_>,
-) -> AppResult<Vec<String>> {
+async fn end(app: &App, conn: &mut Conn, user_id: i32, which: Which<'_>) -> AppResult<Vec<String>> {
     let now = chrono::Utc::now().timestamp();
     let ended = SessionRow::revoke(conn, user_id, which, now).await?;
     for id in &ended {
@@ -296,7 +289,10 @@ pub async fn list(app: &App, user_id: i32, current: Option<&str>) -> AppResult<V
 pub async fn revoke(app: &App, user_id: i32, id: &str) -> AppResult<()> {
     refresh_mode(app)?;
     let mut conn = app.db.conn().await?;
-    if end(app, &mut conn, user_id, Which::Session(id)).await?.is_empty() {
+    if end(app, &mut conn, user_id, Which::Session(id))
+        .await?
+        .is_empty()
+    {
         return Err(AppError::NotFound("Session not found".into()));
     }
     Ok(())
@@ -361,15 +357,21 @@ mod tests {
     fn devices_are_named_from_their_user_agent() {
         assert_eq!(device_name(None), "Unknown device");
         assert_eq!(
-            device_name(Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")),
+            device_name(Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            )),
             "Firefox on Linux"
         );
         assert_eq!(
-            device_name(Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Edg/126.0")),
+            device_name(Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Edg/126.0"
+            )),
             "Edge on Windows"
         );
         assert_eq!(
-            device_name(Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")),
+            device_name(Some(
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+            )),
             "Safari on iOS"
         );
         assert_eq!(device_name(Some("curl/8.5.0")), "curl");

@@ -27,7 +27,10 @@ pub(crate) struct Pair {
 impl Pair {
     fn of(body: &Value) -> Self {
         Self {
-            jwt: body["jwt"].as_str().unwrap_or_else(|| panic!("no jwt in {body}")).into(),
+            jwt: body["jwt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no jwt in {body}"))
+                .into(),
             refresh: body["refreshToken"]
                 .as_str()
                 .unwrap_or_else(|| panic!("no refreshToken in {body}"))
@@ -429,10 +432,10 @@ async fn cookie_server(backend: Backend) -> TestServer {
             config.cors.credentials = true;
         },
         |config| {
-            castellan::Castellan::builder(config).routes(
-                axum::Router::new()
-                    .route("/spa", get(|| async { Html("<!doctype html><title>front end</title>") })),
-            )
+            castellan::Castellan::builder(config).routes(axum::Router::new().route(
+                "/spa",
+                get(|| async { Html("<!doctype html><title>front end</title>") }),
+            ))
         },
     )
     .await
@@ -444,8 +447,10 @@ async fn other_origin() -> u16 {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = axum::Router::new()
-        .route("/evil", get(|| async { Html("<!doctype html><title>another origin</title>") }));
+    let app = axum::Router::new().route(
+        "/evil",
+        get(|| async { Html("<!doctype html><title>another origin</title>") }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
 }
@@ -464,7 +469,10 @@ async fn node(script: &str, args: Vec<String>) -> Value {
             .expect("node runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{script} failed: {stderr}\n{stdout}");
+        assert!(
+            output.status.success(),
+            "{script} failed: {stderr}\n{stdout}"
+        );
         serde_json::from_str(stdout.lines().last().unwrap_or_default())
             .unwrap_or_else(|_| panic!("{script} printed no JSON: {stdout}\n{stderr}"))
     })

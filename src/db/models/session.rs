@@ -82,7 +82,11 @@ impl SessionRow {
     }
 
     /// Remembers an exchanged refresh token of `session_id`, to recognise it if it comes back.
-    pub async fn remember_used(conn: &mut Conn, hash: &str, session_id: &str) -> QueryResult<usize> {
+    pub async fn remember_used(
+        conn: &mut Conn,
+        hash: &str,
+        session_id: &str,
+    ) -> QueryResult<usize> {
         on_conn!(conn, |c| diesel::insert_into(up_session_used_tokens::table)
             .values((
                 up_session_used_tokens::hash.eq(hash),
@@ -131,9 +135,7 @@ impl SessionRow {
             match which {
                 Which::All => {}
                 Which::Session(id) => query = query.filter(up_sessions::id.eq(id)),
-                Which::Device(device) => {
-                    query = query.filter(up_sessions::device_id.eq(device))
-                }
+                Which::Device(device) => query = query.filter(up_sessions::device_id.eq(device)),
             }
             query
                 .set(up_sessions::revoked_at.eq(now))
