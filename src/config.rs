@@ -1470,6 +1470,40 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_read_and_checked() {
+        let read = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            sessions(&file.jwt, file.sessions)
+        };
+        let legacy = read("").unwrap();
+        assert!(!legacy.refresh() && !legacy.http_only);
+        assert_eq!(legacy.access_lifetime, Duration::from_secs(900));
+        let refresh = read(
+            "[jwt]\nmanagement = \"refresh\"\n[sessions]\naccessExpiresIn = \"5m\"\nidleExpiresIn = \"1d\"\nabsoluteExpiresIn = 604800\nhttpOnly = true\naccessCookie = true\ncookieSecure = false\ncookieSameSite = \"Strict\"\ncookiePath = \"/\"\ncookieName = \"session\"\n",
+        )
+        .unwrap();
+        assert!(refresh.refresh() && refresh.http_only && refresh.access_cookie);
+        assert_eq!(
+            (refresh.access_lifetime, refresh.idle_lifetime, refresh.absolute_lifetime),
+            (Duration::from_secs(300), Duration::from_secs(86_400), Duration::from_secs(604_800))
+        );
+        assert_eq!((refresh.same_site, refresh.cookie_secure), (SameSite::Strict, false));
+        assert_eq!((refresh.cookie_path.as_str(), refresh.cookie_name.as_str()), ("/", "session"));
+        for (text, expected) in [
+            ("[jwt]\nmanagement = \"sessions\"\n", "jwt.management"),
+            ("[sessions]\nhttpOnly = true\n", "need jwt.management"),
+            ("[jwt]\nmanagement = \"refresh\"\n[sessions]\naccessCookie = true\n", "needs sessions.httpOnly"),
+            ("[jwt]\nmanagement = \"refresh\"\n[sessions]\nidleExpiresIn = \"100d\"\n", "longer than"),
+            ("[sessions]\ncookieName = \"a b\"\n", "sessions.cookieName"),
+            ("[sessions]\ncookiePath = \"api\"\n", "sessions.cookiePath"),
+            ("[sessions]\ncookieSameSite = \"none\"\n", "sessions.cookieSameSite"),
+        ] {
+            let error = read(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
     fn cors_origins_are_checked() {
         let read = |text: &str| {
             let file: FileConfig = toml::from_str(text).unwrap();
