@@ -660,3 +660,70 @@ both_backends! {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+both_backends! {
+    // The real binary, logging at `debug`: through sign-up, two refreshes and a logout, no
+    // log line shows a refresh token or its stored hash.
+    async fn refresh_tokens_never_reach_a_log_line(backend: Backend) {
+        use std::io::BufRead as _;
+        let (_db, url) = crate::support::TestDb::create(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("castellan.toml"),
+            "[jwt]\nmanagement = \"refresh\"\n[rateLimit]\nenabled = false\n",
+        )
+        .unwrap();
+        let mut served = crate::binary::Serve::start(
+            dir.path(),
+            &[("RUST_LOG", "debug"), ("DATABASE_URL", url.as_str())],
+            std::process::Stdio::piped(),
+        );
+        let stderr = served.child.stderr.take().unwrap();
+        let lines = std::thread::spawn(move || {
+            std::io::BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>()
+        });
+        let base = format!("http://{}", served.address);
+        let client = crate::support::http_client(std::time::Duration::from_secs(30));
+        let body: Value = client
+            .post(format!("{base}/api/auth/local/register"))
+            .json(&json!({ "username": "logger", "email": "logger@example.com", "password": "password1" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut tokens = vec![Pair::of(&body).refresh];
+        for _ in 0..2 {
+            let body: Value = client
+                .post(format!("{base}/api/auth/refresh"))
+                .json(&json!({ "refreshToken": tokens.last().unwrap() }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            tokens.push(Pair::of(&body).refresh);
+        }
+        let jwt = body["jwt"].as_str().unwrap().to_string();
+        let response = client
+            .post(format!("{base}/api/auth/logout"))
+            .bearer_auth(&jwt)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(served);
+        let lines = lines.join().unwrap();
+        assert!(lines.iter().any(|l| l.contains("session opened")), "debug logs were written: {lines:#?}");
+        for token in &tokens {
+            let hash = castellan::auth::codes::hash_code(token);
+            for line in &lines {
+                assert!(!line.contains(token.as_str()) && !line.contains(&hash), "a log line shows a refresh token: {line}");
+            }
+        }
+    }
+}
