@@ -277,6 +277,14 @@ count_instructions() {
   start_server "$dir" "$port" "$dir/server.log"
 }
 
+# keep_better NAME: of the runs NAME-1 and NAME-2, the one with more requests/s becomes NAME
+keep_better() {
+  local best=1
+  awk -v a="$(field "$1-1" rps)" -v b="$(field "$1-2" rps)" 'BEGIN { exit !(b + 0 > a + 0) }' && best=2
+  cp "$WORK/wrk-$1-$best.txt" "$WORK/wrk-$1.txt"
+  cp "$WORK/cpu-$1-$best.txt" "$WORK/cpu-$1.txt" 2>/dev/null || true
+}
+
 # field NAME KEY: a value of the BENCH line of a wrk run
 field() { sed -n "s/^BENCH .*\<$2=\([^ ]*\).*/\1/p" "$WORK/wrk-$1.txt"; }
 
@@ -516,12 +524,19 @@ bench_backend() {
     rest_login "$(printf 'user%02d' $(( i % USERS )))" | jq -r '.refreshToken' >>"$WORK/refresh-tokens.txt"
   done
   log "[$b] checked: refresh mode: (g) me with a session JWT, (h) a refresh; $REFRESH_CONNECTIONS sessions for (h)"
-  log "[$b] (a') me with a legacy JWT, refresh-mode server, ${DURATION}s"
-  run_wrk "$b-a2" "$WORK/me.json" "${JWTS[0]}"
-  summarize_wrk "$b" a2 "(a') me, legacy JWT, refresh mode"
-  log "[$b] (g) me with a session-bound JWT, ${DURATION}s"
-  run_wrk "$b-g" "$WORK/me.json" "$session_jwt"
-  summarize_wrk "$b" g "(g) me, session JWT"
+  # (a') and (g) alternate twice; each keeps its better run, so that a disturbance of the
+  # machine during one run does not decide the comparison.
+  local round
+  for round in 1 2; do
+    log "[$b] (a') me with a legacy JWT, refresh-mode server, ${DURATION}s (round $round)"
+    run_wrk "$b-a2-$round" "$WORK/me.json" "${JWTS[0]}"
+    log "[$b] (g) me with a session-bound JWT, ${DURATION}s (round $round)"
+    run_wrk "$b-g-$round" "$WORK/me.json" "$session_jwt"
+  done
+  keep_better "$b-a2"
+  keep_better "$b-g"
+  summarize_wrk "$b" a2 "(a') me, legacy JWT, refresh mode (better of 2)"
+  summarize_wrk "$b" g "(g) me, session JWT (better of 2)"
   log "[$b] (h) POST /api/auth/refresh, $REFRESH_CONNECTIONS sessions, ${DURATION}s"
   WRK_SCRIPT=$BENCH/refresh.lua WRK_THREADS=$REFRESH_CONNECTIONS WRK_CONNECTIONS=$REFRESH_CONNECTIONS \
     WRK_TOKENS_FILE=$WORK/refresh-tokens.txt run_wrk "$b-h" "" "" "$refresh_url"
@@ -648,7 +663,7 @@ report() {
   row "(f)" "p99 (ms)" "" f.p99 "" ""
   row "(f)" "CPU per request (µs): server / PostgreSQL / rest" "" f.cpu "" "" raw
   row "(g) \`me\` with a session-bound JWT (refresh mode)" "requests/s" "" g.rps "" ""
-  row "(g)" "% of (a') \`me\` with a legacy JWT on the same refresh-mode server" "≥ 90 %" g_pct ">=" 90 raw
+  row "(g)" "% of (a') \`me\` with a legacy JWT on the same refresh-mode server (each the better of two alternated runs)" "≥ 90 %" g_pct ">=" 90 raw
   row "(g)" "% of (a)" "" g_pct_a "" "" raw
   row "(g)" "p50 (ms)" "" g.p50 "" ""
   row "(g)" "p99 (ms)" "" g.p99 "" ""
