@@ -667,7 +667,9 @@ report() {
   row "(g)" "% of (a)" "" g_pct_a "" "" raw
   row "(g)" "p50 (ms)" "" g.p50 "" ""
   row "(g)" "p99 (ms)" "" g.p99 "" ""
+  row "(g)" "CPU per request (µs): server / PostgreSQL / rest" "" g.cpu "" "" raw
   row "(a')" "requests/s" "" a2.rps "" ""
+  row "(a')" "CPU per request (µs): server / PostgreSQL / rest" "" a2.cpu "" "" raw
   row "(h) \`POST /api/auth/refresh\` ($REFRESH_CONNECTIONS sessions, one connection each)" "refreshes/s" "" h.rps "" ""
   row "(h)" "p50 (ms)" "" h.p50 "" ""
   row "(h)" "p99 (ms)" "" h.p99 "" ""
