@@ -87,7 +87,7 @@ SERVER_WRAP=() # a command the server runs under (valgrind, for CALLGRIND)
 start_server() {
   local dir=$1 port=$2 logfile=$3 t0 t1 line ok=""
   # Rate limits would refuse the load generator: switched off for the benchmark.
-  printf '[rateLimit]\nenabled = false\n' >"$dir/castellan.toml"
+  printf '[rateLimit]\nenabled = false\n%s' "${EXTRA_TOML:-}" >"$dir/castellan.toml"
   t0=$(now_us)
   (cd "$dir" && exec env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET_VALUE" \
       API_TOKEN_SALT="$API_TOKEN_SALT_VALUE" CASTELLAN_ENV=production RUST_LOG=warn \
@@ -154,11 +154,13 @@ proc_ticks() {
 # /graphql, or METHOD, e.g. GET without a body, on URL), leaves $WORK/wrk-NAME.txt, and
 # the CPU the run took per request (server, PostgreSQL, the rest: wrk and the kernel's
 # softirqs) and the share of the machine's time the host stole, in $WORK/cpu-NAME.txt
+# (WRK_SCRIPT, WRK_THREADS and WRK_CONNECTIONS override the script and its load.)
 run_wrk() {
   local name=$1 bodyfile=$2 token=$3 url=${4:-$URL} method=${5:-POST} perf_pid="" before after
   before=$(cpu_ticks)
-  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token WRK_METHOD=$method wrk -t "$THREADS" -c "$CONNECTIONS" \
-    -d "${DURATION}s" --timeout 10s -s "$BENCH/graphql.lua" "$url" >"$WORK/wrk-$name.txt" 2>&1 \
+  WRK_BODY_FILE=$bodyfile WRK_TOKEN=$token WRK_METHOD=$method wrk -t "${WRK_THREADS:-$THREADS}" \
+    -c "${WRK_CONNECTIONS:-$CONNECTIONS}" -d "${DURATION}s" --timeout 10s \
+    -s "${WRK_SCRIPT:-$BENCH/graphql.lua}" "$url" >"$WORK/wrk-$name.txt" 2>&1 \
     || { cat "$WORK/wrk-$name.txt" >&2; die "wrk failed ($name)"; }
   after=$(cpu_ticks)
   local hz requests
@@ -231,6 +233,14 @@ count_instructions() {
   start_server "$dir" "$port" "$dir/server.log"
 }
 
+# keep_better NAME: of the runs NAME-1 and NAME-2, the one with more requests/s becomes NAME
+keep_better() {
+  local best=1
+  awk -v a="$(field "$1-1" rps)" -v b="$(field "$1-2" rps)" 'BEGIN { exit !(b + 0 > a + 0) }' && best=2
+  cp "$WORK/wrk-$1-$best.txt" "$WORK/wrk-$1.txt"
+  cp "$WORK/cpu-$1-$best.txt" "$WORK/cpu-$1.txt" 2>/dev/null || true
+}
+
 # field NAME KEY: a value of the BENCH line of a wrk run
 field() { sed -n "s/^BENCH .*\<$2=\([^ ]*\).*/\1/p" "$WORK/wrk-$1.txt"; }
 
@@ -253,4 +263,3 @@ summarize_wrk() { # summarize_wrk BACKEND WORKLOAD LABEL: reads $WORK/wrk-BACKEN
   R[$b.$w.steal]=$(sed -n 's/.* steal=\([0-9.]*\).*/\1/p' "$WORK/cpu-$n.txt" 2>/dev/null)
   log "[$b] $3: ${R[$b.$w.rps]} req/s, p50 ${R[$b.$w.p50]} ms, p99 ${R[$b.$w.p99]} ms, errors ${R[$b.$w.err]}, steal ${R[$b.$w.steal]:-?} %"
 }
-

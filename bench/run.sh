@@ -16,6 +16,8 @@
 #                                     # a noisy machine: bench/callgrind-BACKEND-b.txt
 #   CALLGRIND="a b c" CALLGRIND_ONLY=1 bash bench/run.sh
 #                                     # only the counts of several workloads: no load, no table
+#   REFRESH_CONNECTIONS=8 bash bench/run.sh
+#                                     # sessions (wrk threads, one connection each) of workload (h)
 #   CALLGRIND=b CALLGRIND_KEEP=/tmp/cg bash bench/run.sh
 #                                     # also keep callgrind's own files there, for callgrind_annotate
 #                                     # --inclusive=yes or kcachegrind
@@ -32,6 +34,7 @@ export LC_ALL=C
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
+REFRESH_CONNECTIONS=${REFRESH_CONNECTIONS:-8}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
@@ -251,6 +254,48 @@ bench_backend() {
 
   R[$b.rss_peak]=$(proc_kib "$SERVER_PID" VmHWM)
   log "[$b] peak RSS: $(mib "${R[$b.rss_peak]}") MiB"
+
+  # ---- refresh mode (jwt.management = "refresh"), the same database, a new server ----
+  stop_server
+  EXTRA_TOML=$'[jwt]\nmanagement = "refresh"\n' start_server "$dir" "$port" "$dir/server.log"
+  local login_url="http://127.0.0.1:$port/api/auth/local" refresh_url="http://127.0.0.1:$port/api/auth/refresh"
+  local session_jwt first
+  rest_login() {
+    curl -sS --max-time 60 "$login_url" -H 'Content-Type: application/json' \
+      --data-binary "$(jq -cn --arg i "$1" --arg p "$PASSWORD" '{identifier: $i, password: $p}')"
+  }
+  out=$(rest_login user00)
+  session_jwt=$(jq -r '.jwt' <<<"$out")
+  first=$(jq -r '.refreshToken' <<<"$out")
+  [[ $session_jwt == ey* && -n $first && $first != null ]] || die "(g) login in refresh mode answered: $out"
+  out=$(gql_ok "$session_jwt" "$q_me")
+  [[ $(jq -r '.data.me.username' <<<"$out") == user00 ]] || die "(g) me answered: $out"
+  out=$(curl -sS --max-time 60 "$refresh_url" -H 'Content-Type: application/json' \
+    --data-binary "$(jq -cn --arg t "$first" '{refreshToken: $t}')")
+  [[ $(jq -r '.refreshToken' <<<"$out") != "$first" && $(jq -r '.jwt' <<<"$out") == ey* ]] \
+    || die "(h) refresh answered: $out"
+  : >"$WORK/refresh-tokens.txt"
+  for i in $(seq "$REFRESH_CONNECTIONS"); do
+    rest_login "$(printf 'user%02d' $(( i % USERS )))" | jq -r '.refreshToken' >>"$WORK/refresh-tokens.txt"
+  done
+  log "[$b] checked: refresh mode: (g) me with a session JWT, (h) a refresh; $REFRESH_CONNECTIONS sessions for (h)"
+  # (a') and (g) alternate twice; each keeps its better run, so that a disturbance of the
+  # machine during one run does not decide the comparison.
+  local round
+  for round in 1 2; do
+    log "[$b] (a') me with a legacy JWT, refresh-mode server, ${DURATION}s (round $round)"
+    run_wrk "$b-a2-$round" "$WORK/me.json" "${JWTS[0]}"
+    log "[$b] (g) me with a session-bound JWT, ${DURATION}s (round $round)"
+    run_wrk "$b-g-$round" "$WORK/me.json" "$session_jwt"
+  done
+  keep_better "$b-a2"
+  keep_better "$b-g"
+  summarize_wrk "$b" a2 "(a') me, legacy JWT, refresh mode (better of 2)"
+  summarize_wrk "$b" g "(g) me, session JWT (better of 2)"
+  log "[$b] (h) POST /api/auth/refresh, $REFRESH_CONNECTIONS sessions, ${DURATION}s"
+  WRK_SCRIPT=$BENCH/refresh.lua WRK_THREADS=$REFRESH_CONNECTIONS WRK_CONNECTIONS=$REFRESH_CONNECTIONS \
+    WRK_TOKENS_FILE=$WORK/refresh-tokens.txt run_wrk "$b-h" "" "" "$refresh_url"
+  summarize_wrk "$b" h "(h) refresh"
   if grep -qiE 'error|panic' "$dir/server.log"; then
     log "[$b] the server logged errors:"; grep -iE 'error|panic' "$dir/server.log" | tail -n 5 >&2
   fi
@@ -343,6 +388,8 @@ report() {
     R[$b.login_pct]=$(pct "${R[$b.d.rps]}" "$RAW_RATE")
     R[$b.ed_pct]=$(pct "${R[$b.ed.rps]}" "$RAW_RATE")
     R[$b.f_pct]=$(pct "${R[$b.f.rps]:-0}" "${R[$b.a.rps]:-0}")
+    R[$b.g_pct]=$(pct "${R[$b.g.rps]:-0}" "${R[$b.a2.rps]:-0}")
+    R[$b.g_pct_a]=$(pct "${R[$b.g.rps]:-0}" "${R[$b.a.rps]:-0}")
   done
   row "start-up" "to the first answered /healthz, empty database (ms)" "≤ 100 ms" start_fresh "<=" 100
   row "start-up" "same, restart on the seeded database (ms)" "≤ 100 ms" start "<=" 100
@@ -378,6 +425,18 @@ report() {
   row "(f)" "p50 (ms)" "" f.p50 "" ""
   row "(f)" "p99 (ms)" "" f.p99 "" ""
   row "(f)" "CPU per request (µs): server / PostgreSQL / rest" "" f.cpu "" "" raw
+  row "(g) \`me\` with a session-bound JWT (refresh mode)" "requests/s" "" g.rps "" ""
+  row "(g)" "% of (a') \`me\` with a legacy JWT on the same refresh-mode server (each the better of two alternated runs)" "≥ 90 %" g_pct ">=" 90 raw
+  row "(g)" "% of (a)" "" g_pct_a "" "" raw
+  row "(g)" "p50 (ms)" "" g.p50 "" ""
+  row "(g)" "p99 (ms)" "" g.p99 "" ""
+  row "(g)" "CPU per request (µs): server / PostgreSQL / rest" "" g.cpu "" "" raw
+  row "(a')" "requests/s" "" a2.rps "" ""
+  row "(a')" "CPU per request (µs): server / PostgreSQL / rest" "" a2.cpu "" "" raw
+  row "(h) \`POST /api/auth/refresh\` ($REFRESH_CONNECTIONS sessions, one connection each)" "refreshes/s" "" h.rps "" ""
+  row "(h)" "p50 (ms)" "" h.p50 "" ""
+  row "(h)" "p99 (ms)" "" h.p99 "" ""
+  row "(h)" "CPU per request (µs): server / PostgreSQL / rest" "" h.cpu "" "" raw
   row "errors" "wrk errors in (a) (non-2xx, socket, timeouts)" "0" a.err "<=" 0 raw
   row "errors" "in (b)" "0" b.err "<=" 0 raw
   row "errors" "in (c)" "0" c.err "<=" 0 raw
@@ -385,6 +444,8 @@ report() {
   row "errors" "in (e) (a)" "0" ea.err "<=" 0 raw
   row "errors" "in (e) (d)" "0" ed.err "<=" 0 raw
   row "errors" "in (f)" "0" f.err "<=" 0 raw
+  row "errors" "in (g)" "0" g.err "<=" 0 raw
+  row "errors" "in (h) (a 401 would mean a token spent twice)" "0" h.err "<=" 0 raw
   echo
   echo "Latencies are wrk's (from the client, over loopback, on the same $NPROC cores as the server)."
   echo "CPU per request: clock ticks of the server process, of every PostgreSQL process, and the rest"

@@ -22,6 +22,8 @@ pub struct App {
     pub settings: SettingsStore,
     /// Signed-in users, briefly, so requests need no database round trip.
     pub users: crate::auth::UserCache,
+    /// Sessions ended while their access JWTs may still be unexpired (refresh mode).
+    pub revoked: crate::auth::RevokedSessions,
     pub mailer: Arc<Mailer>,
     pub limiter: crate::ratelimit::RateLimiter,
     pub metrics: crate::metrics::Metrics,
@@ -51,13 +53,40 @@ impl App {
         &self,
         authorization: Option<&axum::http::HeaderValue>,
     ) -> crate::error::AppResult<crate::auth::Principal> {
+        Ok(self.authenticate_session(authorization, None).await?.0)
+    }
+
+    /// [`Self::authenticate`], with the session id of a session-bound JWT; the access cookie
+    /// of cookie mode stands for a missing `Authorization` header.
+    pub async fn authenticate_session(
+        &self,
+        authorization: Option<&axum::http::HeaderValue>,
+        access_cookie: Option<&str>,
+    ) -> crate::error::AppResult<(crate::auth::Principal, Option<String>)> {
         let keys = crate::auth::principal::Keys {
             db: &self.db,
             jwt: &self.jwt,
             users: &self.users,
             api_token_salt: &self.config.api_token_salt,
+            revoked: &self.revoked,
         };
-        crate::auth::authenticate(&keys, authorization).await
+        crate::auth::authenticate_session(&keys, authorization, access_cookie).await
+    }
+
+    /// Until when an ended session's JWTs must be refused: its last one expires by then.
+    pub(crate) fn revoked_until(&self, revoked_at: i64) -> i64 {
+        revoked_at + self.config.sessions.access_lifetime.as_secs() as i64 + 1
+    }
+
+    /// Reads the sessions that ended recently (on any instance) into [`App::revoked`].
+    pub async fn read_revoked_sessions(&self) -> crate::error::AppResult<()> {
+        let now = chrono::Utc::now().timestamp();
+        let since = now - self.config.sessions.access_lifetime.as_secs() as i64 - 1;
+        let mut conn = self.db.conn().await?;
+        for (sid, revoked_at) in crate::db::models::SessionRow::revoked_since(&mut conn, since).await? {
+            self.revoked.insert(&sid, self.revoked_until(revoked_at));
+        }
+        Ok(())
     }
 
     /// Opens the database, applies migrations, seeds the default roles and loads the policy.
@@ -91,7 +120,8 @@ impl App {
         // One process-wide TLS provider for reqwest and lettre (a second install is a no-op).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let limiter = crate::ratelimit::RateLimiter::new(config.rate_limit.clone()).await?;
-        Ok(AppState(Arc::new(App {
+        let app = AppState(Arc::new(App {
+            revoked: Default::default(),
             limiter,
             metrics: Default::default(),
             users: crate::auth::UserCache::new(std::time::Duration::from_secs(30)),
@@ -105,7 +135,9 @@ impl App {
             policy,
             config,
             catalogue: OnceLock::new(),
-        })))
+        }));
+        app.read_revoked_sessions().await.map_err(into_anyhow)?;
+        Ok(app)
     }
 
     /// The client for calls to sign-in providers. It is built on first use, not at start-up:
@@ -192,6 +224,10 @@ impl App {
             }
             crate::changes::Change::Settings => self.settings.reload(&self.db).await?,
             crate::changes::Change::User(id) => self.users.forget(*id),
+            crate::changes::Change::Session(sid) => {
+                let now = chrono::Utc::now().timestamp();
+                self.revoked.insert(sid, self.revoked_until(now));
+            }
         }
         Ok(())
     }

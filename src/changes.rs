@@ -22,6 +22,8 @@ pub enum Change {
     Settings,
     /// One user: blocked, deleted, role or password changed.
     User(i32),
+    /// One session ended (refresh mode): its access JWTs are refused from now on.
+    Session(String),
 }
 
 impl Change {
@@ -30,6 +32,7 @@ impl Change {
             Self::Policy => "policy".into(),
             Self::Settings => "settings".into(),
             Self::User(id) => format!("user:{id}"),
+            Self::Session(id) => format!("session:{id}"),
         }
     }
 
@@ -37,7 +40,11 @@ impl Change {
         match payload {
             "policy" => Some(Self::Policy),
             "settings" => Some(Self::Settings),
-            other => other.strip_prefix("user:")?.parse().ok().map(Self::User),
+            other => match other.strip_prefix("session:") {
+                Some(id) if !id.is_empty() => Some(Self::Session(id.to_string())),
+                Some(_) => None,
+                None => other.strip_prefix("user:")?.parse().ok().map(Self::User),
+            },
         }
     }
 }
@@ -57,6 +64,9 @@ pub fn listen(app: AppState, url: String) {
             // Whatever was missed meanwhile: start again from the database.
             let _ = app.apply(&Change::Policy).await;
             let _ = app.apply(&Change::Settings).await;
+            if let Err(error) = app.read_revoked_sessions().await {
+                error.log_if_internal();
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
@@ -94,9 +104,15 @@ mod tests {
 
     #[test]
     fn changes_travel_as_text() {
-        for change in [Change::Policy, Change::Settings, Change::User(42)] {
+        for change in [
+            Change::Policy,
+            Change::Settings,
+            Change::User(42),
+            Change::Session("AbC123".into()),
+        ] {
             assert_eq!(Change::parse(&change.payload()), Some(change));
         }
         assert_eq!(Change::parse("user:x"), None);
+        assert_eq!(Change::parse("session:"), None);
     }
 }

@@ -101,7 +101,94 @@ pub struct Config {
     pub cors: CorsConfig,
     /// `[server]`: timeouts and the cap on open connections.
     pub connections: ConnectionLimits,
+    /// How sign-ins are kept (`jwt.management`, `[sessions]`): one long JWT (legacy), or
+    /// short access JWTs and rotating refresh tokens of sessions kept in the database.
+    pub sessions: SessionsConfig,
 }
+
+/// `jwt.management`: how a sign-in is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtManagement {
+    /// One JWT of `jwt.expiresIn` (Strapi's `legacy-support`, the default).
+    Legacy,
+    /// A short access JWT bound to a session, and a refresh token that rotates.
+    Refresh,
+}
+
+/// `SameSite` of the session cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+}
+
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lax => "Lax",
+            Self::Strict => "Strict",
+        }
+    }
+}
+
+/// `jwt.management` and `[sessions]`.
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    pub management: JwtManagement,
+    /// Lifetime of an access JWT in refresh mode (`sessions.accessExpiresIn`, default 15 min).
+    pub access_lifetime: Duration,
+    /// A session unused this long ends (`sessions.idleExpiresIn`, default 14 days).
+    pub idle_lifetime: Duration,
+    /// A session ends this long after its sign-in, however used (`sessions.absoluteExpiresIn`,
+    /// default 90 days).
+    pub absolute_lifetime: Duration,
+    /// The refresh token travels only in an `HttpOnly` cookie, never in a body
+    /// (`sessions.httpOnly`, default off).
+    pub http_only: bool,
+    /// The access JWT travels in an `HttpOnly` cookie too (`sessions.accessCookie`, default
+    /// off); state-changing requests authenticated by it must then carry the CSRF header.
+    pub access_cookie: bool,
+    /// Name of the refresh cookie (`sessions.cookieName`, default `strapi_up_refresh`, Strapi's).
+    pub cookie_name: String,
+    /// Path of the refresh cookie (`sessions.cookiePath`, default `/api/auth`: only the
+    /// refresh, logout and session routes see it).
+    pub cookie_path: String,
+    /// `Secure` on the cookies (`sessions.cookieSecure`, default on; off only for local
+    /// development over plain HTTP).
+    pub cookie_secure: bool,
+    /// `SameSite` of the cookies (`sessions.cookieSameSite`, `lax` (default) or `strict`).
+    pub same_site: SameSite,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            management: JwtManagement::Legacy,
+            access_lifetime: Duration::from_secs(15 * 60),
+            idle_lifetime: Duration::from_secs(14 * 86_400),
+            absolute_lifetime: Duration::from_secs(90 * 86_400),
+            http_only: false,
+            access_cookie: false,
+            cookie_name: "strapi_up_refresh".into(),
+            cookie_path: "/api/auth".into(),
+            cookie_secure: true,
+            same_site: SameSite::Lax,
+        }
+    }
+}
+
+impl SessionsConfig {
+    pub fn refresh(&self) -> bool {
+        self.management == JwtManagement::Refresh
+    }
+}
+
+/// The cookie of the access JWT in cookie mode (`sessions.accessCookie`).
+pub const ACCESS_COOKIE: &str = "castellan_access";
+/// The cookie a script reads and sends back in [`CSRF_HEADER`] (double submit).
+pub const CSRF_COOKIE: &str = "castellan_csrf";
+/// The header that proves a cookie-authenticated request comes from the front end's own page.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A secret that development generates when its variable is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,6 +520,7 @@ impl Config {
             graphql: GraphqlLimits::default(),
             cors: CorsConfig::default(),
             connections: ConnectionLimits::default(),
+            sessions: SessionsConfig::default(),
         }
     }
 
@@ -689,6 +777,7 @@ impl Config {
             }
         }
         config.cors = cors(file.cors)?;
+        config.sessions = sessions(&file.jwt, file.sessions)?;
         for declared in file.conditions {
             if config.conditions.iter().any(|c| c.name == declared.name) {
                 bail!("conditions: `{}` is declared twice", declared.name);
@@ -849,6 +938,7 @@ struct FileConfig {
     graphql: GraphqlSection,
     cors: CorsSection,
     metrics: MetricsSection,
+    sessions: SessionsSection,
     #[serde(skip)]
     declared: Declared,
 }
@@ -1033,6 +1123,73 @@ struct DatabaseSection {
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 struct JwtSection {
     expires_in: Option<ExpiresIn>,
+    management: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct SessionsSection {
+    access_expires_in: Option<ExpiresIn>,
+    idle_expires_in: Option<ExpiresIn>,
+    absolute_expires_in: Option<ExpiresIn>,
+    http_only: Option<bool>,
+    access_cookie: Option<bool>,
+    cookie_name: Option<String>,
+    cookie_path: Option<String>,
+    cookie_secure: Option<bool>,
+    cookie_same_site: Option<String>,
+}
+
+/// Checks `jwt.management` and `[sessions]`.
+fn sessions(jwt: &JwtSection, section: SessionsSection) -> anyhow::Result<SessionsConfig> {
+    let management = match jwt.management.as_deref() {
+        None | Some("legacy") | Some("legacy-support") => JwtManagement::Legacy,
+        Some("refresh") => JwtManagement::Refresh,
+        Some(other) => bail!("jwt.management: expected \"legacy\" or \"refresh\", got {other:?}"),
+    };
+    let mut sessions = SessionsConfig {
+        management,
+        ..SessionsConfig::default()
+    };
+    for (value, target, name) in [
+        (&section.access_expires_in, &mut sessions.access_lifetime, "sessions.accessExpiresIn"),
+        (&section.idle_expires_in, &mut sessions.idle_lifetime, "sessions.idleExpiresIn"),
+        (&section.absolute_expires_in, &mut sessions.absolute_lifetime, "sessions.absoluteExpiresIn"),
+    ] {
+        if let Some(value) = value {
+            *target = value.to_duration().context(name)?;
+        }
+    }
+    if sessions.idle_lifetime > sessions.absolute_lifetime {
+        bail!("sessions.idleExpiresIn is longer than sessions.absoluteExpiresIn");
+    }
+    sessions.http_only = section.http_only.unwrap_or(false);
+    sessions.access_cookie = section.access_cookie.unwrap_or(false);
+    if (sessions.http_only || sessions.access_cookie) && !sessions.refresh() {
+        bail!("sessions.httpOnly and sessions.accessCookie need jwt.management = \"refresh\"");
+    }
+    if sessions.access_cookie && !sessions.http_only {
+        bail!("sessions.accessCookie needs sessions.httpOnly = true");
+    }
+    if let Some(name) = section.cookie_name {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            bail!("sessions.cookieName: `{name}` is not a cookie name (letters, digits, `_`, `-`)");
+        }
+        sessions.cookie_name = name;
+    }
+    if let Some(path) = section.cookie_path {
+        if !path.starts_with('/') || path.bytes().any(|b| b == b';' || b.is_ascii_control() || b == b' ') {
+            bail!("sessions.cookiePath: `{path}` is not a path (starts with `/`, no `;` or spaces)");
+        }
+        sessions.cookie_path = path;
+    }
+    sessions.cookie_secure = section.cookie_secure.unwrap_or(true);
+    sessions.same_site = match section.cookie_same_site.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("lax") => SameSite::Lax,
+        Some("strict") => SameSite::Strict,
+        Some(other) => bail!("sessions.cookieSameSite: expected \"lax\" or \"strict\", got {other:?}"),
+    };
+    Ok(sessions)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1310,6 +1467,40 @@ mod tests {
             file.conditions[0].query,
             serde_json::json!({ "attributes.team": "$user.attributes.team" })
         );
+    }
+
+    #[test]
+    fn sessions_are_read_and_checked() {
+        let read = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            sessions(&file.jwt, file.sessions)
+        };
+        let legacy = read("").unwrap();
+        assert!(!legacy.refresh() && !legacy.http_only);
+        assert_eq!(legacy.access_lifetime, Duration::from_secs(900));
+        let refresh = read(
+            "[jwt]\nmanagement = \"refresh\"\n[sessions]\naccessExpiresIn = \"5m\"\nidleExpiresIn = \"1d\"\nabsoluteExpiresIn = 604800\nhttpOnly = true\naccessCookie = true\ncookieSecure = false\ncookieSameSite = \"Strict\"\ncookiePath = \"/\"\ncookieName = \"session\"\n",
+        )
+        .unwrap();
+        assert!(refresh.refresh() && refresh.http_only && refresh.access_cookie);
+        assert_eq!(
+            (refresh.access_lifetime, refresh.idle_lifetime, refresh.absolute_lifetime),
+            (Duration::from_secs(300), Duration::from_secs(86_400), Duration::from_secs(604_800))
+        );
+        assert_eq!((refresh.same_site, refresh.cookie_secure), (SameSite::Strict, false));
+        assert_eq!((refresh.cookie_path.as_str(), refresh.cookie_name.as_str()), ("/", "session"));
+        for (text, expected) in [
+            ("[jwt]\nmanagement = \"sessions\"\n", "jwt.management"),
+            ("[sessions]\nhttpOnly = true\n", "need jwt.management"),
+            ("[jwt]\nmanagement = \"refresh\"\n[sessions]\naccessCookie = true\n", "needs sessions.httpOnly"),
+            ("[jwt]\nmanagement = \"refresh\"\n[sessions]\nidleExpiresIn = \"100d\"\n", "longer than"),
+            ("[sessions]\ncookieName = \"a b\"\n", "sessions.cookieName"),
+            ("[sessions]\ncookiePath = \"api\"\n", "sessions.cookiePath"),
+            ("[sessions]\ncookieSameSite = \"none\"\n", "sessions.cookieSameSite"),
+        ] {
+            let error = read(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
     }
 
     #[test]

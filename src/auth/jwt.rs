@@ -22,6 +22,9 @@ pub struct Claims {
     /// same. Absent from tokens of earlier versions, which are judged by `iat` instead.
     #[serde(rename = "gen", default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// The session the token belongs to (refresh mode): refused once the session ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -68,12 +71,34 @@ impl JwtKeys {
 
     /// A token for `user_id` of the user's current `token_generation`.
     pub fn issue(&self, user_id: i32, token_generation: i64) -> String {
+        self.issue_with(user_id, token_generation, None, self.lifetime)
+    }
+
+    /// An access token of the session `sid`, living `lifetime`.
+    pub fn issue_for_session(
+        &self,
+        user_id: i32,
+        token_generation: i64,
+        sid: &str,
+        lifetime: Duration,
+    ) -> String {
+        self.issue_with(user_id, token_generation, Some(sid), lifetime)
+    }
+
+    fn issue_with(
+        &self,
+        user_id: i32,
+        token_generation: i64,
+        sid: Option<&str>,
+        lifetime: Duration,
+    ) -> String {
         let iat = chrono::Utc::now().timestamp();
         let claims = Claims {
             id: user_id,
             iat,
-            exp: iat + self.lifetime.as_secs() as i64,
+            exp: iat + lifetime.as_secs() as i64,
             generation: Some(token_generation),
+            sid: sid.map(str::to_string),
         };
         // HS256 over a serializable struct cannot fail.
         #[expect(
@@ -142,6 +167,11 @@ mod tests {
         let claims = keys.verify(&keys.issue(42, 0)).unwrap();
         assert_eq!(claims.id, 42);
         assert_eq!(claims.exp - claims.iat, 60);
+        assert_eq!(claims.sid, None);
+        let token = keys.issue_for_session(42, 1, "abc", Duration::from_secs(5));
+        assert!(!token.contains("abc"), "the claims are encoded");
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!((claims.sid.as_deref(), claims.exp - claims.iat), (Some("abc"), 5));
     }
 
     #[test]
@@ -239,6 +269,7 @@ mod tests {
                 iat: now,
                 exp: now + 60,
                 generation: None,
+                sid: None,
             },
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )
@@ -257,6 +288,7 @@ mod tests {
                 iat: now - 120,
                 exp: now - 60,
                 generation: None,
+                sid: None,
             },
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )

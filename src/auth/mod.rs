@@ -3,13 +3,16 @@
 pub mod api_token;
 pub mod cache;
 pub mod codes;
+pub mod cookies;
 pub mod jwt;
 pub mod oauth;
 pub mod password;
 pub mod principal;
 pub mod providers;
+pub mod revoked;
 
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;
 pub use cache::UserCache;
-pub use principal::{Principal, SignedInUser, authenticate};
+pub use principal::{Principal, SignedInUser, authenticate, authenticate_session};
+pub use revoked::RevokedSessions;

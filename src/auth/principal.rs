@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::db::models::{Role, User};
 use crate::error::{AppError, AppResult};
 use super::api_token::{self, ApiToken};
-use super::{JwtKeys, UserCache};
+use super::{JwtKeys, RevokedSessions, UserCache};
 
 /// The message of a 401 for a token that is malformed, wrongly signed or expired.
 pub const INVALID_TOKEN: &str = "Missing or invalid credentials";
@@ -49,6 +49,7 @@ pub struct Keys<'a> {
     pub jwt: &'a JwtKeys,
     pub users: &'a UserCache,
     pub api_token_salt: &'a Secret,
+    pub revoked: &'a RevokedSessions,
 }
 
 /// Resolves the principal of a request from its `Authorization` header: none → public;
@@ -58,21 +59,33 @@ pub async fn authenticate(
     keys: &Keys<'_>,
     authorization: Option<&HeaderValue>,
 ) -> AppResult<Principal> {
-    let Some(header) = authorization else {
-        return Ok(Principal::Public);
+    Ok(authenticate_session(keys, authorization, None).await?.0)
+}
+
+/// [`authenticate`], with the session of a session-bound JWT (refresh mode). Without an
+/// `Authorization` header, `access_cookie` (the access JWT of cookie mode) stands for it.
+/// A JWT of an ended session is refused, from memory ([`RevokedSessions`]).
+pub async fn authenticate_session(
+    keys: &Keys<'_>,
+    authorization: Option<&HeaderValue>,
+    access_cookie: Option<&str>,
+) -> AppResult<(Principal, Option<String>)> {
+    let token = match (authorization, access_cookie) {
+        (Some(header), _) => header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|token| !token.is_empty())
+            .ok_or(AppError::Unauthorized(INVALID_TOKEN))?,
+        (None, Some(cookie)) if !cookie.is_empty() => cookie,
+        (None, _) => return Ok((Principal::Public, None)),
     };
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty())
-        .ok_or(AppError::Unauthorized(INVALID_TOKEN))?;
     if token.starts_with(api_token::KEY_PREFIX) {
         return match api_token::authenticate(keys.db, keys.api_token_salt, token).await? {
-            Some(api_token) => Ok(Principal::ApiToken(api_token)),
+            Some(api_token) => Ok((Principal::ApiToken(api_token), None)),
             None => Err(AppError::Unauthorized(INVALID_TOKEN)),
         };
     }
@@ -80,6 +93,11 @@ pub async fn authenticate(
         .jwt
         .verify(token)
         .map_err(|_| AppError::Unauthorized(INVALID_TOKEN))?;
+    if let Some(sid) = &claims.sid
+        && keys.revoked.contains(sid)
+    {
+        return Err(AppError::Unauthorized(INVALID_USER));
+    }
 
     let signed_in = match keys.users.get(claims.id) {
         Some(cached) => cached,
@@ -97,5 +115,5 @@ pub async fn authenticate(
     if user.blocked || claims.revoked_for(user.token_generation, user.tokens_valid_after) {
         return Err(AppError::Unauthorized(INVALID_USER));
     }
-    Ok(Principal::User(signed_in))
+    Ok((Principal::User(signed_in), claims.sid))
 }

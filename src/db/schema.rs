@@ -110,3 +110,28 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    up_sessions (id) {
+        id -> Text,
+        user_id -> Integer,
+        device_id -> Nullable<Text>,
+        device_name -> Text,
+        refresh_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        idle_expires_at -> BigInt,
+        absolute_expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    up_session_used_tokens (hash) {
+        hash -> Text,
+        session_id -> Text,
+    }
+}
+
+diesel::joinable!(up_session_used_tokens -> up_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(up_sessions, up_session_used_tokens);

@@ -6,13 +6,15 @@ use async_graphql::{Context, Object, Result};
 use super::directives::action;
 use super::types::{
     UsersPermissionsLoginInput, UsersPermissionsLoginPayload, UsersPermissionsMe,
-    UsersPermissionsPasswordPayload, UsersPermissionsRegisterInput,
+    UsersPermissionsPasswordPayload, UsersPermissionsRefreshPayload,
+    UsersPermissionsRegisterInput, UsersPermissionsSession,
 };
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::policy::actions;
 use crate::service::account::{self, Registration};
+use crate::service::session::{self, Device, Logout, RequestSession, Session};
 
 /// The app and the principal of the request, from the GraphQL context.
 pub fn request<'a>(ctx: &Context<'a>) -> AppResult<(&'a AppState, &'a Principal)> {
@@ -65,6 +67,34 @@ pub async fn limit(ctx: &Context<'_>, operation: &str, identifier: Option<&str>)
     app.limiter.check(operation, address, identifier).await
 }
 
+/// The device of the request (its `User-Agent`), with the `deviceId` the client names.
+fn device(ctx: &Context<'_>, device_id: Option<String>) -> Device {
+    let mut device = ctx.data_opt::<Device>().cloned().unwrap_or_default();
+    device.device_id = device_id.filter(|d| !d.is_empty());
+    device
+}
+
+/// What the request knows of its session.
+fn request_session<'a>(ctx: &Context<'a>) -> Option<&'a RequestSession> {
+    ctx.data_opt::<RequestSession>()
+}
+
+/// The payload of a sign-in. In cookie mode the refresh token goes into its `HttpOnly`
+/// cookie, never into the body.
+pub(super) fn signed_in(ctx: &Context<'_>, session: Session) -> AppResult<UsersPermissionsLoginPayload> {
+    let (app, _) = request(ctx)?;
+    let mut payload = UsersPermissionsLoginPayload::from(session);
+    if app.config.sessions.http_only
+        && let Some(refresh_token) = payload.refresh_token.take()
+    {
+        let jwt = payload.jwt.as_deref().unwrap_or_default();
+        for cookie in crate::auth::cookies::signed_in(&app.config.sessions, &refresh_token, jwt) {
+            ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
+        }
+    }
+    Ok(payload)
+}
+
 #[derive(Default)]
 pub struct AuthQuery;
 
@@ -78,6 +108,25 @@ impl AuthQuery {
         Ok(principal
             .user()
             .map(|signed_in| UsersPermissionsMe::new(&signed_in.user, &signed_in.role)))
+    }
+
+    /// The signed-in user's sessions (refresh mode), the most recently used first: each
+    /// device, when it signed in and last refreshed, and which one this request comes from.
+    #[graphql(directive = action::apply(actions::AUTH_GET_SESSIONS.into()))]
+    async fn users_permissions_sessions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<UsersPermissionsSession>> {
+        let (app, principal) = request(ctx)?;
+        let user = principal
+            .user()
+            .ok_or(AppError::Unauthorized("Missing authentication"))?;
+        let current = request_session(ctx).and_then(|s| s.current.as_deref());
+        Ok(session::list(app, user.user.id, current)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }
 
@@ -97,9 +146,90 @@ impl AuthMutation {
         let (app, _) = request(ctx)?;
         // The identifier, and the account it names, count in `account::login`.
         limit(ctx, "login", None).await?;
-        let session =
-            account::login(app, &input.identifier, &input.password, &input.provider).await?;
-        Ok(session.into())
+        let device = device(ctx, input.device_id);
+        let session = account::login(
+            app,
+            &input.identifier,
+            &input.password,
+            &input.provider,
+            &device,
+        )
+        .await?;
+        Ok(signed_in(ctx, session)?)
+    }
+
+    /// Refresh mode: exchanges a refresh token (the argument, or in cookie mode the cookie)
+    /// for a new access JWT and a new refresh token. Each refresh token works once: one
+    /// presented again ends its whole session.
+    #[graphql(directive = action::apply(actions::AUTH_REFRESH.into()))]
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: Option<String>,
+    ) -> Result<UsersPermissionsRefreshPayload> {
+        let (app, _) = request(ctx)?;
+        limit(ctx, "refresh", None).await?;
+        let presented = match refresh_token.filter(|t| !t.is_empty()) {
+            Some(token) => token,
+            None => request_session(ctx)
+                .and_then(|s| s.refresh_cookie.clone())
+                .unwrap_or_default(),
+        };
+        let tokens = session::refresh(app, &presented).await?;
+        let mut refresh_token = Some(tokens.refresh_token);
+        if app.config.sessions.http_only
+            && let Some(token) = refresh_token.take()
+        {
+            for cookie in crate::auth::cookies::signed_in(&app.config.sessions, &token, &tokens.jwt) {
+                ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
+            }
+        }
+        Ok(UsersPermissionsRefreshPayload {
+            jwt: tokens.jwt,
+            refresh_token,
+        })
+    }
+
+    /// Refresh mode: ends the current session, or the sessions of one `deviceId`, or with
+    /// `scope: "all"` every session of the signed-in user. Their access JWTs are refused at
+    /// once and their refresh tokens stop working.
+    #[graphql(directive = action::apply(actions::AUTH_LOGOUT.into()))]
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        device_id: Option<String>,
+        scope: Option<String>,
+    ) -> Result<UsersPermissionsPasswordPayload> {
+        let (app, principal) = request(ctx)?;
+        let user = principal
+            .user()
+            .ok_or(AppError::Unauthorized("Missing authentication"))?;
+        let scope = Logout::parse(device_id, scope.as_deref())?;
+        let current = request_session(ctx).and_then(|s| s.current.as_deref());
+        session::logout(app, user.user.id, current, &scope).await?;
+        if app.config.sessions.http_only
+            && matches!(scope, Logout::Current | Logout::All)
+        {
+            for cookie in crate::auth::cookies::signed_out(&app.config.sessions) {
+                ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
+            }
+        }
+        Ok(UsersPermissionsPasswordPayload { ok: true })
+    }
+
+    /// Refresh mode: ends one session of the signed-in user (from `usersPermissionsSessions`).
+    #[graphql(directive = action::apply(actions::AUTH_REVOKE_SESSION.into()))]
+    async fn revoke_users_permissions_session(
+        &self,
+        ctx: &Context<'_>,
+        id: async_graphql::ID,
+    ) -> Result<UsersPermissionsPasswordPayload> {
+        let (app, principal) = request(ctx)?;
+        let user = principal
+            .user()
+            .ok_or(AppError::Unauthorized("Missing authentication"))?;
+        session::revoke(app, user.user.id, &id).await?;
+        Ok(UsersPermissionsPasswordPayload { ok: true })
     }
 
     /// Creates an account in the default role and signs it in; with email confirmation on,
@@ -118,7 +248,9 @@ impl AuthMutation {
             password: &input.password,
             attributes: input.attributes.as_ref().map(|json| &json.0),
         };
-        Ok(account::register(app, registration).await?.into())
+        let device = device(ctx, None);
+        let session = account::register(app, registration, &device).await?;
+        Ok(signed_in(ctx, session)?)
     }
 
     /// Emails a reset-password link to the account with this email, if there is one. The
@@ -147,9 +279,11 @@ impl AuthMutation {
     ) -> Result<Option<UsersPermissionsLoginPayload>> {
         let (app, _) = request(ctx)?;
         limit(ctx, "reset-password", None).await?;
+        let device = device(ctx, None);
         let session =
-            account::reset_password(app, &password, &password_confirmation, &code).await?;
-        Ok(Some(session.into()))
+            account::reset_password(app, &password, &password_confirmation, &code, &device)
+                .await?;
+        Ok(Some(signed_in(ctx, session)?))
     }
 
     /// Changes the signed-in user's password. JWTs issued before stop working; the returned
@@ -171,9 +305,10 @@ impl AuthMutation {
             &current_password,
             &password,
             &password_confirmation,
+            &device(ctx, None),
         )
         .await?;
-        Ok(Some(session.into()))
+        Ok(Some(signed_in(ctx, session)?))
     }
 
     /// Confirms an email with the code of the confirmation email, and signs in.
@@ -184,9 +319,8 @@ impl AuthMutation {
         confirmation: String,
     ) -> Result<Option<UsersPermissionsLoginPayload>> {
         let (app, _) = request(ctx)?;
-        Ok(Some(
-            account::confirm_email(app, &confirmation).await?.into(),
-        ))
+        let session = account::confirm_email(app, &confirmation, Some(&device(ctx, None))).await?;
+        Ok(Some(signed_in(ctx, session)?))
     }
 
     /// Sends the confirmation email again to an unconfirmed account with this email. The
@@ -203,3 +337,4 @@ impl AuthMutation {
         Ok(UsersPermissionsPasswordPayload { ok: true })
     }
 }
+

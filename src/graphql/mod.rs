@@ -191,6 +191,7 @@ pub async fn execute(
     app: &AppState,
     request: async_graphql::Request,
     principal: Principal,
+    session: crate::service::session::RequestSession,
 ) -> async_graphql::Response {
     if let Err(error) = bounds::check(&request, app.config.graphql.max_nesting) {
         use guard::WithSource as _;
@@ -200,7 +201,7 @@ pub async fn execute(
         errors::finish(&mut response, app.catalogue());
         return response;
     }
-    let mut response = fast_path::run(schema, app, request, principal).await;
+    let mut response = fast_path::run(schema, app, request, principal, session).await;
     errors::finish(&mut response, app.catalogue());
     response
 }

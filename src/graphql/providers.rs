@@ -133,8 +133,11 @@ impl ProvidersMutation {
     ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
         super::auth::limit(ctx, "provider-login", None).await?;
-        Ok(providers::sign_in(app, &provider, &access_token)
-            .await?
-            .into())
+        let device = ctx
+            .data_opt::<crate::service::session::Device>()
+            .cloned()
+            .unwrap_or_default();
+        let session = providers::sign_in(app, &provider, &access_token, &device).await?;
+        Ok(super::auth::signed_in(ctx, session)?)
     }
 }

@@ -69,7 +69,46 @@ pub struct UsersPermissionsMeRole {
 #[derive(Debug, SimpleObject)]
 pub struct UsersPermissionsLoginPayload {
     pub jwt: Option<String>,
+    /// Refresh mode (`jwt.management = "refresh"`): the token that buys the next `jwt` (see
+    /// `refreshToken`); null in legacy mode, and in cookie mode, where it travels only in an
+    /// `HttpOnly` cookie.
+    pub refresh_token: Option<String>,
     pub user: UsersPermissionsMe,
+}
+
+/// A new access JWT and the refresh token that replaces the one spent.
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsRefreshPayload {
+    pub jwt: String,
+    /// Null in cookie mode, where it travels only in an `HttpOnly` cookie.
+    pub refresh_token: Option<String>,
+}
+
+/// A signed-in device of the user (refresh mode). Never its address or token.
+#[derive(Debug, SimpleObject)]
+pub struct UsersPermissionsSession {
+    pub id: ID,
+    /// The `deviceId` the client sent when it signed in.
+    pub device_id: Option<String>,
+    /// From the `User-Agent` of the sign-in: "Firefox on Linux".
+    pub device_name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    /// Whether this request came with this session's access JWT.
+    pub current: bool,
+}
+
+impl From<crate::service::session::SessionInfo> for UsersPermissionsSession {
+    fn from(info: crate::service::session::SessionInfo) -> Self {
+        Self {
+            id: ID(info.id),
+            device_id: info.device_id,
+            device_name: info.device_name,
+            created_at: info.created_at.and_utc(),
+            last_used_at: info.last_used_at.and_utc(),
+            current: info.current,
+        }
+    }
 }
 
 #[derive(Debug, InputObject)]
@@ -79,6 +118,8 @@ pub struct UsersPermissionsLoginInput {
     pub password: String,
     #[graphql(default_with = "String::from(\"local\")")]
     pub provider: String,
+    /// Refresh mode: names this device, to log it out later (`logout(deviceId:)`).
+    pub device_id: Option<String>,
 }
 
 #[derive(Debug, InputObject)]
@@ -129,6 +170,7 @@ impl From<Session> for UsersPermissionsLoginPayload {
     fn from(session: Session) -> Self {
         Self {
             jwt: session.jwt,
+            refresh_token: session.refresh_token,
             user: UsersPermissionsMe::new(&session.user, &session.role),
         }
     }

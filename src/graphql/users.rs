@@ -358,4 +358,18 @@ impl UsersMutation {
             data: Some(UsersPermissionsUser::new(user, role, access)),
         })
     }
+
+    /// Refresh mode: ends every session of a user (numeric id or documentId) within the
+    /// grant's conditions; their access JWTs are refused at once. How many ended.
+    #[graphql(directive = directives::action::apply(actions::USER_UPDATE.into()))]
+    async fn revoke_users_permissions_user_sessions(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<i32> {
+        let (app, _) = request(ctx)?;
+        let access = super::access(ctx)?;
+        let ended = users::end_sessions(app, &access, &id).await?;
+        Ok(i32::try_from(ended).unwrap_or(i32::MAX))
+    }
 }

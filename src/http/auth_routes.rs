@@ -37,7 +37,7 @@ pub(super) async fn email_confirmation(
     State(app): State<AppState>,
     Query(query): Query<ConfirmationQuery>,
 ) -> Response {
-    match account::confirm_email(&app, &query.confirmation).await {
+    match account::confirm_email(&app, &query.confirmation, None).await {
         Ok(_) => match app
             .settings
             .advanced()
@@ -138,15 +138,14 @@ pub(super) struct AccessTokenQuery {
 pub(super) async fn provider_sign_in(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
+    Extension(device): Extension<crate::service::session::Device>,
     Path(provider): Path<String>,
     Query(query): Query<AccessTokenQuery>,
 ) -> Response {
     if let Err(response) = limit_rest(&app, address, "provider-login").await {
         return response;
     }
-    match providers::sign_in(&app, &provider, &query.access_token).await {
-        Ok(session) => Json(super::rest::signed_in(&session)).into_response(),
-        Err(error) => rest_error(&error),
-    }
+    let session = providers::sign_in(&app, &provider, &query.access_token, &device).await;
+    super::rest::signed_in(&app, session)
 }
 

@@ -8,7 +8,7 @@ use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, FromRequestParts, Path, Query, State};
 use axum::http::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY,
+    ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY,
     X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::request::Parts;
@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::envelope::error_response;
+use super::sessions::RequestCredentials;
+use crate::service::session::RequestSession;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::graphql::{self, CastellanSchema};
@@ -28,15 +30,34 @@ use crate::util::request::ClientAddress;
 /// Where the GraphQL API and GraphiQL live.
 pub(super) const GRAPHQL_PATH: &str = "/graphql";
 
-/// The `Authorization` header of a request, if any: all a GraphQL request needs of its
-/// headers (the `HeaderMap` extractor copies every header).
-pub(super) struct Credentials(Option<HeaderValue>);
+/// The credentials of a request (`Authorization`, `User-Agent`, the session cookies of cookie
+/// mode): all a GraphQL request needs of its headers (the `HeaderMap` extractor copies every
+/// header).
+pub(super) struct Credentials(RequestCredentials);
 
-impl<S: Send + Sync> FromRequestParts<S> for Credentials {
+impl FromRequestParts<AppState> for Credentials {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.headers.get(AUTHORIZATION).cloned()))
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(RequestCredentials::of(&parts.headers, app)))
+    }
+}
+
+/// The principal of a GraphQL request, with its session and device in the request's data.
+async fn authenticate(
+    app: &AppState,
+    credentials: &RequestCredentials,
+    request: async_graphql::Request,
+    state_changing: bool,
+) -> Result<(crate::auth::Principal, RequestSession, async_graphql::Request), Response> {
+    match credentials.resolve(app, state_changing).await {
+        Ok((principal, session)) => Ok((principal, session, request.data(credentials.device()))),
+        Err(error) => {
+            if let AppError::Unauthorized(_) = error {
+                app.metrics.unauthorized();
+            }
+            Err(error_response(&error))
+        }
     }
 }
 
@@ -65,8 +86,8 @@ pub(super) async fn graphql_api(
             return *response;
         }
     }
-    let principal = match app.authenticate(credentials.as_ref()).await {
-        Ok(principal) => principal,
+    let (principal, session) = match credentials.resolve(&app, true).await {
+        Ok(resolved) => resolved,
         Err(error) => {
             if let AppError::Unauthorized(_) = error {
                 app.metrics.unauthorized();
@@ -74,11 +95,13 @@ pub(super) async fn graphql_api(
             return error_response(&error);
         }
     };
+    let device = credentials.device();
     let execute = |request: async_graphql::Request| {
         let (app, schema, principal) = (&app, &schema, principal.clone());
+        let (request, session) = (request.data(device.clone()), session.clone());
         async move {
             let response =
-                graphql::execute(schema, app, request.data(address), principal).await;
+                graphql::execute(schema, app, request.data(address), principal, session).await;
             app.metrics.graphql_request(&response);
             response
         }
@@ -278,16 +301,13 @@ GraphiQL)"
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let principal = match app.authenticate(credentials.as_ref()).await {
-        Ok(principal) => principal,
-        Err(error) => {
-            if let AppError::Unauthorized(_) = error {
-                app.metrics.unauthorized();
-            }
-            return error_response(&error);
-        }
-    };
-    let response = graphql::execute(&schema, &app, request.data(address), principal).await;
+    let (principal, session, request) =
+        match authenticate(&app, &credentials, request, false).await {
+            Ok(resolved) => resolved,
+            Err(response) => return response,
+        };
+    let response =
+        graphql::execute(&schema, &app, request.data(address), principal, session).await;
     app.metrics.graphql_request(&response);
     respond(response, accept)
 }

@@ -8,6 +8,7 @@
 //! | `graphql.rs` | `/graphql`: GraphQL over HTTP (POST, GET for queries) and GraphiQL |
 //! | `protected.rs` | the REST route list, each route behind its action: built-in and library |
 //! | `auth_routes.rs` | the confirmation link and the OAuth provider routes |
+//! | `sessions.rs` | credentials of a request (header, cookies), refresh, logout, sessions |
 //! | `rest/` | Strapi's REST routes of Users & Permissions (auth, users, roles, permissions) |
 //! | `operations.rs` | `/healthz`, `/readyz`, `/metrics` |
 //! | `envelope.rs` | Strapi's error envelope |
@@ -21,6 +22,7 @@ mod operations;
 mod protected;
 mod rest;
 pub mod serve;
+mod sessions;
 
 use axum::Router;
 use axum::extract::Request;

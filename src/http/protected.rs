@@ -65,6 +65,27 @@ pub fn builtin_routes() -> Vec<ProtectedRoute> {
             let (path, needed) = route("/api/auth/send-email-confirmation", actions::AUTH_SEND_EMAIL_CONFIRMATION);
             ProtectedRoute::new(Method::POST, &path, needed, rest::auth::send_email_confirmation)
         },
+        // Sessions of refresh mode (`sessions.rs`).
+        {
+            let (path, needed) = route("/api/auth/refresh", actions::AUTH_REFRESH);
+            ProtectedRoute::new(Method::POST, &path, needed, super::sessions::refresh)
+        },
+        {
+            let (path, needed) = route("/api/auth/logout", actions::AUTH_LOGOUT);
+            ProtectedRoute::new(Method::POST, &path, needed, super::sessions::logout)
+        },
+        {
+            let (path, needed) = route("/api/auth/sessions", actions::AUTH_GET_SESSIONS);
+            ProtectedRoute::new(Method::GET, &path, needed, super::sessions::list)
+        },
+        {
+            let (path, needed) = route("/api/auth/sessions/{id}", actions::AUTH_REVOKE_SESSION);
+            ProtectedRoute::new(Method::DELETE, &path, needed, super::sessions::revoke)
+        },
+        {
+            let (path, needed) = route("/api/users/{id}/sessions", actions::USER_UPDATE);
+            ProtectedRoute::new(Method::DELETE, &path, needed, super::sessions::revoke_user_sessions)
+        },
         {
             let (path, needed) = route("/api/users/me", actions::USER_ME);
             ProtectedRoute::new(Method::GET, &path, needed, rest::users::me)
@@ -182,10 +203,14 @@ async fn check_route(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let principal = match guard.app.authenticate(request.headers().get(AUTHORIZATION)).await {
-        Ok(principal) => principal,
+    let credentials = super::sessions::RequestCredentials::of(request.headers(), &guard.app);
+    let state_changing = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let (principal, session) = match credentials.resolve(&guard.app, state_changing).await {
+        Ok(resolved) => resolved,
         Err(error) => return rest_error(&error),
     };
+    request.extensions_mut().insert(session);
+    request.extensions_mut().insert(credentials.device());
     let access = match guard.requirement.as_ref() {
         Requirement::Action(action) => match guard.app.policy.access(&principal, action) {
             Ok(access) => Some(access),

@@ -10,6 +10,10 @@ pub const AUTH_SEND_EMAIL_CONFIRMATION: &str =
     "plugin::users-permissions.auth.sendEmailConfirmation";
 pub const AUTH_CONNECT: &str = "plugin::users-permissions.auth.connect";
 pub const AUTH_CHANGE_PASSWORD: &str = "plugin::users-permissions.auth.changePassword";
+pub const AUTH_REFRESH: &str = "plugin::users-permissions.auth.refresh";
+pub const AUTH_LOGOUT: &str = "plugin::users-permissions.auth.logout";
+pub const AUTH_GET_SESSIONS: &str = "plugin::users-permissions.auth.getSessions";
+pub const AUTH_REVOKE_SESSION: &str = "plugin::users-permissions.auth.revokeSession";
 pub const USER_ME: &str = "plugin::users-permissions.user.me";
 pub const ROLE_FIND: &str = "plugin::users-permissions.role.find";
 pub const ROLE_FIND_ONE: &str = "plugin::users-permissions.role.findOne";
@@ -48,6 +52,7 @@ pub const PUBLIC_DEFAULTS: &[&str] = &[
     AUTH_EMAIL_CONFIRMATION,
     AUTH_SEND_EMAIL_CONFIRMATION,
     AUTH_CONNECT,
+    AUTH_REFRESH,
 ];
 
 /// What the authenticated role may do on a new installation: as public (a signed-in client
@@ -62,6 +67,10 @@ pub const AUTHENTICATED_DEFAULTS: &[&str] = &[
     AUTH_CONNECT,
     USER_ME,
     AUTH_CHANGE_PASSWORD,
+    AUTH_REFRESH,
+    AUTH_LOGOUT,
+    AUTH_GET_SESSIONS,
+    AUTH_REVOKE_SESSION,
 ];
 
 /// The parts of an action name: `plugin::users-permissions.user.me` is namespace

@@ -15,7 +15,7 @@ use crate::mail::{self, Mail};
 use crate::service::settings::TemplateKind;
 use crate::service::validate::{check_password, check_registration, is_valid_email};
 
-pub use super::session::Session;
+pub use super::session::{Device, Session};
 
 /// What `register` receives.
 #[derive(Debug)]
@@ -36,7 +36,11 @@ fn next_token_epoch() -> i64 {
 /// unconfirmed, the confirmation email goes out and no JWT is returned. Uniqueness of username
 /// and email is enforced by the database, so concurrent sign-ups cannot both succeed.
 #[instrument(skip_all)]
-pub async fn register(app: &AppState, input: Registration<'_>) -> AppResult<Session> {
+pub async fn register(
+    app: &AppState,
+    input: Registration<'_>,
+    device: &Device,
+) -> AppResult<Session> {
     let settings = app.settings.advanced();
     if !settings.allow_register {
         return Err(AppError::application(
@@ -70,14 +74,18 @@ pub async fn register(app: &AppState, input: Registration<'_>) -> AppResult<Sess
     .on_unique(|| AppError::application("Email or Username are already taken"))?;
     tracing::info!(user = user.id, "user registered");
 
-    let jwt = match confirmation {
+    match confirmation {
         Some(code) => {
             send_confirmation(app, &user, &code.code)?;
-            None
+            Ok(Session {
+                jwt: None,
+                refresh_token: None,
+                user,
+                role,
+            })
         }
-        None => Some(app.jwt.issue(user.id, user.token_generation)),
-    };
-    Ok(Session { jwt, user, role })
+        None => super::session::open(app, user, role, device).await,
+    }
 }
 
 /// `attributes` as stored: an object whose keys are all in `allowed`.
@@ -122,6 +130,7 @@ pub async fn login(
     identifier: &str,
     password: &str,
     provider: &str,
+    device: &Device,
 ) -> AppResult<Session> {
     if provider != "local" || !crate::service::providers::email_enabled(app) {
         return Err(AppError::application("This provider is disabled"));
@@ -167,7 +176,7 @@ pub async fn login(
     if !user.confirmed && app.settings.advanced().email_confirmation {
         return Err(AppError::application("Your account email is not confirmed"));
     }
-    super::session::open(app, user, role)
+    super::session::open(app, user, role, device).await
 }
 
 /// Starts a password reset for `email`. The answer is the same whether or not an account has
@@ -284,6 +293,7 @@ pub async fn reset_password(
     password: &str,
     confirmation: &str,
     code: &str,
+    device: &Device,
 ) -> AppResult<Session> {
     let mut errors = Vec::new();
     check_password("password", password, &mut errors);
@@ -306,8 +316,9 @@ pub async fn reset_password(
         .await?
         .ok_or_else(|| AppError::validation("Incorrect code provided"))?;
     app.changed(crate::changes::Change::User(user.id)).await?;
+    super::session::end_all(app, user.id).await?;
     tracing::info!(user = user.id, "password reset");
-    signed_in(app, &mut conn, user).await
+    signed_in(app, &mut conn, user, device).await
 }
 
 /// Changes the signed-in user's password; every JWT issued before stops working and the
@@ -319,6 +330,7 @@ pub async fn change_password(
     current: &str,
     password: &str,
     confirmation: &str,
+    device: &Device,
 ) -> AppResult<Session> {
     let Some(SignedInUser { user, .. }) = signed_in_user else {
         return Err(AppError::application(
@@ -357,13 +369,16 @@ pub async fn change_password(
         .await?
         .ok_or(AppError::Unauthorized(crate::auth::principal::INVALID_USER))?;
     app.changed(crate::changes::Change::User(user.id)).await?;
+    super::session::end_all(app, user.id).await?;
     tracing::info!(user = user.id, "password changed");
-    signed_in(app, &mut conn, user).await
+    signed_in(app, &mut conn, user, device).await
 }
 
 /// Confirms an account with the code of its confirmation email (once).
 #[instrument(skip_all)]
-pub async fn confirm_email(app: &App, code: &str) -> AppResult<Session> {
+/// With no `device` (the link of the email, which answers with a redirect) no session is
+/// opened in refresh mode: its tokens would reach nobody.
+pub async fn confirm_email(app: &App, code: &str, device: Option<&Device>) -> AppResult<Session> {
     if code.is_empty() {
         return Err(AppError::validation("Invalid token"));
     }
@@ -373,7 +388,25 @@ pub async fn confirm_email(app: &App, code: &str) -> AppResult<Session> {
         .ok_or_else(|| AppError::validation("Invalid token"))?;
     app.changed(crate::changes::Change::User(user.id)).await?;
     tracing::info!(user = user.id, "email confirmed");
-    signed_in(app, &mut conn, user).await
+    match device {
+        None if app.config.sessions.refresh() => {
+            let role = Role::find(&mut conn, user.role_id).await?.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("user {} has no role", user.id))
+            })?;
+            if user.blocked {
+                return Err(AppError::application(
+                    "Your account has been blocked by an administrator",
+                ));
+            }
+            Ok(Session {
+                jwt: None,
+                refresh_token: None,
+                user,
+                role,
+            })
+        }
+        device => signed_in(app, &mut conn, user, &device.cloned().unwrap_or_default()).await,
+    }
 }
 
 /// Sends a new confirmation email to an unconfirmed account. The answer is the same for every
@@ -395,11 +428,16 @@ pub async fn resend_confirmation(app: &AppState, email: &str) -> AppResult<()> {
 }
 
 /// A session for `user`, refused when the account is blocked.
-async fn signed_in(app: &App, conn: &mut crate::db::Conn, user: User) -> AppResult<Session> {
+async fn signed_in(
+    app: &App,
+    conn: &mut crate::db::Conn,
+    user: User,
+    device: &Device,
+) -> AppResult<Session> {
     let role = Role::find(conn, user.role_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("user {} has no role", user.id)))?;
-    super::session::open(app, user, role)
+    super::session::open(app, user, role, device).await
 }
 
 fn send_confirmation(app: &AppState, user: &User, code: &str) -> AppResult<()> {

@@ -244,7 +244,12 @@ pub async fn finish_connect(
 /// Signs in the holder of a provider's `access_token`: finds the account by email, or creates
 /// it. A local account is never taken over by an email the provider has not verified.
 #[instrument(skip_all, fields(provider = name))]
-pub async fn sign_in(app: &App, name: &str, access_token: &str) -> AppResult<Session> {
+pub async fn sign_in(
+    app: &App,
+    name: &str,
+    access_token: &str,
+    device: &super::session::Device,
+) -> AppResult<Session> {
     let settings = enabled(app, name)?;
     if access_token.is_empty() {
         return Err(AppError::validation("access_token is a required field"));
@@ -296,7 +301,7 @@ pub async fn sign_in(app: &App, name: &str, access_token: &str) -> AppResult<Ses
             .await?
         }
     };
-    super::session::open(app, user, role)
+    super::session::open(app, user, role, device).await
 }
 
 /// A new confirmed account of the provider in the default role, with a free username.

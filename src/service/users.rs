@@ -466,8 +466,27 @@ async fn apply_changes(app: &App, user: &User, data: UserData) -> AppResult<(Use
     };
     app.changed(crate::changes::Change::User(updated.id))
         .await?;
+    // A block, or a new password, ends every session of the user.
+    if data.blocked == Some(true) || hash.is_some() {
+        crate::service::session::end_all(app, updated.id).await?;
+    }
     tracing::info!(user = updated.id, fields = ?data.fields(), "user updated by an administrator");
     Ok((updated, role))
+}
+
+/// Ends every session of the user `id` (numeric id or documentId) under `access`, the grant
+/// of `user.update` the guard checked: only a user within its conditions. How many ended.
+#[instrument(skip_all)]
+pub async fn end_sessions(app: &App, access: &Access, id: &str) -> AppResult<usize> {
+    let (user, role) = find(app, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("User not found".into()))?;
+    if !access.allows(&user_document(&user, &role)) {
+        return Err(access.outside());
+    }
+    let ended = crate::service::session::end_all(app, user.id).await?;
+    tracing::info!(user = user.id, sessions = ended, "sessions ended by an administrator");
+    Ok(ended)
 }
 
 /// Deletes the user `id` (numeric id or documentId) under `access`, the grant of

@@ -20,3 +20,8 @@ impl fmt::Debug for Secret {
         f.write_str("Secret(**redacted**)")
     }
 }
+
+/// Whether `a` and `b` are equal, in a time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}

@@ -398,7 +398,7 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-fn chromium_installed() {
+pub(crate) fn chromium_installed() {
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists(),
         "the GraphiQL test drives Debian's Chromium: apt-get install -y chromium (.ci/run does)"

@@ -146,3 +146,50 @@ async fn a_role_a_condition_and_a_setting_changed_through_one_instance_are_enfor
     .await;
     eprintln!("setting change seen by the other instance after {took:?}");
 }
+
+/// Two servers in refresh mode on one new PostgreSQL database.
+async fn two_refresh_instances() -> (TestServer, TestServer) {
+    let a = crate::sessions::refresh_server(Backend::Postgres).await;
+    let url = a.app.config.database_url.clone();
+    let b = TestServer::start_with(Backend::Postgres, move |config| {
+        config.database_url = url;
+        config.sessions.management = castellan::config::JwtManagement::Refresh;
+    })
+    .await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_through_one_instance_is_refused_by_the_other_within_a_second() {
+    use crate::sessions::{me, rest_login};
+    let (a, b) = two_refresh_instances().await;
+    a.register("nomad", "nomad@example.com", "password1").await;
+    let first = rest_login(&a, "nomad", None, "curl/8").await;
+    let second = rest_login(&a, "nomad", None, "curl/8").await;
+    // B knows the user (and caches them) before the logout.
+    assert_eq!(me(&b, &first.jwt).await, StatusCode::OK);
+    assert_eq!(me(&b, &second.jwt).await, StatusCode::OK);
+
+    let (status, _, _) = a
+        .rest(reqwest::Method::POST, "/api/auth/logout", Some(&first.jwt), Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let took = within_a_second(async || me(&b, &first.jwt).await == StatusCode::UNAUTHORIZED).await;
+    eprintln!("logout seen by the other instance after {took:?}");
+    assert_eq!(me(&b, &second.jwt).await, StatusCode::OK, "the other session lives");
+
+    // A refresh through B of the ended session fails; a third instance started now refuses
+    // the ended session's JWT from its first request (it reads the ended sessions at start).
+    assert_eq!(
+        crate::sessions::rest_refresh(&b, &first.refresh).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let url = a.app.config.database_url.clone();
+    let c = TestServer::start_with(Backend::Postgres, move |config| {
+        config.database_url = url;
+        config.sessions.management = castellan::config::JwtManagement::Refresh;
+    })
+    .await;
+    assert_eq!(me(&c, &first.jwt).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&c, &second.jwt).await, StatusCode::OK);
+}

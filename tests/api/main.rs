@@ -37,6 +37,7 @@ mod readme;
 mod peers;
 mod rest;
 mod roles;
+mod sessions;
 mod snapshots;
 mod strapi_fields;
 mod strapi_schema;

@@ -28,6 +28,10 @@ const DELIBERATE: &[&str] = &[
     "extra field UsersPermissionsRoleFiltersInput.id",
     "extra field UsersPermissionsUser.id",
     "extra field UsersPermissionsUserFiltersInput.id",
+    // Refresh mode (`jwt.management = "refresh"`), which Strapi 5 has over REST only: the
+    // refresh token of a sign-in, and the device it names.
+    "extra field UsersPermissionsLoginPayload.refreshToken",
+    "extra field UsersPermissionsLoginInput.deviceId",
 ];
 
 #[derive(Debug, Default)]

@@ -29,13 +29,14 @@ pub(super) async fn run(
     app: &AppState,
     mut request: async_graphql::Request,
     principal: Principal,
+    session: crate::service::session::RequestSession,
 ) -> async_graphql::Response {
     if !app.config.graphql.fast_path {
         if let Some(refused) = missing_variable(&mut request) {
             return refused;
         }
         return schema
-            .execute(request.data(principal), Route::Guarded)
+            .execute(request.data(principal).data(session), Route::Guarded)
             .await;
     }
     let seen = schema.documents().prepare(&mut request);
@@ -52,11 +53,12 @@ pub(super) async fn run(
     let twin = (app.config.graphql.verify_fast_path && route != Route::Guarded).then(|| {
         let mut twin = async_graphql::Request::new(request.query.clone())
             .variables(request.variables.clone())
-            .data(principal.clone());
+            .data(principal.clone())
+            .data(session.clone());
         twin.operation_name = request.operation_name.clone();
         twin
     });
-    let mut request = request.data(principal);
+    let mut request = request.data(principal).data(session);
     // Read by the validation hook, which the variant for lists lacks.
     if let Some(seen) = seen.filter(|_| route != (Route::Cleared { lists: true })) {
         request = request.data(seen);

@@ -9,20 +9,22 @@ use super::{JsonBody, limit, ok, signed_in};
 use crate::app::AppState;
 use crate::http::Authorized;
 use crate::service::account::{self, Registration};
+use crate::service::session::Device;
 use crate::util::request::ClientAddress;
 
 /// `POST /api/auth/local` `{identifier, password}` → `{jwt, user}`.
 pub(in crate::http) async fn login(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
+    Extension(mut device): Extension<Device>,
     body: JsonBody,
 ) -> Response {
-    ok(async {
+    signed_in(&app, async {
         limit(&app, address, "login", None).await?;
         let identifier = body.text("identifier")?;
         let password = body.text("password")?;
-        let session = account::login(&app, &identifier, &password, "local").await?;
-        Ok(signed_in(&session))
+        device.device_id = body.optional_text("deviceId")?.filter(|d| !d.is_empty());
+        account::login(&app, &identifier, &password, "local", &device).await
     }
     .await)
 }
@@ -32,9 +34,10 @@ pub(in crate::http) async fn login(
 pub(in crate::http) async fn register(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
+    Extension(device): Extension<Device>,
     body: JsonBody,
 ) -> Response {
-    ok(async {
+    signed_in(&app, async {
         let email = body.text("email")?;
         limit(&app, address, "register", Some(&email)).await?;
         let username = body.text("username")?;
@@ -53,8 +56,7 @@ pub(in crate::http) async fn register(
             password: &password,
             attributes: attributes.as_ref(),
         };
-        let session = account::register(&app, registration).await?;
-        Ok(signed_in(&session))
+        account::register(&app, registration, &device).await
     }
     .await)
 }
@@ -78,15 +80,15 @@ pub(in crate::http) async fn forgot_password(
 pub(in crate::http) async fn reset_password(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
+    Extension(device): Extension<Device>,
     body: JsonBody,
 ) -> Response {
-    ok(async {
+    signed_in(&app, async {
         limit(&app, address, "reset-password", None).await?;
         let password = body.text("password")?;
         let confirmation = body.text("passwordConfirmation")?;
         let code = body.text("code")?;
-        let session = account::reset_password(&app, &password, &confirmation, &code).await?;
-        Ok(signed_in(&session))
+        account::reset_password(&app, &password, &confirmation, &code, &device).await
     }
     .await)
 }
@@ -97,19 +99,25 @@ pub(in crate::http) async fn change_password(
     State(app): State<AppState>,
     Extension(address): Extension<ClientAddress>,
     authorized: Authorized,
+    Extension(device): Extension<Device>,
     body: JsonBody,
 ) -> Response {
-    ok(async {
+    signed_in(&app, async {
         let signed_in_user = authorized.principal.user();
         let user_id = signed_in_user.map(|u| u.user.id.to_string());
         limit(&app, address, "change-password", user_id.as_deref()).await?;
         let current = body.text("currentPassword")?;
         let password = body.text("password")?;
         let confirmation = body.text("passwordConfirmation")?;
-        let session =
-            account::change_password(&app, signed_in_user, &current, &password, &confirmation)
-                .await?;
-        Ok(signed_in(&session))
+        account::change_password(
+            &app,
+            signed_in_user,
+            &current,
+            &password,
+            &confirmation,
+            &device,
+        )
+        .await
     }
     .await)
 }

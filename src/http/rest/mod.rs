@@ -182,13 +182,26 @@ fn ok(result: AppResult<Value>) -> Response {
 
 /// The answer of every sign-in over REST (login, registration, reset and change of password,
 /// provider sign-in): `{jwt, user}`, with the user's role; only `{user}` while the account
-/// awaits its email confirmation (no JWT was issued).
-pub(super) fn signed_in(session: &Session) -> Value {
+/// awaits its email confirmation (no JWT was issued). In refresh mode `refreshToken` too, or
+/// in cookie mode its cookie instead.
+pub(in crate::http) fn signed_in(app: &AppState, session: AppResult<Session>) -> Response {
+    let session = match session {
+        Ok(session) => session,
+        Err(error) => return rest_error(&error),
+    };
     let user = user_json(&session.user, &session.role, &|_| true, true);
-    match &session.jwt {
-        Some(jwt) => json!({ "jwt": jwt, "user": user }),
-        None => json!({ "user": user }),
+    let mut body = Map::new();
+    if let Some(jwt) = &session.jwt {
+        body.insert("jwt".into(), json!(jwt));
     }
+    let cookies = super::sessions::tokens_out(
+        app,
+        &mut body,
+        session.jwt.as_deref(),
+        session.refresh_token,
+    );
+    body.insert("user".into(), user);
+    super::sessions::with_cookies(Value::Object(body), cookies)
 }
 
 /// Keys of a REST user that the user's own attributes may not take.

@@ -26,6 +26,8 @@ const PRIVATE_FIELDS: &[&str] = &[
     "tokens_valid_after",
     "tokenGeneration",
     "token_generation",
+    "refreshHash",
+    "refresh_hash",
 ];
 
 /// A loopback port nobody listens on right now.
@@ -275,6 +277,13 @@ impl TestServer {
             diesel_async::RunQueryDsl::load(up_api_tokens.select(access_key), c).await
         });
         secrets.extend(keys.unwrap_or_default());
+        // Refresh tokens are stored hashed; not even the hash may leave.
+        let hashes: Result<Vec<String>, _> = castellan::on_conn!(&mut conn, |c| {
+            use castellan::db::schema::up_sessions::dsl::*;
+            use diesel::QueryDsl;
+            diesel_async::RunQueryDsl::load(up_sessions.select(refresh_hash), c).await
+        });
+        secrets.extend(hashes.unwrap_or_default());
         secrets.push(TEST_JWT_SECRET.to_string());
         // The private fields by name, whatever their value.
         if let Ok(json) = serde_json::from_str::<Value>(response) {
