@@ -95,4 +95,3 @@ pub async fn authenticate(db: &Db, salt: &Secret, key: &str) -> AppResult<Option
     }
     Ok(Some(Arc::new(ApiToken::from_row(&row)?)))
 }
-

@@ -74,10 +74,10 @@ impl AuthQuery {
     /// which does not hold `user.me`: `me` is then null with a `FORBIDDEN` error.
     #[graphql(directive = action::apply(actions::USER_ME.into()))]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UsersPermissionsMe>> {
-        let (_, principal) = request(ctx)?;
-        Ok(principal
-            .user()
-            .map(|signed_in| UsersPermissionsMe::new(&signed_in.user, &signed_in.role)))
+        let (app, principal) = request(ctx)?;
+        Ok(principal.user().map(|signed_in| {
+            UsersPermissionsMe::new(&signed_in.user, &signed_in.role, &app.attributes)
+        }))
     }
 }
 
@@ -99,7 +99,7 @@ impl AuthMutation {
         limit(ctx, "login", None).await?;
         let session =
             account::login(app, &input.identifier, &input.password, &input.provider).await?;
-        Ok(session.into())
+        Ok(UsersPermissionsLoginPayload::new(session, &app.attributes))
     }
 
     /// Creates an account in the default role and signs it in; with email confirmation on,
@@ -118,7 +118,10 @@ impl AuthMutation {
             password: &input.password,
             attributes: input.attributes.as_ref().map(|json| &json.0),
         };
-        Ok(account::register(app, registration).await?.into())
+        Ok(UsersPermissionsLoginPayload::new(
+            account::register(app, registration).await?,
+            &app.attributes,
+        ))
     }
 
     /// Emails a reset-password link to the account with this email, if there is one. The
@@ -149,7 +152,10 @@ impl AuthMutation {
         limit(ctx, "reset-password", None).await?;
         let session =
             account::reset_password(app, &password, &password_confirmation, &code).await?;
-        Ok(Some(session.into()))
+        Ok(Some(UsersPermissionsLoginPayload::new(
+            session,
+            &app.attributes,
+        )))
     }
 
     /// Changes the signed-in user's password. JWTs issued before stop working; the returned
@@ -173,7 +179,10 @@ impl AuthMutation {
             &password_confirmation,
         )
         .await?;
-        Ok(Some(session.into()))
+        Ok(Some(UsersPermissionsLoginPayload::new(
+            session,
+            &app.attributes,
+        )))
     }
 
     /// Confirms an email with the code of the confirmation email, and signs in.
@@ -184,9 +193,10 @@ impl AuthMutation {
         confirmation: String,
     ) -> Result<Option<UsersPermissionsLoginPayload>> {
         let (app, _) = request(ctx)?;
-        Ok(Some(
-            account::confirm_email(app, &confirmation).await?.into(),
-        ))
+        Ok(Some(UsersPermissionsLoginPayload::new(
+            account::confirm_email(app, &confirmation).await?,
+            &app.attributes,
+        )))
     }
 
     /// Sends the confirmation email again to an unconfirmed account with this email. The

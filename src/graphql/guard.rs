@@ -101,4 +101,3 @@ impl WithSource for ServerError {
         self
     }
 }
-

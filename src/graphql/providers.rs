@@ -133,8 +133,9 @@ impl ProvidersMutation {
     ) -> Result<UsersPermissionsLoginPayload> {
         let (app, _) = request(ctx)?;
         super::auth::limit(ctx, "provider-login", None).await?;
-        Ok(providers::sign_in(app, &provider, &access_token)
-            .await?
-            .into())
+        Ok(UsersPermissionsLoginPayload::new(
+            providers::sign_in(app, &provider, &access_token).await?,
+            &app.attributes,
+        ))
     }
 }

@@ -24,7 +24,6 @@ async fn limit_rest(
         .map_err(|e| rest_error(&e))
 }
 
-
 #[derive(serde::Deserialize)]
 pub(super) struct ConfirmationQuery {
     #[serde(default)]
@@ -145,8 +144,7 @@ pub(super) async fn provider_sign_in(
         return response;
     }
     match providers::sign_in(&app, &provider, &query.access_token).await {
-        Ok(session) => Json(super::rest::signed_in(&session)).into_response(),
+        Ok(session) => Json(super::rest::signed_in(&session, &app.attributes)).into_response(),
         Err(error) => rest_error(&error),
     }
 }
-

@@ -43,4 +43,3 @@ fn envelope(error: &AppError, graphql_errors: bool) -> Response {
     }
     response
 }
-

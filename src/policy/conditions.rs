@@ -95,6 +95,34 @@ impl Condition {
         })
     }
 
+    /// The first path or `$user.` placeholder of a query condition that names a private
+    /// declared attribute (`attributes.<name>…`): such a condition is refused where it is
+    /// declared, as one naming a private field is.
+    pub fn private_attribute_path(
+        &self,
+        attributes: &crate::db::fields::UserAttributes,
+    ) -> Option<String> {
+        let ConditionRule::Query(filter) = &self.rule else {
+            return None;
+        };
+        let placeholders = filter.placeholders();
+        filter
+            .paths()
+            .into_iter()
+            .chain(
+                placeholders
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("$user.").map(str::to_string)),
+            )
+            .find(|path| {
+                let mut segments = path.split('.');
+                segments.next() == Some("attributes")
+                    && segments
+                        .next()
+                        .is_some_and(|name| attributes.is_private(name))
+            })
+    }
+
     /// A condition decided by Rust code.
     pub fn code(
         name: &str,
@@ -143,7 +171,9 @@ pub fn built_in() -> Result<Vec<Condition>, FilterError> {
 
 /// The conditions of `castellan.toml`, checked as any condition is: a malformed name or a
 /// query that could only fail at request time is refused with a message naming it.
-pub fn from_config(declared: &[crate::config::DeclaredCondition]) -> anyhow::Result<Vec<Condition>> {
+pub fn from_config(
+    declared: &[crate::config::DeclaredCondition],
+) -> anyhow::Result<Vec<Condition>> {
     use anyhow::Context as _;
     let mut conditions = Vec::with_capacity(declared.len());
     for declared in declared {
@@ -153,9 +183,10 @@ pub fn from_config(declared: &[crate::config::DeclaredCondition]) -> anyhow::Res
                 declared.name
             );
         }
-        let mut condition = Condition::query(&declared.name, &declared.display_name, &declared.query)
-            .with_context(|| format!("conditions: the query of `{}`", declared.name))?
-            .with_source(ConditionSource::Config);
+        let mut condition =
+            Condition::query(&declared.name, &declared.display_name, &declared.query)
+                .with_context(|| format!("conditions: the query of `{}`", declared.name))?
+                .with_source(ConditionSource::Config);
         condition.category = declared.category.clone();
         conditions.push(condition);
     }

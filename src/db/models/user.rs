@@ -506,6 +506,39 @@ impl User {
         }
     }
 
+    /// The query plan of counting the users within `scope`, one line per step (SQLite's
+    /// `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN`): shows whether an index serves it.
+    pub async fn count_plan(
+        conn: &mut Conn,
+        scope: &crate::filter::SqlFilter,
+    ) -> QueryResult<Vec<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct SqliteStep {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct PostgresStep {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            step: String,
+        }
+        let from = format!("SELECT count(*) FROM up_users WHERE {}", scope.inlined());
+        match conn {
+            Conn::Sqlite(c) => {
+                let query = diesel::sql_query(format!("EXPLAIN QUERY PLAN {from}"));
+                let steps: Vec<SqliteStep> =
+                    diesel_async::RunQueryDsl::load(query, &mut **c).await?;
+                Ok(steps.into_iter().map(|s| s.detail).collect())
+            }
+            Conn::Postgres(c) => {
+                let query = diesel::sql_query(format!("EXPLAIN {from}"));
+                let steps: Vec<PostgresStep> =
+                    diesel_async::RunQueryDsl::load(query, &mut **c).await?;
+                Ok(steps.into_iter().map(|s| s.step).collect())
+            }
+        }
+    }
+
     pub async fn update(
         conn: &mut Conn,
         id: i32,

@@ -22,7 +22,7 @@ pub(in crate::http) async fn login(
         let identifier = body.text("identifier")?;
         let password = body.text("password")?;
         let session = account::login(&app, &identifier, &password, "local").await?;
-        Ok(signed_in(&session))
+        Ok(signed_in(&session, &app.attributes))
     }
     .await)
 }
@@ -54,7 +54,7 @@ pub(in crate::http) async fn register(
             attributes: attributes.as_ref(),
         };
         let session = account::register(&app, registration).await?;
-        Ok(signed_in(&session))
+        Ok(signed_in(&session, &app.attributes))
     }
     .await)
 }
@@ -86,7 +86,7 @@ pub(in crate::http) async fn reset_password(
         let confirmation = body.text("passwordConfirmation")?;
         let code = body.text("code")?;
         let session = account::reset_password(&app, &password, &confirmation, &code).await?;
-        Ok(signed_in(&session))
+        Ok(signed_in(&session, &app.attributes))
     }
     .await)
 }
@@ -109,7 +109,7 @@ pub(in crate::http) async fn change_password(
         let session =
             account::change_password(&app, signed_in_user, &current, &password, &confirmation)
                 .await?;
-        Ok(signed_in(&session))
+        Ok(signed_in(&session, &app.attributes))
     }
     .await)
 }
