@@ -64,10 +64,7 @@ impl App {
 
     /// Opens the database, applies migrations, seeds the default roles and loads the policy.
     /// `code_conditions` are the conditions a library user registers from Rust.
-    pub async fn start(
-        config: Config,
-        code_conditions: Vec<policy::Condition>,
-    ) -> anyhow::Result<AppState> {
+    pub async fn start(config: Config, code_conditions: Vec<policy::Condition>) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
         db.migrate().await?;
         let attributes = Arc::new(crate::db::fields::UserAttributes::new(&config.user));
@@ -194,10 +191,7 @@ impl App {
             .await
     }
 
-    pub(crate) async fn apply(
-        &self,
-        change: &crate::changes::Change,
-    ) -> crate::error::AppResult<()> {
+    pub(crate) async fn apply(&self, change: &crate::changes::Change) -> crate::error::AppResult<()> {
         match change {
             crate::changes::Change::Policy => {
                 self.policy.reload(&self.db).await?;
@@ -209,3 +203,4 @@ impl App {
         Ok(())
     }
 }
+

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::commands::{RoleCommand, TokenCommand, UserCommand};
 use crate::config::Sources;
+pub use crate::commands::{RoleCommand, TokenCommand, UserCommand};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -361,18 +361,12 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 }
 
 fn stamp(at: Option<chrono::NaiveDateTime>) -> String {
-    at.map_or_else(
-        || "-".to_string(),
-        |t| t.format("%Y-%m-%d %H:%M").to_string(),
-    )
+    at.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
 fn iso(at: Option<chrono::NaiveDateTime>) -> serde_json::Value {
     at.map_or(serde_json::Value::Null, |t| {
-        serde_json::Value::String(
-            t.and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        )
+        serde_json::Value::String(t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     })
 }
 
@@ -407,9 +401,7 @@ async fn token_id(app: &AppState, token: &str) -> anyhow::Result<String> {
         .find(|t| t.id.to_string() == token || t.document_id == token)
         .or_else(|| all.iter().find(|t| t.name == token))
         .map(|t| t.id.to_string())
-        .with_context(|| {
-            format!("there is no API token `{token}` (castellan token list shows them)")
-        })
+        .with_context(|| format!("there is no API token `{token}` (castellan token list shows them)"))
 }
 
 /// `castellan token create | list | delete | regenerate`. A key goes to stdout alone (or in the
@@ -452,8 +444,7 @@ pub async fn token(config: Config, command: TokenCommand, json: bool) -> anyhow:
                         t.id.to_string(),
                         t.name.clone(),
                         t.token_type.clone(),
-                        t.expires_at
-                            .map_or_else(|| "never".to_string(), |e| stamp(Some(e))),
+                        t.expires_at.map_or_else(|| "never".to_string(), |e| stamp(Some(e))),
                         stamp(t.last_used_at),
                         t.description.clone(),
                     ]
@@ -461,24 +452,20 @@ pub async fn token(config: Config, command: TokenCommand, json: bool) -> anyhow:
                 .collect();
             print!(
                 "{}",
-                table(
-                    &["ID", "NAME", "TYPE", "EXPIRES", "LAST USED", "DESCRIPTION"],
-                    &cells
-                )
+                table(&["ID", "NAME", "TYPE", "EXPIRES", "LAST USED", "DESCRIPTION"], &cells)
             );
             Ok(())
         }
         TokenCommand::Delete { token } => {
             let id = token_id(app, &token).await?;
             let access = crate::Access::operator(actions::API_TOKEN_DELETE);
-            let row = api_tokens::delete(app, &access, &id).await.map_err(plain)?;
+            let row = api_tokens::delete(app, &access, &id)
+                .await
+                .map_err(plain)?;
             if json {
                 return print_json(&serde_json::json!({ "deleted": token_json(&row) }));
             }
-            println!(
-                "Deleted API token {:?} (id {}); its key no longer works.",
-                row.name, row.id
-            );
+            println!("Deleted API token {:?} (id {}); its key no longer works.", row.name, row.id);
             Ok(())
         }
         TokenCommand::Regenerate { token } => {
@@ -527,10 +514,7 @@ fn user_json(user: &crate::db::models::User, role: &crate::db::models::Role) -> 
 
 /// The user named by `user`: id, documentId, username or email.
 async fn user_id(app: &AppState, user: &str) -> anyhow::Result<String> {
-    if let Some((found, _)) = crate::service::users::find(app, user)
-        .await
-        .map_err(plain)?
-    {
+    if let Some((found, _)) = crate::service::users::find(app, user).await.map_err(plain)? {
         return Ok(found.id.to_string());
     }
     let mut conn = app.db.conn().await.map_err(plain)?;
@@ -629,10 +613,7 @@ pub async fn user(config: Config, command: UserCommand, json: bool) -> anyhow::R
                 .collect();
             print!(
                 "{}",
-                table(
-                    &["ID", "USERNAME", "EMAIL", "ROLE", "CONFIRMED", "BLOCKED"],
-                    &cells
-                )
+                table(&["ID", "USERNAME", "EMAIL", "ROLE", "CONFIRMED", "BLOCKED"], &cells)
             );
             return Ok(());
         }
@@ -640,37 +621,25 @@ pub async fn user(config: Config, command: UserCommand, json: bool) -> anyhow::R
             let (target, data, done) = match other {
                 UserCommand::Block { user } => (
                     user,
-                    UserData {
-                        blocked: Some(true),
-                        ..Default::default()
-                    },
+                    UserData { blocked: Some(true), ..Default::default() },
                     "Blocked",
                 ),
                 UserCommand::Unblock { user } => (
                     user,
-                    UserData {
-                        blocked: Some(false),
-                        ..Default::default()
-                    },
+                    UserData { blocked: Some(false), ..Default::default() },
                     "Unblocked",
                 ),
                 UserCommand::SetRole { user, role } => {
                     let role = role_id(app, &role).await?;
                     (
                         user,
-                        UserData {
-                            role: Some(role.id.to_string()),
-                            ..Default::default()
-                        },
+                        UserData { role: Some(role.id.to_string()), ..Default::default() },
                         "Changed the role of",
                     )
                 }
                 UserCommand::ResetPassword { user, .. } => (
                     user,
-                    UserData {
-                        password,
-                        ..Default::default()
-                    },
+                    UserData { password, ..Default::default() },
                     "Set a new password for",
                 ),
                 UserCommand::Create { .. } | UserCommand::List => {
@@ -710,10 +679,7 @@ fn grant_text(grant: &crate::service::roles::GrantSpec) -> String {
     text
 }
 
-async fn role_json(
-    app: &AppState,
-    role: &crate::db::models::Role,
-) -> anyhow::Result<serde_json::Value> {
+async fn role_json(app: &AppState, role: &crate::db::models::Role) -> anyhow::Result<serde_json::Value> {
     let grants = crate::service::roles::grants_of(app, role.id)
         .await
         .map_err(plain)?;
@@ -766,10 +732,7 @@ pub async fn role(config: Config, command: RoleCommand, json: bool) -> anyhow::R
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                table(&["ID", "TYPE", "NAME", "USERS", "GRANTS"], &cells)
-            );
+            print!("{}", table(&["ID", "TYPE", "NAME", "USERS", "GRANTS"], &cells));
             return Ok(());
         }
         RoleCommand::Grant {

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+
 
 /// `development` (the default) or `production`, from `CASTELLAN_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1574,12 +1575,18 @@ mod tests {
             })
         };
         let limits = load("").unwrap().rate_limit;
-        assert_eq!(limits.proxy_header, ProxyHeader::XForwardedFor);
+        assert_eq!(
+            limits.proxy_header,
+            ProxyHeader::XForwardedFor
+        );
         assert_eq!(limits.max_entries, 100_000);
         let limits = load("[rateLimit]\nproxyHeader = \"Forwarded\"\nmaxEntries = 5000\n")
             .unwrap()
             .rate_limit;
-        assert_eq!(limits.proxy_header, ProxyHeader::Forwarded);
+        assert_eq!(
+            limits.proxy_header,
+            ProxyHeader::Forwarded
+        );
         assert_eq!(limits.max_entries, 5_000);
         for (text, says) in [
             (

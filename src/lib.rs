@@ -47,8 +47,8 @@ pub use config::Config;
 pub use error::{AppError, AppResult};
 pub use graphql::NoExtension;
 pub use graphql::directives::{action, authenticated};
-pub use http::Authorized;
 pub use policy::{Access, Condition, ConditionOutcome, Requirement, Scope};
+pub use http::Authorized;
 
 /// The configuration from its sources ([`Config::load`]), with the conditions it declares
 /// checked by the policy now, so that a bad one stops a command before it opens the database.

@@ -14,10 +14,7 @@ fn main() -> std::process::ExitCode {
         Ok(json) => json,
         Err(error) => return fail(&error, false),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error.into(), json),
     };
@@ -57,36 +54,22 @@ async fn run(cli: Cli, json: bool) -> anyhow::Result<()> {
             serve(castellan::load_config(cli.options.sources())?, args, json).await
         }
         Command::Import { command } => {
-            castellan::commands::import(castellan::load_config(cli.options.sources())?, command)
-                .await
+            castellan::commands::import(castellan::load_config(cli.options.sources())?, command).await
         }
         Command::Config { command } => {
-            castellan::commands::config(castellan::load_config(cli.options.sources())?, command)
-                .await
+            castellan::commands::config(castellan::load_config(cli.options.sources())?, command).await
         }
         Command::Token { json, command } => {
-            castellan::commands::token(
-                castellan::load_config(cli.options.sources())?,
-                command,
-                json,
-            )
-            .await
+            castellan::commands::token(castellan::load_config(cli.options.sources())?, command, json)
+                .await
         }
         Command::User { json, command } => {
-            castellan::commands::user(
-                castellan::load_config(cli.options.sources())?,
-                command,
-                json,
-            )
-            .await
+            castellan::commands::user(castellan::load_config(cli.options.sources())?, command, json)
+                .await
         }
         Command::Role { json, command } => {
-            castellan::commands::role(
-                castellan::load_config(cli.options.sources())?,
-                command,
-                json,
-            )
-            .await
+            castellan::commands::role(castellan::load_config(cli.options.sources())?, command, json)
+                .await
         }
     }
 }

@@ -47,10 +47,7 @@ pub struct ProgressReport {
 
 /// `own-progress`: a member sees the rows whose `userId` is theirs.
 pub fn own_progress() -> Condition {
-    #[expect(
-        clippy::expect_used,
-        reason = "a fixed query object, which the tests parse"
-    )]
+    #[expect(clippy::expect_used, reason = "a fixed query object, which the tests parse")]
     Condition::query(
         "own-progress",
         "Own progress",

@@ -95,3 +95,4 @@ pub async fn authenticate(db: &Db, salt: &Secret, key: &str) -> AppResult<Option
     }
     Ok(Some(Arc::new(ApiToken::from_row(&row)?)))
 }
+

@@ -62,3 +62,4 @@ impl UserCache {
             .clear();
     }
 }
+

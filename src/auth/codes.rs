@@ -11,10 +11,7 @@ pub struct OneTimeCode {
 
 impl OneTimeCode {
     /// 256 random bits.
-    #[expect(
-        clippy::new_without_default,
-        reason = "each call draws a new random code"
-    )]
+    #[expect(clippy::new_without_default, reason = "each call draws a new random code")]
     pub fn new() -> Self {
         let code = crate::util::hex(&crate::util::random_bytes::<32>());
         Self {

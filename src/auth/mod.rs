@@ -9,7 +9,7 @@ pub mod password;
 pub mod principal;
 pub mod providers;
 
-pub use cache::UserCache;
 pub use jwt::{Claims, JwtKeys};
 pub use password::PasswordHasher;
+pub use cache::UserCache;
 pub use principal::{Principal, SignedInUser, authenticate};

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
-use super::api_token::{self, ApiToken};
-use super::{JwtKeys, UserCache};
 use crate::config::Secret;
 use crate::db::Db;
 use crate::db::models::{Role, User};
 use crate::error::{AppError, AppResult};
+use super::api_token::{self, ApiToken};
+use super::{JwtKeys, UserCache};
 
 /// The message of a 401 for a token that is malformed, wrongly signed or expired.
 pub const INVALID_TOKEN: &str = "Missing or invalid credentials";

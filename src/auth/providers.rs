@@ -2,6 +2,8 @@
 //! OpenID Connect provider (configured from its issuer's discovery document) and a generic
 //! OAuth2 provider.
 
+
+
 use serde_json::Value;
 
 use crate::error::{AppError, AppResult};

@@ -178,11 +178,7 @@ pub static USERS: Entity = Entity {
         private("password", "up_users.password", true),
         private("resetPasswordToken", "up_users.reset_password_token", true),
         private("confirmationToken", "up_users.confirmation_token", true),
-        private(
-            "resetPasswordExpiresAt",
-            "up_users.reset_password_expires_at",
-            false,
-        ),
+        private("resetPasswordExpiresAt", "up_users.reset_password_expires_at", false),
         private("tokensValidAfter", "up_users.tokens_valid_after", false),
         private("uniqueEmail", "up_users.unique_email", false),
     ],
@@ -231,19 +227,11 @@ pub static PERMISSIONS: Entity = Entity {
         related("role", Related::PermissionRole),
         Field {
             in_conditions: false,
-            ..kept(
-                "createdAt",
-                "up_permissions.created_at",
-                ColumnKind::Timestamp,
-            )
+            ..kept("createdAt", "up_permissions.created_at", ColumnKind::Timestamp)
         },
         Field {
             in_conditions: false,
-            ..kept(
-                "updatedAt",
-                "up_permissions.updated_at",
-                ColumnKind::Timestamp,
-            )
+            ..kept("updatedAt", "up_permissions.updated_at", ColumnKind::Timestamp)
         },
         published("up_permissions.created_at"),
     ],
@@ -417,10 +405,7 @@ impl Entity {
     /// registry is a mistake of the code, not of the request.
     pub fn declared(&self, name: &str) -> AppResult<&'static Field> {
         self.field(name).ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "the {} field `{name}` is not in the registry",
-                self.name
-            ))
+            AppError::internal(anyhow::anyhow!("the {} field `{name}` is not in the registry", self.name))
         })
     }
 
@@ -483,22 +468,25 @@ impl Entity {
                 parts.push(format!("{expression} {direction} NULLS {nulls}"));
                 continue;
             }
-            let field = self.field(name).filter(|f| f.sortable).ok_or_else(|| {
-                AppError::validation(format!(
-                    "Cannot sort by `{name}`: sortable fields are {}",
-                    self.names(|f| f.sortable)
-                        .into_iter()
-                        .map(str::to_string)
-                        .chain(attributes.into_iter().flat_map(|(a, _)| {
-                            a.declared()
-                                .iter()
-                                .filter(|d| a.indexed(&d.name).is_some())
-                                .map(|d| format!("attributes.{}", d.name))
-                        }))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+            let field = self
+                .field(name)
+                .filter(|f| f.sortable)
+                .ok_or_else(|| {
+                    AppError::validation(format!(
+                        "Cannot sort by `{name}`: sortable fields are {}",
+                        self.names(|f| f.sortable)
+                            .into_iter()
+                            .map(str::to_string)
+                            .chain(attributes.into_iter().flat_map(|(a, _)| {
+                                a.declared()
+                                    .iter()
+                                    .filter(|d| a.indexed(&d.name).is_some())
+                                    .map(|d| format!("attributes.{}", d.name))
+                            }))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
             parts.push(format!("{} {direction}", field.column));
         }
         parts.push(format!("{} ASC", self.id_column));
@@ -670,12 +658,7 @@ mod tests {
 
     #[test]
     fn private_fields_are_found_in_any_spelling() {
-        for name in [
-            "password",
-            "reset_password_token",
-            "Confirmation-Token",
-            "uniqueemail",
-        ] {
+        for name in ["password", "reset_password_token", "Confirmation-Token", "uniqueemail"] {
             assert!(USERS.is_private(name), "{name}");
         }
         for name in ["username", "email", "attributes", "role"] {

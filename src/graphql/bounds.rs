@@ -8,8 +8,8 @@
 //! `graphql.maxNesting` levels with a `BAD_USER_INPUT` error. The same scan refuses the NUL
 //! character in any string: PostgreSQL cannot store it, and no name or identifier needs it.
 
-use async_graphql::Value;
 use async_graphql::Variables;
+use async_graphql::Value;
 
 use crate::error::AppError;
 
@@ -27,12 +27,7 @@ pub fn check(request: &async_graphql::Request, max_nesting: usize) -> Result<(),
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = offset
-        - before
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |i| i + 1)
-        + 1;
+    let column = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
     (line, column)
 }
 

@@ -1,7 +1,7 @@
 //! Conditions, for administrators.
 
-use super::types::Json;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use super::types::Json;
 
 use super::auth::request;
 use super::directives;

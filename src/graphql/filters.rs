@@ -215,19 +215,11 @@ impl<T: FilterScalar> FilterInput<T> {
             ));
         }
         if let Some(values) = &self.and {
-            let each: Vec<SqlWhere> = values
-                .iter()
-                .flatten()
-                .map(|v| compare(Compare::Eq, v))
-                .collect();
+            let each: Vec<SqlWhere> = values.iter().flatten().map(|v| compare(Compare::Eq, v)).collect();
             parts.push(SqlWhere::all(dialect, &each));
         }
         if let Some(values) = &self.or {
-            let each: Vec<SqlWhere> = values
-                .iter()
-                .flatten()
-                .map(|v| compare(Compare::Eq, v))
-                .collect();
+            let each: Vec<SqlWhere> = values.iter().flatten().map(|v| compare(Compare::Eq, v)).collect();
             parts.push(SqlWhere::any(dialect, &each));
         }
         if let Some(inner) = &self.not {
@@ -342,12 +334,7 @@ pub(super) fn fields<'a, T: FilterScalar + 'a>(
 }
 
 /// A filter on the rows `entity`'s field `name` relates to: one of them matches `inner`.
-pub(super) fn related(
-    entity: &Entity,
-    name: &str,
-    inner: &SqlWhere,
-    dialect: Dialect,
-) -> AppResult<SqlWhere> {
+pub(super) fn related(entity: &Entity, name: &str, inner: &SqlWhere, dialect: Dialect) -> AppResult<SqlWhere> {
     match entity.declared(name)?.storage {
         Storage::Related(related) => Ok(related.matching(inner, dialect)),
         _ => Err(AppError::internal(anyhow::anyhow!(
@@ -360,12 +347,7 @@ pub(super) fn related(
 impl UsersPermissionsRoleFiltersInput {
     pub fn compile(&self, dialect: Dialect) -> AppResult<SqlWhere> {
         let mut parts = Vec::new();
-        fields(
-            &ROLES,
-            [("id", &self.id), ("documentId", &self.document_id)],
-            dialect,
-            &mut parts,
-        )?;
+        fields(&ROLES, [("id", &self.id), ("documentId", &self.document_id)], dialect, &mut parts)?;
         let text = [
             ("name", &self.name),
             ("description", &self.description),
@@ -376,12 +358,7 @@ impl UsersPermissionsRoleFiltersInput {
             parts.push(related(&ROLES, "users", &users.compile(dialect)?, dialect)?);
         }
         if let Some(permissions) = &self.permissions {
-            parts.push(related(
-                &ROLES,
-                "permissions",
-                &permissions.compile(dialect)?,
-                dialect,
-            )?);
+            parts.push(related(&ROLES, "permissions", &permissions.compile(dialect)?, dialect)?);
         }
         let times = [
             ("createdAt", &self.created_at),
@@ -398,12 +375,7 @@ impl UsersPermissionsRoleFiltersInput {
 impl UsersPermissionsUserFiltersInput {
     pub fn compile(&self, dialect: Dialect) -> AppResult<SqlWhere> {
         let mut parts = Vec::new();
-        fields(
-            &USERS,
-            [("id", &self.id), ("documentId", &self.document_id)],
-            dialect,
-            &mut parts,
-        )?;
+        fields(&USERS, [("id", &self.id), ("documentId", &self.document_id)], dialect, &mut parts)?;
         let text = [
             ("username", &self.username),
             ("email", &self.email),
@@ -438,10 +410,7 @@ impl UsersPermissionsUserFiltersInput {
             ("confirmed", self.confirmed.is_some()),
             ("blocked", self.blocked.is_some()),
             ("role", self.role.is_some()),
-            (
-                "createdAt",
-                self.created_at.is_some() || self.published_at.is_some(),
-            ),
+            ("createdAt", self.created_at.is_some() || self.published_at.is_some()),
             ("updatedAt", self.updated_at.is_some()),
         ];
         out.extend(

@@ -101,3 +101,4 @@ impl WithSource for ServerError {
         self
     }
 }
+

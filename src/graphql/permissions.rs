@@ -81,18 +81,8 @@ impl UsersPermissionsPermissionFiltersInput {
     /// SQL over `up_permissions`; `role` becomes a subquery over `up_roles`.
     pub fn compile(&self, dialect: Dialect) -> AppResult<SqlWhere> {
         let mut parts = Vec::new();
-        super::filters::fields(
-            &PERMISSIONS,
-            [("documentId", &self.document_id)],
-            dialect,
-            &mut parts,
-        )?;
-        super::filters::fields(
-            &PERMISSIONS,
-            [("action", &self.action)],
-            dialect,
-            &mut parts,
-        )?;
+        super::filters::fields(&PERMISSIONS, [("documentId", &self.document_id)], dialect, &mut parts)?;
+        super::filters::fields(&PERMISSIONS, [("action", &self.action)], dialect, &mut parts)?;
         let times = [
             ("createdAt", &self.created_at),
             ("updatedAt", &self.updated_at),
@@ -101,12 +91,7 @@ impl UsersPermissionsPermissionFiltersInput {
         super::filters::fields(&PERMISSIONS, times, dialect, &mut parts)?;
         if let Some(role) = &self.role {
             let role = role.compile(dialect)?;
-            parts.push(super::filters::related(
-                &PERMISSIONS,
-                "role",
-                &role,
-                dialect,
-            )?);
+            parts.push(super::filters::related(&PERMISSIONS, "role", &role, dialect)?);
         }
         let mut all = parts;
         if let Some(each) = &self.and {
@@ -131,6 +116,8 @@ impl UsersPermissionsPermissionFiltersInput {
         Ok(SqlWhere::all(dialect, &all))
     }
 }
+
+
 
 /// What a filter reaches beyond its own entity: users (through a role's `users`) or grants
 /// (through a role's `permissions`). Filtering on them reveals them, so it needs the grant

@@ -13,10 +13,10 @@ use super::permissions::{
     UsersPermissionsUserRelationResponseCollection, check_reach,
 };
 use super::users::{self, UsersPermissionsUser};
-use crate::db::fields::{PERMISSIONS, ROLES};
 use crate::db::models::Role;
 use crate::error::{AppError, AppResult};
 use crate::policy::{Grant, actions};
+use crate::db::fields::{PERMISSIONS, ROLES};
 use crate::service::listing::PageRequest;
 use crate::service::roles::{self, GrantSpec, RoleData};
 
@@ -77,9 +77,7 @@ impl UsersPermissionsRole {
     ) -> Result<Option<UsersPermissionsUserRelationResponseCollection>> {
         let access = access_on(ctx, "UsersPermissionsRole")?;
         let page = users::page(ctx, access, filters, pagination, sort, Some(self.role_id)).await?;
-        Ok(Some(UsersPermissionsUserRelationResponseCollection {
-            nodes: page.nodes,
-        }))
+        Ok(Some(UsersPermissionsUserRelationResponseCollection { nodes: page.nodes }))
     }
 
     /// The role's grants as Strapi's permissions (one per action), filtered, sorted
@@ -292,6 +290,7 @@ pub struct UsersPermissionsAction {
     pub bound_to: Vec<String>,
 }
 
+
 #[derive(Default)]
 pub struct RolesQuery;
 
@@ -327,19 +326,14 @@ impl RolesQuery {
 impl RolesQuery {
     /// Roles, filtered, sorted (`["name:asc"]`) and paginated.
     #[graphql(directive = directives::action::apply(actions::ROLE_FIND.into()))]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "Strapi's arguments, one parameter each, as async-graphql reads them"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_roles(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<Option<String>>>,
-        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<
-            PublicationStatus,
-        >,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
         has_published_version: Option<bool>,
         publication_filter: Option<PublicationFilter>,
     ) -> Result<Vec<Option<UsersPermissionsRole>>> {
@@ -354,19 +348,14 @@ impl RolesQuery {
 
     /// Roles with `pageInfo`.
     #[graphql(name = "usersPermissionsRoles_connection", directive = directives::action::apply(actions::ROLE_FIND.into()))]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "Strapi's arguments, one parameter each, as async-graphql reads them"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_roles_connection(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsRoleFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<Option<String>>>,
-        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<
-            PublicationStatus,
-        >,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
         has_published_version: Option<bool>,
         publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsRoleEntityResponseCollection>> {
@@ -380,9 +369,7 @@ impl RolesQuery {
         &self,
         ctx: &Context<'_>,
         document_id: ID,
-        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<
-            PublicationStatus,
-        >,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
         has_published_version: Option<bool>,
         publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsRole>> {

@@ -160,12 +160,10 @@ impl SettingsMutation {
             email_reset_password: data.email_reset_password,
             email_confirmation_redirection: data.email_confirmation_redirection,
         };
-        Ok(
-            settings::update_advanced(app, &*super::access(ctx)?, changes)
-                .await?
-                .as_ref()
-                .into(),
-        )
+        Ok(settings::update_advanced(app, &*super::access(ctx)?, changes)
+            .await?
+            .as_ref()
+            .into())
     }
 
     /// Replaces an email template. A template with a syntax error or an unknown variable is

@@ -4,22 +4,22 @@
 
 use std::sync::Arc;
 
-use super::types::Json;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
+use super::types::Json;
 use chrono::{DateTime, Utc};
 
 use super::auth::request;
 use super::directives;
 use super::filters::UsersPermissionsUserFiltersInput;
-use super::pagination::{Pagination, PaginationArg};
 use super::permissions::{PublicationFilter, PublicationStatus, Reaches};
+use super::pagination::{Pagination, PaginationArg};
 use super::roles::UsersPermissionsRole;
-use crate::db::fields::{Compare, USERS};
 use crate::db::models::{Role, User};
-use crate::db::sql::SqlValue;
 use crate::db::sql::SqlWhere;
 use crate::error::AppResult;
 use crate::filter::SqlFilter;
+use crate::db::fields::{Compare, USERS};
+use crate::db::sql::SqlValue;
 use crate::policy::subject::user_document;
 use crate::policy::{Access, actions};
 use crate::service::listing::{Page, PageRequest};
@@ -183,11 +183,10 @@ impl UsersPermissionsUserEntityResponseCollection {
     }
 }
 
+
+
 /// The fields a filter or a sort reads, which the grant must reach too.
-pub(crate) fn read_fields(
-    filters: Option<&UsersPermissionsUserFiltersInput>,
-    sort: &[String],
-) -> Vec<String> {
+pub(crate) fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, sort: &[String]) -> Vec<String> {
     let mut used: Vec<String> = sort
         .iter()
         // `attributes.team:asc` reads the field `attributes`.
@@ -215,11 +214,7 @@ pub(super) async fn page(
 ) -> Result<UsersPermissionsUserEntityResponseCollection> {
     let (app, _) = request(ctx)?;
     let sort: Vec<String> = sort.unwrap_or_default().into_iter().flatten().collect();
-    access.check_read_fields(
-        read_fields(filters.as_deref(), &sort)
-            .iter()
-            .map(String::as_str),
-    )?;
+    access.check_read_fields(read_fields(filters.as_deref(), &sort).iter().map(String::as_str))?;
     if let Some(filters) = filters.as_deref() {
         super::permissions::check_reach(ctx, Reaches::of_user(filters))?;
     }
@@ -258,19 +253,14 @@ impl UsersQuery {
     /// Users, filtered, sorted (`["username:asc"]`) and paginated, within the grant's conditions.
     /// The publication arguments are accepted and change nothing: users are always published.
     #[graphql(directive = directives::action::apply(actions::USER_FIND.into()))]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "Strapi's arguments, one parameter each, as async-graphql reads them"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_users(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<Option<String>>>,
-        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<
-            PublicationStatus,
-        >,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
         has_published_version: Option<bool>,
         publication_filter: Option<PublicationFilter>,
     ) -> Result<Vec<Option<UsersPermissionsUser>>> {
@@ -286,27 +276,20 @@ impl UsersQuery {
 
     /// Users with `pageInfo`; `total` counts only the users the grant reaches.
     #[graphql(name = "usersPermissionsUsers_connection", directive = directives::action::apply(actions::USER_FIND.into()))]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "Strapi's arguments, one parameter each, as async-graphql reads them"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "Strapi's arguments, one parameter each, as async-graphql reads them")]
     async fn users_permissions_users_connection(
         &self,
         ctx: &Context<'_>,
         filters: Option<Box<UsersPermissionsUserFiltersInput>>,
         pagination: Option<PaginationArg>,
         sort: Option<Vec<Option<String>>>,
-        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<
-            PublicationStatus,
-        >,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
         has_published_version: Option<bool>,
         publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsUserEntityResponseCollection>> {
         let _ = (status, has_published_version, publication_filter);
         let access = super::access(ctx)?;
-        Ok(Some(
-            page(ctx, access, filters, pagination, sort, None).await?,
-        ))
+        Ok(Some(page(ctx, access, filters, pagination, sort, None).await?))
     }
 
     /// A user by documentId (or numeric id); FORBIDDEN when outside the grant's conditions.
@@ -315,9 +298,7 @@ impl UsersQuery {
         &self,
         ctx: &Context<'_>,
         document_id: ID,
-        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<
-            PublicationStatus,
-        >,
+        #[graphql(default_with = "Some(PublicationStatus::Published)")] status: Option<PublicationStatus>,
         has_published_version: Option<bool>,
         publication_filter: Option<PublicationFilter>,
     ) -> Result<Option<UsersPermissionsUser>> {

@@ -24,6 +24,7 @@ async fn limit_rest(
         .map_err(|e| rest_error(&e))
 }
 
+
 #[derive(serde::Deserialize)]
 pub(super) struct ConfirmationQuery {
     #[serde(default)]
@@ -148,3 +149,4 @@ pub(super) async fn provider_sign_in(
         Err(error) => rest_error(&error),
     }
 }
+

@@ -43,3 +43,4 @@ fn envelope(error: &AppError, graphql_errors: bool) -> Response {
     }
     response
 }
+

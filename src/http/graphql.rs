@@ -77,7 +77,8 @@ pub(super) async fn graphql_api(
     let execute = |request: async_graphql::Request| {
         let (app, schema, principal) = (&app, &schema, principal.clone());
         async move {
-            let response = graphql::execute(schema, app, request.data(address), principal).await;
+            let response =
+                graphql::execute(schema, app, request.data(address), principal).await;
             app.metrics.graphql_request(&response);
             response
         }
@@ -96,8 +97,7 @@ pub(super) async fn graphql_api(
             for request in requests {
                 responses.push(execute(request).await);
             }
-            let mut response =
-                GraphQLResponse::from(BatchResponse::Batch(responses)).into_response();
+            let mut response = GraphQLResponse::from(BatchResponse::Batch(responses)).into_response();
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, accept.media_type());
@@ -106,7 +106,8 @@ pub(super) async fn graphql_api(
     }
 }
 
-const NO_QUERY: &str = "GraphQL operations must contain a non-empty `query`: the body is a JSON object \
+const NO_QUERY: &str =
+    "GraphQL operations must contain a non-empty `query`: the body is a JSON object \
 {\"query\": \"…\", \"variables\": {…}, \"operationName\": \"…\"}.";
 
 /// The query texts of Apollo's automatic persisted queries, by their SHA-256: a client may
@@ -157,9 +158,7 @@ impl PersistedQueries {
                         "extensions": { "code": "PERSISTED_QUERY_NOT_FOUND" },
                     }]});
                     let mut response = (StatusCode::OK, body.to_string()).into_response();
-                    response
-                        .headers_mut()
-                        .insert(CONTENT_TYPE, accept.media_type());
+                    response.headers_mut().insert(CONTENT_TYPE, accept.media_type());
                     Err(Box::new(response))
                 }
             },
@@ -433,6 +432,7 @@ fn unreadable(error: &async_graphql::ParseRequestError, app: &AppState) -> AppEr
     AppError::validation(format!("The body is not a GraphQL request: {error}"))
 }
 
+
 /// The Content-Security-Policy of the GraphiQL page: its scripts, styles and fonts come from
 /// Castellan only (fonts and icons are `data:` URIs inside the stylesheet), and it may talk to
 /// this server only.
@@ -475,10 +475,7 @@ The API answers POST /graphql, and GET /graphql?query=… for queries.\n",
     );
     let mut response = Html(page).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(GRAPHIQL_CSP),
-    );
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(GRAPHIQL_CSP));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(VARY, HeaderValue::from_static("Accept"));
     response
@@ -488,41 +485,20 @@ The API answers POST /graphql, and GET /graphql?query=… for queries.\n",
 pub(super) const ASSETS: &str = "/graphql/assets";
 
 /// The files of GraphiQL, from the binary; 404 when `graphql.playground` is off.
-pub(super) async fn graphiql_asset(
-    State(app): State<AppState>,
-    Path(name): Path<String>,
-) -> Response {
+pub(super) async fn graphiql_asset(State(app): State<AppState>, Path(name): Path<String>) -> Response {
     let found = match name.as_str() {
-        "graphiql.min.js" => Some((
-            &include_bytes!("../../assets/graphiql/graphiql.min.js")[..],
-            "text/javascript",
-        )),
-        "graphiql.min.css" => Some((
-            &include_bytes!("../../assets/graphiql/graphiql.min.css")[..],
-            "text/css",
-        )),
-        "react.production.min.js" => Some((
-            &include_bytes!("../../assets/graphiql/react.production.min.js")[..],
-            "text/javascript",
-        )),
-        "react-dom.production.min.js" => Some((
-            &include_bytes!("../../assets/graphiql/react-dom.production.min.js")[..],
-            "text/javascript",
-        )),
-        "castellan-graphiql.js" => Some((
-            &include_bytes!("../../assets/graphiql/castellan-graphiql.js")[..],
-            "text/javascript",
-        )),
+        "graphiql.min.js" => Some((&include_bytes!("../../assets/graphiql/graphiql.min.js")[..], "text/javascript")),
+        "graphiql.min.css" => Some((&include_bytes!("../../assets/graphiql/graphiql.min.css")[..], "text/css")),
+        "react.production.min.js" => Some((&include_bytes!("../../assets/graphiql/react.production.min.js")[..], "text/javascript")),
+        "react-dom.production.min.js" => Some((&include_bytes!("../../assets/graphiql/react-dom.production.min.js")[..], "text/javascript")),
+        "castellan-graphiql.js" => Some((&include_bytes!("../../assets/graphiql/castellan-graphiql.js")[..], "text/javascript")),
         _ => None,
     };
     match found {
         Some((bytes, media_type)) if app.config.graphql.playground => (
             [
                 (CONTENT_TYPE, HeaderValue::from_static(media_type)),
-                (
-                    CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=86400"),
-                ),
+                (CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
                 (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             ],
             bytes,
@@ -576,20 +552,11 @@ mod tests {
             "query A { me { id } } mutation B { forgotPassword(email: \"x\") { ok } }",
         )
         .unwrap();
-        assert_eq!(
-            selected_operation(&document, Some("A")),
-            Some(OperationType::Query)
-        );
-        assert_eq!(
-            selected_operation(&document, Some("B")),
-            Some(OperationType::Mutation)
-        );
+        assert_eq!(selected_operation(&document, Some("A")), Some(OperationType::Query));
+        assert_eq!(selected_operation(&document, Some("B")), Some(OperationType::Mutation));
         assert_eq!(selected_operation(&document, None), None);
         assert_eq!(selected_operation(&document, Some("C")), None);
         let only = async_graphql::parser::parse_query("mutation { x }").unwrap();
-        assert_eq!(
-            selected_operation(&only, None),
-            Some(OperationType::Mutation)
-        );
+        assert_eq!(selected_operation(&only, None), Some(OperationType::Mutation));
     }
 }

@@ -46,6 +46,7 @@ pub(super) fn cors_layer(cors: &CorsConfig) -> CorsLayer {
         .max_age(cors.max_age)
 }
 
+
 /// Gives each request its [`RequestId`] (also in the response's `X-Request-Id`) and its
 /// [`ClientAddress`], and the bare 413 of the limit of `/graphql` bodies Strapi's envelope and
 /// a GraphQL error. One middleware for all three: each layer of `from_fn` boxes and clones the
@@ -119,6 +120,8 @@ pub(super) fn request_span(request: &Request) -> tracing::Span {
     )
 }
 
+
+
 fn client_address(app: &AppState, request: &Request) -> ClientAddress {
     let peer = request
         .extensions()
@@ -131,3 +134,4 @@ fn client_address(app: &AppState, request: &Request) -> ClientAddress {
         .map(HeaderValue::as_bytes);
     ClientAddress(app.limiter.client_address(peer, lines))
 }
+

@@ -73,9 +73,9 @@ pub fn service(
                 let shared = (schema.clone(), persisted.clone());
                 graphql::graphql_api(state, address, credentials, accept, request, shared)
             })
-            .layer(RequestBodyLimitLayer::new(
-                app.config.graphql.max_body_bytes,
-            )),
+                .layer(RequestBodyLimitLayer::new(
+                    app.config.graphql.max_body_bytes,
+                )),
         )
         .route(
             &format!("{}/{{name}}", graphql::ASSETS),

@@ -32,10 +32,7 @@ pub(super) async fn ready(State(app): State<AppState>) -> Response {
 
 /// Counters in Prometheus' text format, for whom `[metrics] access` allows (see
 /// [`metrics_refusal`]).
-pub(super) async fn metrics(
-    State(app): State<AppState>,
-    request: axum::extract::Request,
-) -> Response {
+pub(super) async fn metrics(State(app): State<AppState>, request: axum::extract::Request) -> Response {
     if let Some(refusal) = metrics_refusal(&app.config.metrics, &request) {
         return refusal;
     }
@@ -99,3 +96,4 @@ fn metrics_refusal(
         }
     }
 }
+

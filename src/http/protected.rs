@@ -13,8 +13,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use super::envelope::rest_error;
 use super::{auth_routes, rest};
+use super::envelope::rest_error;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::AppError;
@@ -25,10 +25,7 @@ pub fn builtin_routes() -> Vec<ProtectedRoute> {
     let route = |path: &str, needed: &str| (path.to_string(), Requirement::Action(needed.into()));
     vec![
         {
-            let (path, needed) = route(
-                "/api/auth/email-confirmation",
-                actions::AUTH_EMAIL_CONFIRMATION,
-            );
+            let (path, needed) = route("/api/auth/email-confirmation", actions::AUTH_EMAIL_CONFIRMATION);
             ProtectedRoute::new(Method::GET, &path, needed, auth_routes::email_confirmation)
         },
         {
@@ -65,16 +62,8 @@ pub fn builtin_routes() -> Vec<ProtectedRoute> {
             ProtectedRoute::new(Method::POST, &path, needed, rest::auth::change_password)
         },
         {
-            let (path, needed) = route(
-                "/api/auth/send-email-confirmation",
-                actions::AUTH_SEND_EMAIL_CONFIRMATION,
-            );
-            ProtectedRoute::new(
-                Method::POST,
-                &path,
-                needed,
-                rest::auth::send_email_confirmation,
-            )
+            let (path, needed) = route("/api/auth/send-email-confirmation", actions::AUTH_SEND_EMAIL_CONFIRMATION);
+            ProtectedRoute::new(Method::POST, &path, needed, rest::auth::send_email_confirmation)
         },
         {
             let (path, needed) = route("/api/users/me", actions::USER_ME);
@@ -125,10 +114,7 @@ pub fn builtin_routes() -> Vec<ProtectedRoute> {
             ProtectedRoute::new(Method::DELETE, &path, needed, rest::roles::destroy)
         },
         {
-            let (path, needed) = route(
-                "/api/users-permissions/permissions",
-                actions::PERMISSIONS_GET,
-            );
+            let (path, needed) = route("/api/users-permissions/permissions", actions::PERMISSIONS_GET);
             ProtectedRoute::new(Method::GET, &path, needed, rest::roles::permissions)
         },
     ]
@@ -160,11 +146,7 @@ impl ProtectedRoute {
 
     /// How the catalogue shows the route: `GET /api/things/:id`, as Strapi writes its routes.
     pub fn display(&self) -> String {
-        format!(
-            "{} {}",
-            self.method,
-            self.path.replace('{', ":").replace('}', "")
-        )
+        format!("{} {}", self.method, self.path.replace('{', ":").replace('}', ""))
     }
 
     /// Adds the route to `routes`, behind a check of its requirement.
@@ -200,11 +182,7 @@ async fn check_route(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let principal = match guard
-        .app
-        .authenticate(request.headers().get(AUTHORIZATION))
-        .await
-    {
+    let principal = match guard.app.authenticate(request.headers().get(AUTHORIZATION)).await {
         Ok(principal) => principal,
         Err(error) => return rest_error(&error),
     };
@@ -236,6 +214,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorized {
     }
 }
 
+
 /// The principal of a REST request, if it may perform `action`; otherwise the error response
 /// (401 for unusable credentials, 403 naming the missing action).
 pub async fn authorize_rest(
@@ -243,8 +222,7 @@ pub async fn authorize_rest(
     headers: &HeaderMap,
     action: &str,
 ) -> Result<Principal, Response> {
-    let principal = app
-        .authenticate(headers.get(AUTHORIZATION))
+    let principal = app.authenticate(headers.get(AUTHORIZATION))
         .await
         .map_err(|e| rest_error(&e))?;
     app.policy
@@ -252,3 +230,4 @@ pub async fn authorize_rest(
         .map_err(|e| rest_error(&e))?;
     Ok(principal)
 }
+

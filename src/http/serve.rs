@@ -196,20 +196,14 @@ where
 }
 
 /// Tells every connection to finish what it serves and close, and waits for them.
-async fn finish(
-    stop_tx: watch::Sender<bool>,
-    stop_rx: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+async fn finish(stop_tx: watch::Sender<bool>, stop_rx: watch::Receiver<bool>) -> std::io::Result<()> {
     let _ = stop_tx.send(true);
     drop(stop_rx);
     stop_tx.closed().await;
     Ok(())
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one task's whole context, passed once"
-)]
+#[expect(clippy::too_many_arguments, reason = "one task's whole context, passed once")]
 async fn connection<S>(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -253,8 +247,9 @@ async fn connection<S>(
     let mut stopping = false;
     loop {
         let idle_since = tracked.last_active_ms.load(Ordering::Relaxed);
-        let idle_deadline =
-            registry.epoch + Duration::from_millis(idle_since) + limits.idle_timeout;
+        let idle_deadline = registry.epoch
+            + Duration::from_millis(idle_since)
+            + limits.idle_timeout;
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {

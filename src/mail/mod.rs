@@ -159,9 +159,7 @@ pub fn text_of_html(html: &str) -> String {
             "li" if !closing => out.push_str("\n- "),
             "a" if !closing => link = attribute(tag, "href"),
             "a" => {
-                if let Some(href) = link
-                    .take()
-                    .filter(|h| !out.trim_end().ends_with(h.as_str()))
+                if let Some(href) = link.take().filter(|h| !out.trim_end().ends_with(h.as_str()))
                 {
                     out.push_str(&format!(" ({href})"));
                 }
@@ -272,13 +270,7 @@ mod tests {
         assert!(text.contains("\r\nDate: "), "{text}");
         assert!(text.contains("@castellan.example>\r\n"), "{text}");
         assert!(text.contains("multipart/alternative"), "{text}");
-        assert!(
-            text.contains("Content-Type: text/plain; charset=utf-8"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Content-Type: text/html; charset=utf-8"),
-            "{text}"
-        );
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8"), "{text}");
+        assert!(text.contains("Content-Type: text/html; charset=utf-8"), "{text}");
     }
 }

@@ -171,9 +171,7 @@ pub fn built_in() -> Result<Vec<Condition>, FilterError> {
 
 /// The conditions of `castellan.toml`, checked as any condition is: a malformed name or a
 /// query that could only fail at request time is refused with a message naming it.
-pub fn from_config(
-    declared: &[crate::config::DeclaredCondition],
-) -> anyhow::Result<Vec<Condition>> {
+pub fn from_config(declared: &[crate::config::DeclaredCondition]) -> anyhow::Result<Vec<Condition>> {
     use anyhow::Context as _;
     let mut conditions = Vec::with_capacity(declared.len());
     for declared in declared {
@@ -183,10 +181,9 @@ pub fn from_config(
                 declared.name
             );
         }
-        let mut condition =
-            Condition::query(&declared.name, &declared.display_name, &declared.query)
-                .with_context(|| format!("conditions: the query of `{}`", declared.name))?
-                .with_source(ConditionSource::Config);
+        let mut condition = Condition::query(&declared.name, &declared.display_name, &declared.query)
+            .with_context(|| format!("conditions: the query of `{}`", declared.name))?
+            .with_source(ConditionSource::Config);
         condition.category = declared.category.clone();
         conditions.push(condition);
     }

@@ -46,9 +46,7 @@ pub fn grant_fields(action: &str) -> Option<&'static Entity> {
 /// Whether a grant limited to fields may name `field` of `entity`: one an answer shows or a
 /// write sets.
 pub fn may_limit_to(entity: &Entity, field: &str) -> bool {
-    entity
-        .field(field)
-        .is_some_and(|f| f.readable || f.writable)
+    entity.field(field).is_some_and(|f| f.readable || f.writable)
 }
 
 /// Where each path of [`user_document`] lives in `up_users JOIN up_roles`: the registry's

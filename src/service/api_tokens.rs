@@ -4,9 +4,9 @@ use chrono::NaiveDateTime;
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::db::models::{ApiTokenRow, NewApiToken, now};
 use crate::error::{AppError, AppResult, OnUnique};
-use crate::policy::Access;
 
 pub use crate::auth::api_token::{ApiToken, KEY_PREFIX, TokenType, hash_key};
 
@@ -34,11 +34,7 @@ fn expiry(lifespan: Option<i64>) -> Option<NaiveDateTime> {
 
 /// Creates a token; the key is returned now and never again.
 #[instrument(skip_all, fields(token = data.name))]
-pub async fn create(
-    app: &App,
-    access: &Access,
-    data: NewTokenData,
-) -> AppResult<(ApiTokenRow, String)> {
+pub async fn create(app: &App, access: &Access, data: NewTokenData) -> AppResult<(ApiTokenRow, String)> {
     access.require(crate::policy::actions::API_TOKEN_CREATE)?;
     let name = data.name.trim();
     if name.is_empty() {

@@ -460,9 +460,7 @@ async fn import_settings(
             }
         }
         if let Some(role_type) = advanced.get("default_role").and_then(Value::as_str) {
-            if crate::policy::roles::may_be_default(role_type)
-                && Role::find_by_type(conn, role_type).await?.is_some()
-            {
+            if crate::policy::roles::may_be_default(role_type) && Role::find_by_type(conn, role_type).await?.is_some() {
                 settings.default_role = role_type.to_string();
             } else {
                 report.not_imported.push(format!(

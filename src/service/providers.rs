@@ -5,11 +5,11 @@ use sha2::{Digest, Sha256};
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::auth::oauth::{self, FlowState, STATE_LIFETIME_SECS};
 use crate::auth::providers::{EMAIL, Endpoints, Profile, ProviderSettings};
 use crate::db::models::{NewUser, Role, UsedOAuthState, User};
 use crate::error::{AppError, AppResult, OnUnique};
-use crate::policy::Access;
 use crate::service::session::Session;
 
 fn disabled() -> AppError {
@@ -334,7 +334,7 @@ async fn create_user(
             .provider(provider)
             .confirmed(true)
             .insert(conn)
-            .await;
+        .await;
         match inserted {
             Ok(user) => {
                 tracing::info!(user = user.id, provider, "user created through a provider");

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::{Access, subject};
 use crate::changes::Change;
 use crate::db::models::{GrantRow, NewRole, Permission, Role, RoleChanges, now};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult, OnUnique};
-use crate::policy::{Access, subject};
 use crate::service::listing::{Page, PageInfo};
 
 /// The roles that always exist.
@@ -374,9 +374,7 @@ pub(crate) fn check_grants(
                     "`{bad}` is not a field of a {}: a grant of `{}` may be limited to {}",
                     entity.name,
                     grant.action,
-                    entity
-                        .names(|f| subject::may_limit_to(entity, f.name))
-                        .join(", ")
+                    entity.names(|f| subject::may_limit_to(entity, f.name)).join(", ")
                 )));
             }
         }
@@ -405,15 +403,17 @@ pub async fn permissions(
     page: Page,
 ) -> AppResult<Vec<crate::db::models::Permission>> {
     let mut conn = app.db.conn().await?;
-    Ok(crate::db::models::Permission::page_of_role(
-        &mut conn,
-        role_id,
-        filter,
-        order,
-        page.offset,
-        page.limit,
+    Ok(
+        crate::db::models::Permission::page_of_role(
+            &mut conn,
+            role_id,
+            filter,
+            order,
+            page.offset,
+            page.limit,
+        )
+        .await?,
     )
-    .await?)
 }
 
 #[cfg(test)]
@@ -428,3 +428,4 @@ mod tests {
         assert_eq!(check_type("editors-2").unwrap(), "editors-2");
     }
 }
+

@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::app::App;
+use crate::policy::Access;
 use crate::auth::providers::Providers;
 use crate::db::Db;
 use crate::db::models::{Role, Setting, now};
 use crate::error::{AppError, AppResult};
 use crate::mail::template::{Template, TemplateError};
-use crate::policy::Access;
 use crate::service::validate::is_valid_email;
 
 const ADVANCED: &str = "advanced";
@@ -234,19 +234,10 @@ pub fn drift(
             let setting = format!("providers.{name}.{key}");
             if key == "clientSecret" {
                 let empty = |v: Option<&serde_json::Value>| {
-                    v.and_then(serde_json::Value::as_str)
-                        .is_none_or(str::is_empty)
+                    v.and_then(serde_json::Value::as_str).is_none_or(str::is_empty)
                 };
-                let file_shown = if empty(file_value) {
-                    "(unset)"
-                } else {
-                    "(set)"
-                };
-                let held_shown = if empty(held_value) {
-                    "(unset)"
-                } else {
-                    "(different)"
-                };
+                let file_shown = if empty(file_value) { "(unset)" } else { "(set)" };
+                let held_shown = if empty(held_value) { "(unset)" } else { "(different)" };
                 lines.push(line(setting, file_shown.into(), held_shown.into()));
             } else {
                 lines.push(line(setting, shown(file_value), shown(held_value)));

@@ -404,12 +404,7 @@ async fn insert(app: &App, data: UserData) -> AppResult<(User, Role)> {
 /// Changes the user `id` (numeric id or documentId) under `access`, the grant of `user.update`
 /// the guard checked: the user must be within its conditions before and after the change, and
 /// only the grant's fields may change.
-pub async fn update(
-    app: &App,
-    access: &Access,
-    id: &str,
-    mut data: UserData,
-) -> AppResult<(User, Role)> {
+pub async fn update(app: &App, access: &Access, id: &str, mut data: UserData) -> AppResult<(User, Role)> {
     let (user, role) = find(app, id)
         .await?
         .ok_or_else(|| AppError::NotFound("User not found".into()))?;

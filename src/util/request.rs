@@ -45,6 +45,7 @@ impl RequestId {
     }
 }
 
+
 /// The address of the client of a request (behind trusted proxies, from the header they write:
 /// `rateLimit.proxyHeader`).
 #[derive(Debug, Clone, Copy)]

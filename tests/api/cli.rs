@@ -76,11 +76,7 @@ impl Operator {
     fn fails(&self, args: &[&str], stdin: &str, expected: &str) -> String {
         let output = self.run_with(args, stdin);
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "castellan {args:?}: {stderr}"
-        );
+        assert_eq!(output.status.code(), Some(1), "castellan {args:?}: {stderr}");
         // Log lines start with their time stamp; everything else is the error.
         let errors: Vec<&str> = stderr
             .lines()
@@ -89,10 +85,7 @@ impl Operator {
         assert_eq!(errors.len(), 1, "one line of error, not a dump: {stderr}");
         assert!(errors[0].starts_with("error: "), "{stderr}");
         assert!(errors[0].contains(expected), "{expected:?} not in {stderr}");
-        assert!(
-            !stderr.contains("backtrace") && !stderr.contains("Caused by"),
-            "{stderr}"
-        );
+        assert!(!stderr.contains("backtrace") && !stderr.contains("Caused by"), "{stderr}");
         errors[0].to_string()
     }
 }
@@ -330,10 +323,7 @@ fn json_logs_make_every_line_of_stdout_and_stderr_json() {
         .unwrap_or_else(|e| panic!("the first line of stdout is not JSON ({e}): {first}"));
     let address = announced["fields"]["address"].as_str().unwrap().to_string();
     assert!(
-        announced["fields"]["graphql"]
-            .as_str()
-            .unwrap()
-            .ends_with("/graphql"),
+        announced["fields"]["graphql"].as_str().unwrap().ends_with("/graphql"),
         "{announced}"
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -350,12 +340,7 @@ fn json_logs_make_every_line_of_stdout_and_stderr_json() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     let _ = child.wait();
     let all = format!("{first}{rest}{stderr}");
     assert!(stderr.lines().count() >= 3, "{stderr}");
@@ -379,13 +364,7 @@ fn json_logs_make_every_line_of_stdout_and_stderr_json() {
     for line in text.lines() {
         let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert_eq!(entry["level"], "ERROR", "{entry}");
-        assert!(
-            entry["fields"]["error"]
-                .as_str()
-                .unwrap()
-                .contains("JWT_SECRET"),
-            "{entry}"
-        );
+        assert!(entry["fields"]["error"].as_str().unwrap().contains("JWT_SECRET"), "{entry}");
     }
     assert_eq!(text.lines().count(), 1, "{text}");
 }
@@ -411,10 +390,7 @@ fn piped_logs_have_no_colour_and_errors_are_one_line() {
     stderr.read_to_string(&mut text).unwrap();
     drop(child);
     assert!(text.contains("WARN") && text.contains("INFO"), "{text}");
-    assert!(
-        !text.contains('\u{1b}'),
-        "ANSI escape codes in piped logs: {text:?}"
-    );
+    assert!(!text.contains('\u{1b}'), "ANSI escape codes in piped logs: {text:?}");
 
     let refused = castellan(dir.path())
         .arg("serve")
@@ -425,10 +401,7 @@ fn piped_logs_have_no_colour_and_errors_are_one_line() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: JWT_SECRET is not set."),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: JWT_SECRET is not set."), "{stderr}");
 
     // Port 1 of loopback: nothing listens there.
     let unreachable = castellan(dir.path())
@@ -440,9 +413,7 @@ fn piped_logs_have_no_colour_and_errors_are_one_line() {
     let stderr = String::from_utf8_lossy(&unreachable.stderr);
     assert_eq!(unreachable.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(
-            "error: cannot connect to PostgreSQL at 127.0.0.1:1 (DATABASE_URL): Connection refused"
-        ),
+        stderr.contains("error: cannot connect to PostgreSQL at 127.0.0.1:1 (DATABASE_URL): Connection refused"),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -456,8 +427,7 @@ const SETTINGS_ACTIONS: &[&str] = &[
 ];
 const UPDATE_SETTINGS: &str = "mutation($data: UsersPermissionsAdvancedSettingsInput!) {
     updateUsersPermissionsAdvancedSettings(data: $data) { emailResetPassword } }";
-const UPDATE_TEMPLATE: &str =
-    "mutation($t: UsersPermissionsEmailTemplateName!, $data: UsersPermissionsEmailTemplateInput!) {
+const UPDATE_TEMPLATE: &str = "mutation($t: UsersPermissionsEmailTemplateName!, $data: UsersPermissionsEmailTemplateInput!) {
     updateUsersPermissionsEmailTemplate(template: $t, data: $data) { shipperName } }";
 const FORGOT: &str = "mutation($email: String!) { forgotPassword(email: $email) { ok } }";
 

@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::binary::{BINARY, Serve};
-use crate::both_backends;
 use crate::support::{Backend, TestDb, TestServer, error_code, error_message, http_client};
+use crate::both_backends;
 
 const SECRET: &str = "a-test-secret-of-more-than-thirty-two-bytes";
 
@@ -27,24 +27,14 @@ async fn serve_binary(backend: Backend) -> (Serve, TestDb, tempfile::TempDir, St
     ];
     let server = Serve::start(dir.path(), &env, Stdio::null());
     let output = Command::new(BINARY)
-        .args([
-            "token",
-            "create",
-            "--name",
-            "nesting",
-            "--type",
-            "full-access",
-        ])
+        .args(["token", "create", "--name", "nesting", "--type", "full-access"])
         .current_dir(dir.path())
         .envs(env)
         .stderr(Stdio::null())
         .output()
         .expect("castellan token create runs");
     assert!(output.status.success(), "token create failed");
-    let key = String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_string();
+    let key = String::from_utf8(output.stdout).expect("UTF-8").trim().to_string();
     (server, db, dir, key)
 }
 
@@ -456,20 +446,14 @@ async fn send_fuzzed(
         post = post.bearer_auth(key);
     }
     let answer = match post.send().await {
-        Ok(response) => response
-            .text()
-            .await
-            .map_err(|e| format!("no whole answer: {e}"))?,
+        Ok(response) => response.text().await.map_err(|e| format!("no whole answer: {e}"))?,
         Err(error) => return Err(format!("no answer: {error}")),
     };
     if !alive(base).await {
         return Err("the server stopped".into());
     }
     if answer.contains("INTERNAL_SERVER_ERROR") {
-        return Err(format!(
-            "an internal error: {}",
-            &answer[..answer.len().min(300)]
-        ));
+        return Err(format!("an internal error: {}", &answer[..answer.len().min(300)]));
     }
     Ok(())
 }
@@ -520,23 +504,9 @@ const OPERATIONS: &[&str] = &[
 /// A GraphQL value literal, nested at random.
 fn value_literal(dice: &mut Dice, depth: usize) -> String {
     let leaves = [
-        "1",
-        "-0.5",
-        "true",
-        "null",
-        "ENUM",
-        "\"text\"",
-        "\"\\u0000\"",
-        "\"\\u{0}\"",
-        "\"\"\"block\"\"\"",
-        "\"#not a comment\"",
-        "\"[[[{{{\"",
-        "$f",
-        "{}",
-        "[]",
-        "{eq: \"1\"}",
-        "{id: {in: [1, 2]}}",
-        "{username: {containsi: \"a\"}}",
+        "1", "-0.5", "true", "null", "ENUM", "\"text\"", "\"\\u0000\"", "\"\\u{0}\"",
+        "\"\"\"block\"\"\"", "\"#not a comment\"", "\"[[[{{{\"", "$f", "{}", "[]",
+        "{eq: \"1\"}", "{id: {in: [1, 2]}}", "{username: {containsi: \"a\"}}",
     ];
     let mut open = String::new();
     let mut close = Vec::new();
@@ -568,19 +538,9 @@ fn value_literal(dice: &mut Dice, depth: usize) -> String {
 /// A JSON text, nested at random, with strings that hold what a query text must not.
 fn json_text(dice: &mut Dice, depth: usize) -> String {
     let leaves = [
-        "1",
-        "null",
-        "true",
-        "\"x\"",
-        "\"\\u0000\"",
-        r#"{"id":{"eq":"1"}}"#,
-        r#"{"$or":[{"id":{"$eq":1}}]}"#,
-        r#"{"username":{"$in":["a","b"]}}"#,
-        "[]",
-        "{}",
-        r#""$user.attributes.team""#,
-        "1e308",
-        "-1e400",
+        "1", "null", "true", "\"x\"", "\"\\u0000\"", r#"{"id":{"eq":"1"}}"#,
+        r#"{"$or":[{"id":{"$eq":1}}]}"#, r#"{"username":{"$in":["a","b"]}}"#, "[]", "{}",
+        r#""$user.attributes.team""#, "1e308", "-1e400",
     ];
     let mut open = String::new();
     let mut close = Vec::new();
@@ -621,22 +581,14 @@ fn fuzzed_request(dice: &mut Dice, n: u64) -> FuzzRequest {
         1 => {
             let at = dice.below(query.len() + 1);
             if query.is_char_boundary(at) {
-                let token = dice.pick(&[
-                    "\"", "\"\"\"", "#", "\\", "{", "[", "(", "$", "...", "\u{0}", "\u{fffd}",
-                ]);
+                let token = dice.pick(&["\"", "\"\"\"", "#", "\\", "{", "[", "(", "$", "...", "\u{0}", "\u{fffd}"]);
                 query.insert_str(at, token);
             }
         }
         // Large: many aliases of one field.
         2 => {
             let copies = dice.below(20_000);
-            query = format!(
-                "{{ {} }}",
-                (0..copies)
-                    .map(|i| format!("a{i}: me {{ id }}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            query = format!("{{ {} }}", (0..copies).map(|i| format!("a{i}: me {{ id }}")).collect::<Vec<_>>().join(" "));
         }
         _ => {}
     }
@@ -649,18 +601,9 @@ fn fuzzed_request(dice: &mut Dice, n: u64) -> FuzzRequest {
         .collect::<Vec<_>>()
         .join(",");
     let body = match dice.below(10) {
-        0 => format!(
-            "[{}]",
-            (0..dice.below(12))
-                .map(|_| format!("{{\"query\":{}}}", Value::from(query.as_str())))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        0 => format!("[{}]", (0..dice.below(12)).map(|_| format!("{{\"query\":{}}}", Value::from(query.as_str()))).collect::<Vec<_>>().join(",")),
         1 => format!("{{\"query\":{}}}", Value::from(query.as_str())),
-        _ => format!(
-            "{{\"query\":{},\"variables\":{{{variables}}}}}",
-            Value::from(query.as_str())
-        ),
+        _ => format!("{{\"query\":{},\"variables\":{{{variables}}}}}", Value::from(query.as_str())),
     };
     FuzzRequest {
         body,

@@ -29,58 +29,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("changes", &["app", "auth", "db", "policy"]),
     (
         "app",
-        &[
-            "auth",
-            "changes",
-            "db",
-            "filter",
-            "mail",
-            "metrics",
-            "policy",
-            "ratelimit",
-            "service",
-        ],
+        &["auth", "changes", "db", "filter", "mail", "metrics", "policy", "ratelimit", "service"],
     ),
     (
         "service",
-        &[
-            "app",
-            "auth",
-            "changes",
-            "db",
-            "filter",
-            "mail",
-            "metrics",
-            "policy",
-            "ratelimit",
-        ],
+        &["app", "auth", "changes", "db", "filter", "mail", "metrics", "policy", "ratelimit"],
     ),
     (
         "graphql",
-        &[
-            "app",
-            "auth",
-            "db",
-            "filter",
-            "policy",
-            "service",
-            "metrics",
-            "ratelimit",
-        ],
+        &["app", "auth", "db", "filter", "policy", "service", "metrics", "ratelimit"],
     ),
     (
         "http",
-        &[
-            "app",
-            "auth",
-            "db",
-            "filter",
-            "graphql",
-            "policy",
-            "service",
-            "metrics",
-            "ratelimit",
-        ],
+        &["app", "auth", "db", "filter", "graphql", "policy", "service", "metrics", "ratelimit"],
     ),
     (
         "commands",
@@ -198,14 +159,11 @@ fn every_module_uses_only_the_layers_below_it() {
     let mut upward = Vec::new();
     for (module, used) in &graph {
         let Some(may) = allowed.get(module.as_str()) else {
-            upward.push(format!(
-                "{module}: a new top-level module; give it a layer in ALLOWED"
-            ));
+            upward.push(format!("{module}: a new top-level module; give it a layer in ALLOWED"));
             continue;
         };
         for target in used {
-            let is_leaf_use =
-                LEAVES.contains(&target.as_str()) && !LEAVES.contains(&module.as_str());
+            let is_leaf_use = LEAVES.contains(&target.as_str()) && !LEAVES.contains(&module.as_str());
             let ok = is_leaf_use
                 || may.contains(&target.as_str())
                 || (module == "config" && target == "util");
@@ -223,10 +181,7 @@ fn every_module_uses_only_the_layers_below_it() {
         .iter()
         .filter(|(from, to, _)| !graph.get(*from).is_some_and(|used| used.contains(*to)))
         .collect();
-    assert!(
-        stale.is_empty(),
-        "debts already paid, strike them off KNOWN_DEBTS: {stale:?}"
-    );
+    assert!(stale.is_empty(), "debts already paid, strike them off KNOWN_DEBTS: {stale:?}");
 }
 
 #[test]
@@ -279,8 +234,7 @@ fn no_resolver_or_route_names_its_action_twice() {
                     || (file.ends_with("http/protected.rs") && line.contains("route(\"/"));
                 let literal = line.contains("\"plugin::") || line.contains("\"api::");
                 // The two guards: `graphql::access` and the route guard.
-                let guard =
-                    file.ends_with("graphql/auth.rs") || file.ends_with("http/protected.rs");
+                let guard = file.ends_with("graphql/auth.rs") || file.ends_with("http/protected.rs");
                 let asks_policy = line.contains("policy.access(") && !guard;
                 if (names_action && !declares) || literal || asks_policy {
                     repeated.push(format!("{file}:{}: {}", n + 1, line.trim()));
@@ -288,47 +242,27 @@ fn no_resolver_or_route_names_its_action_twice() {
             }
         }
     }
-    assert!(
-        repeated.is_empty(),
-        "actions named outside their declaration: {repeated:#?}"
-    );
+    assert!(repeated.is_empty(), "actions named outside their declaration: {repeated:#?}");
 }
 
 /// Nothing outside `policy` compares role types or decides what a token may do.
 #[test]
 fn permission_decisions_live_in_policy() {
     let mut found = Vec::new();
-    for dir in [
-        "app.rs",
-        "auth",
-        "db",
-        "graphql",
-        "http",
-        "service",
-        "commands.rs",
-    ] {
+    for dir in ["app.rs", "auth", "db", "graphql", "http", "service", "commands.rs"] {
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).join(dir);
         let files = if path.is_dir() {
             code_under(dir)
         } else {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let code = text
-                .split("#[cfg(test)]")
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
             vec![(path.display().to_string(), code)]
         };
         for (file, code) in files {
             for (n, line) in code.lines().enumerate() {
-                let compares_role = [
-                    "== \"public\"",
-                    "!= \"public\"",
-                    "== \"authenticated\"",
-                    "!= \"authenticated\"",
-                ]
-                .iter()
-                .any(|p| line.contains(p));
+                let compares_role = ["== \"public\"", "!= \"public\"", "== \"authenticated\"", "!= \"authenticated\""]
+                    .iter()
+                    .any(|p| line.contains(p));
                 let decides_token = line.contains("TokenType::ReadOnly =>")
                     || line.contains("PROTECTED_ROLES.contains");
                 if compares_role || decides_token {

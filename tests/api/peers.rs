@@ -77,13 +77,8 @@ pub fn ensure_npm_peers() {
             dir.join("node_modules/.package-lock.json").exists()
                 && dir.join("node_modules/maildev").exists()
                 && pinned.iter().all(|name| {
-                    version(
-                        dir.join("package.json"),
-                        &format!("/dependencies/{}", name.replace('/', "~1")),
-                    ) == version(
-                        dir.join("node_modules").join(name).join("package.json"),
-                        "/version",
-                    )
+                    version(dir.join("package.json"), &format!("/dependencies/{}", name.replace('/', "~1")))
+                        == version(dir.join("node_modules").join(name).join("package.json"), "/version")
                 })
         };
         if ready() {

@@ -49,10 +49,7 @@ fn shell_blocks(markdown: &str) -> Vec<Block> {
 /// Whether the block is one the test cannot run: it builds and starts the server, or runs
 /// this suite.
 fn skipped(block: &Block) -> bool {
-    block
-        .text
-        .lines()
-        .any(|l| l.trim_start().starts_with("cargo test"))
+    block.text.lines().any(|l| l.trim_start().starts_with("cargo test"))
 }
 
 /// The answers a block shows: its comment lines holding JSON.
@@ -63,7 +60,8 @@ fn shown_answers(block: &Block) -> Vec<Value> {
         .filter_map(|l| l.trim_start().strip_prefix("# "))
         .filter(|l| l.starts_with('{') || l.starts_with('['))
         .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("README line `{l}` is not JSON: {e}"))
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("README line `{l}` is not JSON: {e}"))
         })
         .collect()
 }
@@ -91,9 +89,7 @@ fn matches(shown: &Value, actual: &Value) -> bool {
     match (shown, actual) {
         (Value::String(s), Value::String(a)) => match s.split_once('…') {
             Some((prefix, suffix)) => {
-                a.len() >= prefix.len() + suffix.len()
-                    && a.starts_with(prefix)
-                    && a.ends_with(suffix)
+                a.len() >= prefix.len() + suffix.len() && a.starts_with(prefix) && a.ends_with(suffix)
             }
             None => s == a,
         },
@@ -102,8 +98,7 @@ fn matches(shown: &Value, actual: &Value) -> bool {
         }
         (Value::Object(s), Value::Object(a)) => {
             s.len() == a.len()
-                && s.iter()
-                    .all(|(k, v)| a.get(k).is_some_and(|a| matches(v, a)))
+                && s.iter().all(|(k, v)| a.get(k).is_some_and(|a| matches(v, a)))
         }
         (s, a) => s == a,
     }
@@ -151,10 +146,7 @@ fn run_blocks(dir: &Path, blocks: &[&Block], address: &str) -> Vec<String> {
     let mut outputs = vec![String::new(); blocks.len()];
     let mut current = None;
     for line in stdout.lines() {
-        if let Some(n) = line
-            .strip_prefix("@@block ")
-            .and_then(|r| r.strip_suffix("@@"))
-        {
+        if let Some(n) = line.strip_prefix("@@block ").and_then(|r| r.strip_suffix("@@")) {
             current = n.parse::<usize>().ok();
         } else if line == "@@end@@" {
             current = None;
@@ -174,24 +166,10 @@ struct ReadmePostgres;
 impl ReadmePostgres {
     fn psql(sql: &str) -> String {
         let output = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-tA",
-                "-c",
-                sql,
-            ])
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tA", "-c", sql])
             .output()
             .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql -c {sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "psql -c {sql}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
@@ -212,21 +190,9 @@ impl ReadmePostgres {
 impl Drop for ReadmePostgres {
     fn drop(&mut self) {
         // No assertion here: a drop during a failing test's unwinding must not panic again.
-        for sql in [
-            "DROP DATABASE IF EXISTS castellan WITH (FORCE)",
-            "DROP ROLE IF EXISTS castellan",
-        ] {
+        for sql in ["DROP DATABASE IF EXISTS castellan WITH (FORCE)", "DROP ROLE IF EXISTS castellan"] {
             let _ = Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-c",
-                    sql,
-                ])
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql])
                 .output();
         }
     }
@@ -243,11 +209,8 @@ async fn every_shell_block_of_the_readme_runs_and_answers_as_shown() {
     // The Strapi project that "Moving from Strapi" imports, where Strapi keeps its SQLite file.
     let (_strapi, _) = crate::import::strapi_on_sqlite(dir.path(), false).await;
     std::fs::create_dir_all(dir.path().join("strapi/.tmp")).expect("strapi/.tmp");
-    std::fs::rename(
-        dir.path().join("strapi.db"),
-        dir.path().join("strapi/.tmp/data.db"),
-    )
-    .expect("the Strapi database in place");
+    std::fs::rename(dir.path().join("strapi.db"), dir.path().join("strapi/.tmp/data.db"))
+        .expect("the Strapi database in place");
     let _postgres = ReadmePostgres::claim();
     let server = Serve::start(dir.path(), &[], Stdio::null());
     let outputs = run_blocks(dir.path(), &run, &server.address);
@@ -275,29 +238,13 @@ async fn every_shell_block_of_the_readme_runs_and_answers_as_shown() {
 #[test]
 fn the_readme_checker_tells_matches_from_differences() {
     let shown: Value = serde_json::json!({"jwt": "eyJ…", "user": {"id": "1"}});
-    assert!(matches(
-        &shown,
-        &serde_json::json!({"jwt": "eyJabc", "user": {"id": "1"}})
-    ));
-    assert!(!matches(
-        &shown,
-        &serde_json::json!({"jwt": "xyz", "user": {"id": "1"}})
-    ));
-    assert!(!matches(
-        &shown,
-        &serde_json::json!({"jwt": "eyJabc", "user": {"id": "2"}})
-    ));
-    assert!(!matches(
-        &shown,
-        &serde_json::json!({"jwt": "eyJabc", "user": {"id": "1", "x": 1}})
-    ));
+    assert!(matches(&shown, &serde_json::json!({"jwt": "eyJabc", "user": {"id": "1"}})));
+    assert!(!matches(&shown, &serde_json::json!({"jwt": "xyz", "user": {"id": "1"}})));
+    assert!(!matches(&shown, &serde_json::json!({"jwt": "eyJabc", "user": {"id": "2"}})));
+    assert!(!matches(&shown, &serde_json::json!({"jwt": "eyJabc", "user": {"id": "1", "x": 1}})));
     assert_eq!(
         printed_answers("Created user\n{\"a\":1}{\"b\":[2]}\ntext [ not json\n[3]"),
-        vec![
-            serde_json::json!({"a": 1}),
-            serde_json::json!({"b": [2]}),
-            serde_json::json!([3])
-        ]
+        vec![serde_json::json!({"a": 1}), serde_json::json!({"b": [2]}), serde_json::json!([3])]
     );
     let blocks = shell_blocks("x\n```sh\necho 1\n# {\"a\": 1}\n```\n```toml\nx = 1\n```\n");
     assert_eq!(blocks.len(), 1);

@@ -34,126 +34,26 @@ fn routes(user: i32, role: i32) -> Vec<(Method, String, &'static str, Value)> {
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let action = |name: &str| leak(format!("{up}.{name}"));
     vec![
-        (
-            Method::POST,
-            "/api/auth/local".into(),
-            action("auth.callback"),
-            json!({ "identifier": "x", "password": "y" }),
-        ),
-        (
-            Method::POST,
-            "/api/auth/local/register".into(),
-            action("auth.register"),
-            json!({ "username": "newbie", "email": "n@example.com", "password": "password1" }),
-        ),
-        (
-            Method::POST,
-            "/api/auth/forgot-password".into(),
-            action("auth.forgotPassword"),
-            json!({ "email": "x@example.com" }),
-        ),
-        (
-            Method::POST,
-            "/api/auth/reset-password".into(),
-            action("auth.resetPassword"),
-            json!({ "code": "x", "password": "password1", "passwordConfirmation": "password1" }),
-        ),
-        (
-            Method::POST,
-            "/api/auth/change-password".into(),
-            action("auth.changePassword"),
-            json!({ "currentPassword": "x", "password": "password1", "passwordConfirmation": "password1" }),
-        ),
-        (
-            Method::POST,
-            "/api/auth/send-email-confirmation".into(),
-            action("auth.sendEmailConfirmation"),
-            json!({ "email": "x@example.com" }),
-        ),
-        (
-            Method::GET,
-            "/api/auth/email-confirmation?confirmation=x".into(),
-            action("auth.emailConfirmation"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            "/api/users/me".into(),
-            action("user.me"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            "/api/users".into(),
-            action("user.find"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            "/api/users/count".into(),
-            action("user.count"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            format!("/api/users/{user}"),
-            action("user.findOne"),
-            Value::Null,
-        ),
-        (
-            Method::POST,
-            "/api/users".into(),
-            action("user.create"),
-            json!({ "username": "made", "email": "m@example.com", "password": "password1", "role": role }),
-        ),
-        (
-            Method::PUT,
-            format!("/api/users/{user}"),
-            action("user.update"),
-            json!({ "username": "renamed" }),
-        ),
-        (
-            Method::DELETE,
-            format!("/api/users/{user}"),
-            action("user.destroy"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            "/api/users-permissions/roles".into(),
-            action("role.find"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            format!("/api/users-permissions/roles/{role}"),
-            action("role.findOne"),
-            Value::Null,
-        ),
-        (
-            Method::POST,
-            "/api/users-permissions/roles".into(),
-            action("role.createRole"),
-            json!({ "name": "Made" }),
-        ),
-        (
-            Method::PUT,
-            format!("/api/users-permissions/roles/{role}"),
-            action("role.updateRole"),
-            json!({ "description": "d" }),
-        ),
-        (
-            Method::DELETE,
-            format!("/api/users-permissions/roles/{role}"),
-            action("role.deleteRole"),
-            Value::Null,
-        ),
-        (
-            Method::GET,
-            "/api/users-permissions/permissions".into(),
-            action("permissions.getPermissions"),
-            Value::Null,
-        ),
+        (Method::POST, "/api/auth/local".into(), action("auth.callback"), json!({ "identifier": "x", "password": "y" })),
+        (Method::POST, "/api/auth/local/register".into(), action("auth.register"), json!({ "username": "newbie", "email": "n@example.com", "password": "password1" })),
+        (Method::POST, "/api/auth/forgot-password".into(), action("auth.forgotPassword"), json!({ "email": "x@example.com" })),
+        (Method::POST, "/api/auth/reset-password".into(), action("auth.resetPassword"), json!({ "code": "x", "password": "password1", "passwordConfirmation": "password1" })),
+        (Method::POST, "/api/auth/change-password".into(), action("auth.changePassword"), json!({ "currentPassword": "x", "password": "password1", "passwordConfirmation": "password1" })),
+        (Method::POST, "/api/auth/send-email-confirmation".into(), action("auth.sendEmailConfirmation"), json!({ "email": "x@example.com" })),
+        (Method::GET, "/api/auth/email-confirmation?confirmation=x".into(), action("auth.emailConfirmation"), Value::Null),
+        (Method::GET, "/api/users/me".into(), action("user.me"), Value::Null),
+        (Method::GET, "/api/users".into(), action("user.find"), Value::Null),
+        (Method::GET, "/api/users/count".into(), action("user.count"), Value::Null),
+        (Method::GET, format!("/api/users/{user}"), action("user.findOne"), Value::Null),
+        (Method::POST, "/api/users".into(), action("user.create"), json!({ "username": "made", "email": "m@example.com", "password": "password1", "role": role })),
+        (Method::PUT, format!("/api/users/{user}"), action("user.update"), json!({ "username": "renamed" })),
+        (Method::DELETE, format!("/api/users/{user}"), action("user.destroy"), Value::Null),
+        (Method::GET, "/api/users-permissions/roles".into(), action("role.find"), Value::Null),
+        (Method::GET, format!("/api/users-permissions/roles/{role}"), action("role.findOne"), Value::Null),
+        (Method::POST, "/api/users-permissions/roles".into(), action("role.createRole"), json!({ "name": "Made" })),
+        (Method::PUT, format!("/api/users-permissions/roles/{role}"), action("role.updateRole"), json!({ "description": "d" })),
+        (Method::DELETE, format!("/api/users-permissions/roles/{role}"), action("role.deleteRole"), Value::Null),
+        (Method::GET, "/api/users-permissions/permissions".into(), action("permissions.getPermissions"), Value::Null),
     ]
 }
 
@@ -162,10 +62,7 @@ async fn scanned(server: &TestServer, response: reqwest::Response) -> (StatusCod
     let status = response.status();
     let text = response.text().await.unwrap();
     server.assert_no_secrets(&text).await;
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
-    )
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
 }
 
 async fn call(
@@ -180,13 +77,7 @@ async fn call(
 }
 
 /// Asserts Strapi's error envelope with `status`, `name` and (when given) `message`.
-fn assert_envelope(
-    status: StatusCode,
-    body: &Value,
-    expected: u16,
-    name: &str,
-    message: Option<&str>,
-) {
+fn assert_envelope(status: StatusCode, body: &Value, expected: u16, name: &str, message: Option<&str>) {
     assert_eq!(status.as_u16(), expected, "{body}");
     assert_eq!(body["data"], Value::Null, "{body}");
     assert_eq!(body["error"]["status"], expected, "{body}");
@@ -645,14 +536,8 @@ console.log(JSON.stringify({{ signedIn: user.username, me, found, refused }}));
 }
 
 async fn body_jwt(server: &TestServer, identifier: &str, password: &str) -> String {
-    let (status, body) = call(
-        server,
-        Method::POST,
-        "/api/auth/local",
-        None,
-        Some(json!({ "identifier": identifier, "password": password })),
-    )
-    .await;
+    let (status, body) = call(server, Method::POST, "/api/auth/local", None,
+        Some(json!({ "identifier": identifier, "password": password }))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["jwt"].as_str().unwrap().to_string()
 }
@@ -670,17 +555,10 @@ async fn population(server: &TestServer) -> (String, std::collections::HashMap<S
         ("carol", "Carol@Example.com", true, false, editor.id),
         ("dave", "dave@test.org", false, false, editor.id),
     ] {
-        let (status, body) = call(
-            server,
-            Method::POST,
-            "/api/users",
-            Some(&admin),
-            Some(json!({
-                "username": name, "email": email, "password": format!("{name}-password"),
-                "confirmed": confirmed, "blocked": blocked, "role": role,
-            })),
-        )
-        .await;
+        let (status, body) = call(server, Method::POST, "/api/users", Some(&admin), Some(json!({
+            "username": name, "email": email, "password": format!("{name}-password"),
+            "confirmed": confirmed, "blocked": blocked, "role": role,
+        }))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["role"]["id"], role, "{body}");
         ids.insert(name.to_string(), body);

@@ -392,29 +392,23 @@ both_backends! {
 /// Conditions written in Rust see the signed-in user and answer allow, deny or a query.
 async fn conditions_from_code(backend: Backend) {
     use castellan::policy::{Condition, ConditionOutcome};
-    let server = TestServer::start_built(
-        backend,
-        |_| {},
-        |config| {
-            castellan::Castellan::builder(config)
-                .condition(
-                    Condition::code(
-                        "confirmed-only",
-                        "Confirmed users, for confirmed users",
-                        |user| match user {
-                            Some(signed_in) if signed_in.user.confirmed => {
-                                ConditionOutcome::Query(json!({ "confirmed": true }))
-                            }
-                            _ => ConditionOutcome::Deny,
-                        },
-                    )
-                    .with_plugin("api::directory"),
+    let server = TestServer::start_built(backend, |_| {}, |config| {
+        castellan::Castellan::builder(config)
+            .condition(
+                Condition::code(
+                    "confirmed-only",
+                    "Confirmed users, for confirmed users",
+                    |user| match user {
+                        Some(signed_in) if signed_in.user.confirmed => {
+                            ConditionOutcome::Query(json!({ "confirmed": true }))
+                        }
+                        _ => ConditionOutcome::Deny,
+                    },
                 )
-                .condition(Condition::code("always", "Everyone", |_| {
-                    ConditionOutcome::Allow
-                }))
-        },
-    )
+                .with_plugin("api::directory"),
+            )
+            .condition(Condition::code("always", "Everyone", |_| ConditionOutcome::Allow))
+    })
     .await;
     let admin = server.user_with_grants("user-admin", ADMIN_ACTIONS).await;
     let body = server
@@ -751,28 +745,13 @@ fn conditions_declared_in_castellan_toml_are_checked_at_start_up() {
 
 /// Creates the query condition `name` and makes it the only grant of `role_type` on
 /// `user.find`.
-async fn grant_find_under(
-    server: &TestServer,
-    admin: &str,
-    role_type: &str,
-    name: &str,
-    query: Value,
-) {
+async fn grant_find_under(server: &TestServer, admin: &str, role_type: &str, name: &str, query: Value) {
     let body = server
         .gql_as(admin, "mutation($d: UsersPermissionsConditionInput!) { createUsersPermissionsCondition(data: $d) { name } }",
             json!({ "d": { "name": name, "displayName": name, "query": query } }))
         .await;
-    assert_eq!(
-        body["data"]["createUsersPermissionsCondition"]["name"], name,
-        "{body}"
-    );
-    set_grants(
-        server,
-        admin,
-        role_type,
-        json!([{ "action": "plugin::users-permissions.user.find", "conditions": [name] }]),
-    )
-    .await;
+    assert_eq!(body["data"]["createUsersPermissionsCondition"]["name"], name, "{body}");
+    set_grants(server, admin, role_type, json!([{ "action": "plugin::users-permissions.user.find", "conditions": [name] }])).await;
 }
 
 // Issue 24: paths through arrays of objects reach the users sift 17.1.4 (MongoDB's semantics)

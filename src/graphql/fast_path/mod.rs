@@ -43,9 +43,11 @@ pub(super) async fn run(
         return refused;
     }
     let operation = request.operation_name.take();
-    let route = request.parsed_query().map_or(Route::Guarded, |document| {
-        route(document, operation.as_deref(), app, &principal)
-    });
+    let route = request
+        .parsed_query()
+        .map_or(Route::Guarded, |document| {
+            route(document, operation.as_deref(), app, &principal)
+        });
     request.operation_name = operation;
     let twin = (app.config.graphql.verify_fast_path && route != Route::Guarded).then(|| {
         let mut twin = async_graphql::Request::new(request.query.clone())
@@ -91,19 +93,15 @@ fn missing_variable(request: &mut async_graphql::Request) -> Option<async_graphq
             _ => return None,
         },
     };
-    let missing = operation
-        .node
-        .variable_definitions
-        .iter()
-        .find(|definition| {
-            let definition = &definition.node;
-            !definition.var_type.node.nullable
-                && definition.default_value.is_none()
-                && matches!(
-                    variables.get(definition.name.node.as_str()),
-                    None | Some(async_graphql::Value::Null)
-                )
-        })?;
+    let missing = operation.node.variable_definitions.iter().find(|definition| {
+        let definition = &definition.node;
+        !definition.var_type.node.nullable
+            && definition.default_value.is_none()
+            && matches!(
+                variables.get(definition.name.node.as_str()),
+                None | Some(async_graphql::Value::Null)
+            )
+    })?;
     let message = format!(
         "Variable \"${}\" of required type \"{}\" was not provided.",
         missing.node.name.node, missing.node.var_type.node
@@ -279,6 +277,7 @@ impl<'a> Walk<'a> {
         }
     }
 }
+
 
 #[cfg(test)]
 mod tests {

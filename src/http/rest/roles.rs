@@ -30,19 +30,12 @@ fn grant(authorized: &Authorized) -> AppResult<&crate::policy::Access> {
 
 /// Every action the tree shows: the catalogue's, and those `held` (granted, perhaps kept from
 /// an import though nothing binds them), by their place in the tree.
-fn places(
-    app: &AppState,
-    held: &[String],
-) -> AppResult<BTreeMap<(String, String, String), String>> {
+fn places(app: &AppState, held: &[String]) -> AppResult<BTreeMap<(String, String, String), String>> {
     let catalogue = app
         .catalogue()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no catalogue")))?;
     let mut out = BTreeMap::new();
-    for action in catalogue
-        .entries()
-        .map(|e| e.action)
-        .chain(held.iter().cloned())
-    {
+    for action in catalogue.entries().map(|e| e.action).chain(held.iter().cloned()) {
         if let Ok(parts) = parse_action(&action) {
             let place = (
                 parts.namespace.to_string(),
@@ -115,9 +108,7 @@ fn enabled_actions(app: &AppState, tree: &Value, held: &[String]) -> AppResult<V
 /// The grants a written tree leaves the role: those it held and keeps enabled, as they were
 /// (conditions, fields); the others enabled, without conditions.
 fn grants_of_tree(app: &AppState, role_id: Option<i32>, tree: &Value) -> AppResult<Vec<GrantSpec>> {
-    let held = role_id
-        .map(|id| app.policy.grants_of(id))
-        .unwrap_or_default();
+    let held = role_id.map(|id| app.policy.grants_of(id)).unwrap_or_default();
     let held_actions: Vec<String> = held.iter().map(|g| g.action.clone()).collect();
     Ok(enabled_actions(app, tree, &held_actions)?
         .into_iter()
@@ -176,10 +167,7 @@ pub(in crate::http) async fn find(State(app): State<AppState>) -> Response {
 }
 
 /// `GET /api/users-permissions/roles/:id`: `{role: {…, permissions: <tree>}}`.
-pub(in crate::http) async fn find_one(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Response {
+pub(in crate::http) async fn find_one(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     ok(async {
         let role = roles::find(&app, &id)
             .await?

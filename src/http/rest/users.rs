@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::{JsonBody, answer, ok, user_json};
 use crate::app::AppState;
-use crate::db::fields::USERS;
 use crate::db::models::{Role, User};
 use crate::error::{AppError, AppResult};
 use crate::graphql::filters::UsersPermissionsUserFiltersInput;
+use crate::db::fields::USERS;
 use crate::graphql::users::read_fields;
 use crate::http::Authorized;
 use crate::policy::Access;
@@ -176,11 +176,7 @@ fn selection(
     query: &UserQuery,
     sort: &[String],
 ) -> AppResult<(crate::db::sql::SqlWhere, Option<crate::filter::SqlFilter>)> {
-    access.check_read_fields(
-        read_fields(query.filters.as_ref(), sort)
-            .iter()
-            .map(String::as_str),
-    )?;
+    access.check_read_fields(read_fields(query.filters.as_ref(), sort).iter().map(String::as_str))?;
     // A filter through a role's users or grants would reveal rows beyond the grant's
     // conditions; REST does not offer it.
     if let Some(filters) = &query.filters {
@@ -202,16 +198,8 @@ fn selection(
 /// `GET /api/users/me`: the signed-in user, with their role.
 pub(in crate::http) async fn me(State(app): State<AppState>, authorized: Authorized) -> Response {
     ok(match authorized.principal.user() {
-        Some(signed_in) => Ok(user_json(
-            &signed_in.user,
-            &signed_in.role,
-            &|_| true,
-            true,
-            &app.attributes,
-        )),
-        None => Err(AppError::Unauthorized(
-            crate::auth::principal::INVALID_TOKEN,
-        )),
+        Some(signed_in) => Ok(user_json(&signed_in.user, &signed_in.role, &|_| true, true, &app.attributes)),
+        None => Err(AppError::Unauthorized(crate::auth::principal::INVALID_TOKEN)),
     })
 }
 
@@ -404,27 +392,12 @@ mod tests {
         ))
         .unwrap();
         let filters = q.filters.as_ref().unwrap();
-        assert_eq!(
-            filters.username.as_ref().unwrap().eq.as_deref(),
-            Some("ann")
-        );
+        assert_eq!(filters.username.as_ref().unwrap().eq.as_deref(), Some("ann"));
         assert_eq!(filters.confirmed.as_ref().unwrap().eq, Some(true));
-        assert_eq!(
-            filters.id.as_ref().unwrap().in_list.as_ref().unwrap().len(),
-            2
-        );
+        assert_eq!(filters.id.as_ref().unwrap().in_list.as_ref().unwrap().len(), 2);
         let or = filters.or.as_ref().unwrap();
         assert_eq!(or.len(), 2);
-        assert!(
-            or[1]
-                .as_ref()
-                .unwrap()
-                .role
-                .as_ref()
-                .unwrap()
-                .role_type
-                .is_some()
-        );
+        assert!(or[1].as_ref().unwrap().role.as_ref().unwrap().role_type.is_some());
         assert_eq!(strings(q.sort.as_ref(), "sort").unwrap(), ["username:desc"]);
         assert_eq!(q.pagination.as_ref().unwrap().page_size, Some(5));
         let shape = Shape::of(&q, &Default::default()).unwrap();
@@ -434,18 +407,12 @@ mod tests {
 
     #[test]
     fn percent_encoded_brackets_parse_alike() {
-        let q = parse_query(Some(
-            "filters%5Busername%5D%5B%24eq%5D=a%20b&sort=email%3Aasc,id",
-        ))
-        .unwrap();
+        let q = parse_query(Some("filters%5Busername%5D%5B%24eq%5D=a%20b&sort=email%3Aasc,id")).unwrap();
         assert_eq!(
             q.filters.unwrap().username.unwrap().eq.as_deref(),
             Some("a b")
         );
-        assert_eq!(
-            strings(q.sort.as_ref(), "sort").unwrap(),
-            ["email:asc", "id"]
-        );
+        assert_eq!(strings(q.sort.as_ref(), "sort").unwrap(), ["email:asc", "id"]);
     }
 
     #[test]
