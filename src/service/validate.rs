@@ -121,95 +121,6 @@ pub fn check_registration(username: &str, email: &str, password: &str) -> AppRes
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attributes_are_objects_without_nul() {
-        use serde_json::json;
-        assert_eq!(
-            attributes_problem(&json!({"team": "red", "n": [1, {"a": null}]})),
-            None
-        );
-        assert_eq!(
-            attributes_problem(&json!([1])),
-            Some("attributes must be an object")
-        );
-        for nul in [
-            json!({"a": "x\u{0}y"}),
-            json!({"a\u{0}": 1}),
-            json!({"a": [{"b": ["\u{0}"]}]}),
-        ] {
-            assert_eq!(
-                attributes_problem(&nul),
-                Some("attributes cannot contain the character U+0000"),
-                "{nul}"
-            );
-        }
-    }
-
-    #[test]
-    fn emails() {
-        for good in ["a@b.co", "first.last+tag@example.com", "X@Sub.Example.ORG"] {
-            assert!(is_valid_email(good), "{good} refused");
-        }
-        for bad in [
-            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..co", "a@-b.co", "a@b.c", ".a@b.co",
-            "a@b.c0m1",
-        ] {
-            assert!(!is_valid_email(bad), "{bad} accepted");
-        }
-    }
-
-    fn message(result: AppResult<()>) -> String {
-        result.unwrap_err().to_string()
-    }
-
-    #[test]
-    fn registration_messages_are_strapis() {
-        assert_eq!(
-            message(check_registration("al", "a@b.co", "secret1")),
-            "username must be at least 3 characters"
-        );
-        assert_eq!(
-            message(check_registration("alice", "nope", "secret1")),
-            "email must be a valid email"
-        );
-        assert_eq!(
-            message(check_registration("alice", "a@b.co", "")),
-            "password is a required field"
-        );
-        assert_eq!(
-            message(check_registration("alice", "a@b.co", "12345")),
-            "password must be at least 6 characters"
-        );
-        assert_eq!(
-            message(check_registration("alice", "a@b.co", &"é".repeat(37))),
-            "Password must be less than 73 bytes"
-        );
-        assert_eq!(
-            message(check_registration("al", "nope", "1")),
-            "3 errors occurred"
-        );
-        assert!(check_registration("alice", "a@b.co", &"x".repeat(72)).is_ok());
-    }
-
-    #[test]
-    fn several_failures_list_each_and_never_echo_passwords() {
-        let AppError::Validation { details, .. } =
-            check_registration("al", "a@b.co", "123").unwrap_err()
-        else {
-            panic!("not a validation error")
-        };
-        let errors = details["errors"].as_array().unwrap();
-        assert_eq!(errors.len(), 2);
-        assert_eq!(errors[0]["path"], serde_json::json!(["username"]));
-        assert_eq!(errors[1]["name"], "ValidationError");
-        assert_eq!(errors[1]["value"], Value::Null);
-    }
-}
-
 /// Checks `attributes` (an object, as it will be stored whole) against the declared attributes
 /// (`[[user.attributes]]`): each declared one has its type (an `enumeration` one of its values),
 /// a `required` one is present and not `null`, and, when undeclared keys are not allowed, no
@@ -365,5 +276,94 @@ pub fn unique_attribute<T>(
             None => Ok(Err(error)),
         },
         ok => Ok(ok),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_objects_without_nul() {
+        use serde_json::json;
+        assert_eq!(
+            attributes_problem(&json!({"team": "red", "n": [1, {"a": null}]})),
+            None
+        );
+        assert_eq!(
+            attributes_problem(&json!([1])),
+            Some("attributes must be an object")
+        );
+        for nul in [
+            json!({"a": "x\u{0}y"}),
+            json!({"a\u{0}": 1}),
+            json!({"a": [{"b": ["\u{0}"]}]}),
+        ] {
+            assert_eq!(
+                attributes_problem(&nul),
+                Some("attributes cannot contain the character U+0000"),
+                "{nul}"
+            );
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for good in ["a@b.co", "first.last+tag@example.com", "X@Sub.Example.ORG"] {
+            assert!(is_valid_email(good), "{good} refused");
+        }
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..co", "a@-b.co", "a@b.c", ".a@b.co",
+            "a@b.c0m1",
+        ] {
+            assert!(!is_valid_email(bad), "{bad} accepted");
+        }
+    }
+
+    fn message(result: AppResult<()>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn registration_messages_are_strapis() {
+        assert_eq!(
+            message(check_registration("al", "a@b.co", "secret1")),
+            "username must be at least 3 characters"
+        );
+        assert_eq!(
+            message(check_registration("alice", "nope", "secret1")),
+            "email must be a valid email"
+        );
+        assert_eq!(
+            message(check_registration("alice", "a@b.co", "")),
+            "password is a required field"
+        );
+        assert_eq!(
+            message(check_registration("alice", "a@b.co", "12345")),
+            "password must be at least 6 characters"
+        );
+        assert_eq!(
+            message(check_registration("alice", "a@b.co", &"é".repeat(37))),
+            "Password must be less than 73 bytes"
+        );
+        assert_eq!(
+            message(check_registration("al", "nope", "1")),
+            "3 errors occurred"
+        );
+        assert!(check_registration("alice", "a@b.co", &"x".repeat(72)).is_ok());
+    }
+
+    #[test]
+    fn several_failures_list_each_and_never_echo_passwords() {
+        let AppError::Validation { details, .. } =
+            check_registration("al", "a@b.co", "123").unwrap_err()
+        else {
+            panic!("not a validation error")
+        };
+        let errors = details["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0]["path"], serde_json::json!(["username"]));
+        assert_eq!(errors[1]["name"], "ValidationError");
+        assert_eq!(errors[1]["value"], Value::Null);
     }
 }
