@@ -325,7 +325,14 @@ impl UserAttributes {
             .map(|a| {
                 let name = Self::index_name(a);
                 let unique = if a.unique { "UNIQUE " } else { "" };
-                let expression = Self::expression(a, dialect, "");
+                let mut expression = Self::expression(a, dialect, "");
+                // Lists are ordered by id: with the id after the value, PostgreSQL reads a
+                // page of one value's users in order from the index, instead of walking the
+                // primary key until enough rows pass the filter (every row, for a value few
+                // users hold). SQLite's index entries end with the rowid already.
+                if dialect == Dialect::Postgres && !a.unique {
+                    expression.push_str(", id");
+                }
                 (
                     name.clone(),
                     format!(
