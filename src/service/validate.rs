@@ -121,6 +121,10 @@ pub fn check_registration(username: &str, email: &str, password: &str) -> AppRes
     }
 }
 
+/// The longest string an indexed or unique attribute may hold, in characters: at most 2,000
+/// bytes, within the size PostgreSQL allows an index entry.
+pub const MAX_INDEXED_STRING: usize = 500;
+
 /// Checks `attributes` (an object, as it will be stored whole) against the declared attributes
 /// (`[[user.attributes]]`): each declared one has its type (an `enumeration` one of its values),
 /// a `required` one is present and not `null`, and, when undeclared keys are not allowed, no
@@ -196,6 +200,17 @@ pub fn check_declared_attributes(
                 name,
                 format!("{path} must be a {expected} type, but the final value was: `{shown}`."),
                 Some(&*value),
+            );
+        } else if (attribute.indexed || attribute.unique)
+            && value
+                .as_str()
+                .is_some_and(|text| text.chars().count() > MAX_INDEXED_STRING)
+        {
+            // An index entry has a size limit on PostgreSQL (about 2.7 kB).
+            problem(
+                name,
+                format!("{path} must be at most {MAX_INDEXED_STRING} characters"),
+                None,
             );
         } else if attribute.kind == AttributeType::Enumeration
             && !attribute

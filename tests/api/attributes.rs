@@ -178,6 +178,11 @@ both_backends! {
             assert_eq!(problem(&body), (json!(["attributes", name]), message.to_string()), "{body}");
         }
         assert_eq!(stored(&server, id).await["age"], 30, "no refused update was written");
+        // An indexed (or unique) string fits in an index entry on both databases.
+        let body = create(&server, &admin, "longteam", json!({ "team": "x".repeat(501) })).await;
+        assert_eq!(problem(&body), (json!(["attributes", "team"]), "attributes.team must be at most 500 characters".into()), "{body}");
+        let body = create(&server, &admin, "fullteam", json!({ "team": "x".repeat(500), "meta": "y".repeat(3000) })).await;
+        assert!(body.get("errors").is_none(), "{body}");
 
         // Required: on create, and on an update (which replaces the attributes whole).
         let body = create(&server, &admin, "teamless", json!({ "age": 3 })).await;
