@@ -459,6 +459,10 @@ report() {
 }
 
 report >"$WORK/results.md"
+# bench/scale.sh's section (between its markers) stays in the results.
+if [[ -f $RESULTS ]] && grep -q '^<!-- scale -->' "$RESULTS"; then
+  { echo; sed -n '/^<!-- scale -->/,/^<!-- \/scale -->/p' "$RESULTS"; } >>"$WORK/results.md"
+fi
 cp "$WORK/results.md" "$RESULTS"
 echo
 cat "$RESULTS"

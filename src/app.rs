@@ -19,6 +19,8 @@ pub struct App {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub policy: Policy,
+    /// The users' declared attributes (`[[user.attributes]]`).
+    pub attributes: Arc<crate::db::fields::UserAttributes>,
     pub settings: SettingsStore,
     /// Signed-in users, briefly, so requests need no database round trip.
     pub users: crate::auth::UserCache,
@@ -94,12 +96,16 @@ impl App {
     pub async fn start(config: Config, code_conditions: Vec<policy::Condition>) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url, config.database_pool_size)?;
         db.migrate().await?;
+        let attributes = Arc::new(crate::db::fields::UserAttributes::new(&config.user));
+        db.migrate_attributes(&attributes).await?;
         let config = read_development_secrets(&db, config).await?;
         policy::seed_default_roles(&db).await.map_err(into_anyhow)?;
         let mut conditions = policy::conditions::built_in()?;
         conditions.extend(policy::conditions::from_config(&config.conditions)?);
         conditions.extend(code_conditions);
-        let policy = Policy::load(&db, conditions).await.map_err(into_anyhow)?;
+        let policy = Policy::load(&db, conditions, attributes.clone())
+            .await
+            .map_err(into_anyhow)?;
         let templates = EmailTemplates::defaults(&config.shipper);
         let settings = SettingsStore::load(&db, &config.advanced, &templates, &config.providers)
             .await
@@ -133,6 +139,7 @@ impl App {
             passwords: PasswordHasher::new(config.bcrypt_cost, config.max_concurrent_hashes),
             db,
             policy,
+            attributes,
             config,
             catalogue: OnceLock::new(),
         }));

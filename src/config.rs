@@ -83,6 +83,8 @@ pub struct Config {
     /// Conditions declared in `castellan.toml` (`[[conditions]]`), as written: the policy
     /// checks their names and queries at start-up (`castellan::load_config` at once).
     pub conditions: Vec<DeclaredCondition>,
+    /// The users' declared attributes (`[user]`, `[[user.attributes]]`).
+    pub user: UserSection,
     /// Initial sign-in providers (`[providers.NAME]`), joined with `email`.
     pub providers: Providers,
     /// The settings `castellan.toml` itself wrote (not defaults): start-up compares them with
@@ -512,6 +514,7 @@ impl Config {
             shipper: Shipper::default(),
             register_allowed_fields: Vec::new(),
             conditions: Vec::new(),
+            user: UserSection::default(),
             providers: default_providers(),
             declared: Declared::default(),
             allowed_callback_prefixes: Vec::new(),
@@ -778,6 +781,8 @@ impl Config {
         }
         config.cors = cors(file.cors)?;
         config.sessions = sessions(&file.jwt, file.sessions)?;
+        check_attributes(&file.user.attributes)?;
+        config.user = file.user;
         for declared in file.conditions {
             if config.conditions.iter().any(|c| c.name == declared.name) {
                 bail!("conditions: `{}` is declared twice", declared.name);
@@ -842,6 +847,144 @@ fn check_allowed_fields(fields: &[String]) -> anyhow::Result<()> {
             .any(|p| p.eq_ignore_ascii_case(field))
         {
             bail!("register.allowedFields: `{field}` can never be set by registration");
+        }
+    }
+    Ok(())
+}
+
+/// `[user]`: the attributes users may carry (`[[user.attributes]]`), and whether their
+/// `attributes` may hold keys not declared there (`allowUndeclaredAttributes`, default true).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserSection {
+    pub attributes: Vec<AttributeDeclaration>,
+    pub allow_undeclared_attributes: bool,
+}
+
+impl Default for UserSection {
+    fn default() -> Self {
+        Self {
+            attributes: Vec::new(),
+            allow_undeclared_attributes: true,
+        }
+    }
+}
+
+/// One declared attribute of users (`[[user.attributes]]`): a key of their `attributes`, with
+/// its type and flags. Checked on every write; see [`crate::db::fields::UserAttributes`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AttributeDeclaration {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: AttributeType,
+    /// The allowed values of an `enumeration`.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Every user has it (not `null`).
+    #[serde(default)]
+    pub required: bool,
+    /// No two users share a value (a unique index on both databases).
+    #[serde(default)]
+    pub unique: bool,
+    /// Never shown in answers, never named by a condition.
+    #[serde(default)]
+    pub private: bool,
+    /// Conditions and sorts on it use an index.
+    #[serde(default)]
+    pub indexed: bool,
+}
+
+/// The type of a declared attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttributeType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    /// An ISO 8601 date and time, stored as `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC).
+    Datetime,
+    Json,
+    Enumeration,
+}
+
+impl AttributeType {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttributeType::String => "string",
+            AttributeType::Integer => "integer",
+            AttributeType::Number => "number",
+            AttributeType::Boolean => "boolean",
+            AttributeType::Datetime => "datetime",
+            AttributeType::Json => "json",
+            AttributeType::Enumeration => "enumeration",
+        }
+    }
+}
+
+/// Names a user's own fields take in answers (REST shows attributes beside them).
+const USER_FIELD_NAMES: &[&str] = &[
+    "id",
+    "documentId",
+    "username",
+    "email",
+    "provider",
+    "password",
+    "confirmed",
+    "blocked",
+    "role",
+    "attributes",
+    "createdAt",
+    "updatedAt",
+    "publishedAt",
+    "resetPasswordToken",
+    "confirmationToken",
+];
+
+/// Checks `[[user.attributes]]`: names that are identifiers (they become index names and
+/// JSON paths), declared once, and flags that fit the type.
+fn check_attributes(attributes: &[AttributeDeclaration]) -> anyhow::Result<()> {
+    for (i, a) in attributes.iter().enumerate() {
+        let name = &a.name;
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.len() <= 48;
+        if !valid {
+            bail!(
+                "user.attributes: `{name}` is not an attribute name (a letter, then letters, digits or _, at most 48)"
+            );
+        }
+        if USER_FIELD_NAMES
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+        {
+            bail!("user.attributes: `{name}` is a field of every user, not an attribute");
+        }
+        if attributes[..i]
+            .iter()
+            .any(|b| b.name.eq_ignore_ascii_case(name))
+        {
+            bail!("user.attributes: `{name}` is declared twice");
+        }
+        let kind = a.kind.name();
+        match a.kind {
+            AttributeType::Enumeration if a.values.is_empty() => {
+                bail!("user.attributes: `{name}` is an enumeration: list its `values`")
+            }
+            AttributeType::Enumeration => {}
+            _ if !a.values.is_empty() => {
+                bail!("user.attributes: `{name}` is a {kind}: only an enumeration has `values`")
+            }
+            _ => {}
+        }
+        if a.kind == AttributeType::Json && (a.indexed || a.unique) {
+            bail!("user.attributes: `{name}` is json: it can be neither indexed nor unique");
+        }
+        if a.private && a.indexed {
+            bail!(
+                "user.attributes: `{name}` is private: conditions and sorts may not read it, so it cannot be indexed"
+            );
         }
     }
     Ok(())
@@ -932,6 +1075,7 @@ struct FileConfig {
     email: EmailSection,
     register: RegisterSection,
     conditions: Vec<ConditionSection>,
+    user: UserSection,
     providers: Providers,
     oauth: OAuthSection,
     rate_limit: RateLimitSection,
@@ -1501,6 +1645,64 @@ mod tests {
             let error = read(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn declared_attributes_are_read_and_checked() {
+        let file: FileConfig = toml::from_str(
+            "[user]\nallowUndeclaredAttributes = false\n[[user.attributes]]\nname = \"team\"\ntype = \"string\"\nindexed = true\n[[user.attributes]]\nname = \"plan\"\ntype = \"enumeration\"\nvalues = [\"free\", \"pro\"]\nrequired = true\n",
+        )
+        .unwrap();
+        assert!(!file.user.allow_undeclared_attributes);
+        assert_eq!(file.user.attributes[1].kind, AttributeType::Enumeration);
+        check_attributes(&file.user.attributes).unwrap();
+        assert!(UserSection::default().allow_undeclared_attributes);
+        let declare = |text: &str| -> String {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            check_attributes(&file.user.attributes)
+                .unwrap_err()
+                .to_string()
+        };
+        for (text, expected) in [
+            (
+                "[[user.attributes]]\nname = \"a b\"\ntype = \"string\"",
+                "not an attribute name",
+            ),
+            (
+                "[[user.attributes]]\nname = \"email\"\ntype = \"string\"",
+                "a field of every user",
+            ),
+            (
+                "[[user.attributes]]\nname = \"e\"\ntype = \"enumeration\"",
+                "list its `values`",
+            ),
+            (
+                "[[user.attributes]]\nname = \"e\"\ntype = \"string\"\nvalues = [\"x\"]",
+                "only an enumeration",
+            ),
+            (
+                "[[user.attributes]]\nname = \"j\"\ntype = \"json\"\nindexed = true",
+                "neither indexed nor unique",
+            ),
+            (
+                "[[user.attributes]]\nname = \"s\"\ntype = \"string\"\nprivate = true\nindexed = true",
+                "cannot be indexed",
+            ),
+            (
+                "[[user.attributes]]\nname = \"t\"\ntype = \"string\"\n[[user.attributes]]\nname = \"T\"\ntype = \"integer\"",
+                "declared twice",
+            ),
+        ] {
+            assert!(
+                declare(text).contains(expected),
+                "{text}: {}",
+                declare(text)
+            );
+        }
+        assert!(
+            toml::from_str::<FileConfig>("[[user.attributes]]\nname = \"t\"\ntype = \"text\"")
+                .is_err()
+        );
     }
 
     #[test]

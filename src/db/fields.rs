@@ -2,7 +2,13 @@
 //! column, its kind and what each surface may do with it. Sorting, Strapi's filters, the paths
 //! of conditions, field-level grants and the list of private fields are all read from here, so
 //! a new field is one line of [`USERS`] or [`ROLES`] (and its column in a migration).
+//!
+//! The users' declared attributes (`[[user.attributes]]`) are the registry's one part that
+//! comes from the configuration: [`UserAttributes`] says where each lives in SQL (an
+//! expression over the `attributes` document, indexed on both databases when declared
+//! `indexed` or `unique`), which of them answers never show, and the DDL of their indexes.
 
+use crate::config::{AttributeDeclaration, AttributeType, UserSection};
 use crate::db::sql::{SqlOrder, SqlValue, SqlWhere};
 use crate::error::{AppError, AppResult};
 use crate::filter::{ColumnKind, Dialect};
@@ -231,6 +237,171 @@ pub static PERMISSIONS: Entity = Entity {
     ],
 };
 
+/// The users' declared attributes (`[[user.attributes]]`), as the registry sees them.
+#[derive(Debug, Clone, Default)]
+pub struct UserAttributes {
+    declared: Vec<AttributeDeclaration>,
+    /// Whether `attributes` may hold keys that are not declared.
+    pub allow_undeclared: bool,
+}
+
+/// The prefix of the names of the declared attributes' indexes.
+pub const ATTRIBUTE_INDEX_PREFIX: &str = "up_users_attr_";
+
+impl UserAttributes {
+    pub fn new(section: &UserSection) -> Self {
+        Self {
+            declared: section.attributes.clone(),
+            allow_undeclared: section.allow_undeclared_attributes,
+        }
+    }
+
+    /// Every declared attribute, in the order of the configuration.
+    pub fn declared(&self) -> &[AttributeDeclaration] {
+        &self.declared
+    }
+
+    /// The declared attribute `name` (exact spelling).
+    pub fn get(&self, name: &str) -> Option<&AttributeDeclaration> {
+        self.declared.iter().find(|a| a.name == name)
+    }
+
+    /// Whether `name` is a private attribute: answers never show it, conditions never read it.
+    pub fn is_private(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|a| a.private)
+    }
+
+    /// The attribute `name` when it has an index (declared `indexed` or `unique`).
+    pub fn indexed(&self, name: &str) -> Option<&AttributeDeclaration> {
+        self.get(name)
+            .filter(|a| (a.indexed || a.unique) && !a.private && a.kind != AttributeType::Json)
+    }
+
+    /// How conditions compare an indexed attribute's value: JSON numbers as numbers, booleans
+    /// as booleans, the rest (strings, enumerations, datetimes in their one stored form) as
+    /// text in code-point order.
+    pub fn kind(attribute: &AttributeDeclaration) -> ColumnKind {
+        match attribute.kind {
+            AttributeType::Integer | AttributeType::Number => ColumnKind::Integer,
+            AttributeType::Boolean => ColumnKind::Bool,
+            _ => ColumnKind::Text,
+        }
+    }
+
+    /// The SQL of an attribute's value as a scalar (NULL when missing or `null`): the very
+    /// expression its index is built on, so that conditions and sorts written with it use the
+    /// index. `table` qualifies the column (`up_users.`, or nothing inside `CREATE INDEX`).
+    pub fn expression(attribute: &AttributeDeclaration, dialect: Dialect, table: &str) -> String {
+        let name = &attribute.name;
+        match dialect {
+            Dialect::Sqlite => format!("json_extract({table}attributes, '$.{name}')"),
+            Dialect::Postgres => {
+                let text = format!("({table}attributes_jsonb ->> '{name}')");
+                match Self::kind(attribute) {
+                    ColumnKind::Integer => format!("({text}::float8)"),
+                    ColumnKind::Bool => format!("({text}::boolean)"),
+                    // Code-point order, as sift compares strings.
+                    _ => format!("({text} COLLATE \"C\")"),
+                }
+            }
+        }
+    }
+
+    /// The name of an attribute's index: the type is part of it, so a new type builds a new one.
+    fn index_name(attribute: &AttributeDeclaration) -> String {
+        let unique = if attribute.unique { "_unique" } else { "" };
+        format!(
+            "{ATTRIBUTE_INDEX_PREFIX}{}_{}{unique}",
+            attribute.name,
+            attribute.kind.name()
+        )
+    }
+
+    /// The indexes the declaration wants, by name, with the statement creating each.
+    pub fn indexes(&self, dialect: Dialect) -> Vec<(String, String)> {
+        self.declared
+            .iter()
+            .filter(|a| (a.indexed || a.unique) && a.kind != AttributeType::Json)
+            .map(|a| {
+                let name = Self::index_name(a);
+                let unique = if a.unique { "UNIQUE " } else { "" };
+                let mut expression = Self::expression(a, dialect, "");
+                // Lists are ordered by id: with the id after the value, PostgreSQL reads a
+                // page of one value's users in order from the index, instead of walking the
+                // primary key until enough rows pass the filter (every row, for a value few
+                // users hold). SQLite's index entries end with the rowid already.
+                if dialect == Dialect::Postgres && !a.unique {
+                    expression.push_str(", id");
+                }
+                (
+                    name.clone(),
+                    format!(
+                        "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON up_users ({expression})"
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// SQL listing the names of the declared attributes' indexes that exist (column `value`).
+    pub fn existing_indexes_sql(dialect: Dialect) -> String {
+        match dialect {
+            Dialect::Sqlite => format!(
+                "SELECT name AS value FROM sqlite_master WHERE type = 'index' \
+                 AND tbl_name = 'up_users' AND substr(name, 1, {n}) = '{ATTRIBUTE_INDEX_PREFIX}'",
+                n = ATTRIBUTE_INDEX_PREFIX.len()
+            ),
+            Dialect::Postgres => format!(
+                "SELECT indexname::text AS value FROM pg_indexes WHERE tablename = 'up_users' \
+                 AND schemaname = current_schema() AND substr(indexname, 1, {n}) = '{ATTRIBUTE_INDEX_PREFIX}'",
+                n = ATTRIBUTE_INDEX_PREFIX.len()
+            ),
+        }
+    }
+
+    /// SQL selecting the ids of users (column `value`, as text, at most 5) whose value of
+    /// `attribute` has another JSON type than declared: the SQL of conditions on an indexed
+    /// attribute is exact only when none does. `None` for `json`, which takes anything.
+    pub fn misfits_sql(attribute: &AttributeDeclaration, dialect: Dialect) -> Option<String> {
+        let name = &attribute.name;
+        let types = match (attribute.kind, dialect) {
+            (AttributeType::Json, _) => return None,
+            (AttributeType::Integer, Dialect::Sqlite) => "'integer'",
+            (AttributeType::Number, Dialect::Sqlite) => "'integer', 'real'",
+            (AttributeType::Boolean, Dialect::Sqlite) => "'true', 'false'",
+            (_, Dialect::Sqlite) => "'text'",
+            (AttributeType::Integer | AttributeType::Number, Dialect::Postgres) => "'number'",
+            (AttributeType::Boolean, Dialect::Postgres) => "'boolean'",
+            (_, Dialect::Postgres) => "'string'",
+        };
+        let ty = match dialect {
+            Dialect::Sqlite => format!("json_type(attributes, '$.{name}')"),
+            Dialect::Postgres => format!("jsonb_typeof(attributes_jsonb -> '{name}')"),
+        };
+        Some(format!(
+            "SELECT CAST(id AS TEXT) AS value FROM up_users WHERE {ty} NOT IN ('null', {types}) ORDER BY id LIMIT 5"
+        ))
+    }
+
+    /// The declared attribute an index name belongs to, from a unique violation's constraint
+    /// name or message.
+    pub fn violated(&self, place: &str) -> Option<&AttributeDeclaration> {
+        self.declared
+            .iter()
+            .filter(|a| a.unique)
+            .find(|a| place.contains(&Self::index_name(a)))
+    }
+
+    /// `attributes` as answers show them: without the private attributes.
+    pub fn public(&self, attributes: &str) -> Option<serde_json::Value> {
+        let mut value: serde_json::Value = serde_json::from_str(attributes).ok()?;
+        if let Some(map) = value.as_object_mut() {
+            map.retain(|key, _| !self.is_private(key));
+        }
+        Some(value)
+    }
+}
+
 impl Entity {
     /// The field named `name` in the API.
     pub fn field(&self, name: &str) -> Option<&'static Field> {
@@ -272,6 +443,16 @@ impl Entity {
     /// `ORDER BY` text for Strapi sort strings (`"username:asc"`, `"id:desc"`, `"email"`) over
     /// the sortable fields; the id breaks ties so pages are stable.
     pub fn order_by(&self, sort: &[String]) -> AppResult<SqlOrder> {
+        self.order_by_in(sort, None)
+    }
+
+    /// [`Entity::order_by`], where the users' indexed attributes may be sorted on too
+    /// (`"attributes.team:asc"`, missing values last), through the expression of their index.
+    pub fn order_by_in(
+        &self,
+        sort: &[String],
+        attributes: Option<(&UserAttributes, Dialect)>,
+    ) -> AppResult<SqlOrder> {
         let mut parts = Vec::new();
         for item in sort {
             let (name, direction) = item.split_once(':').unwrap_or((item.as_str(), "asc"));
@@ -284,13 +465,33 @@ impl Entity {
                     )));
                 }
             };
+            if let Some((attributes, dialect)) = attributes
+                && let Some(attribute) = name
+                    .strip_prefix("attributes.")
+                    .and_then(|n| attributes.indexed(n))
+            {
+                let nulls = if direction == "ASC" { "LAST" } else { "FIRST" };
+                let expression = UserAttributes::expression(attribute, dialect, "up_users.");
+                parts.push(format!("{expression} {direction} NULLS {nulls}"));
+                continue;
+            }
             let field = self
                 .field(name)
                 .filter(|f| f.sortable)
                 .ok_or_else(|| {
                     AppError::validation(format!(
                         "Cannot sort by `{name}`: sortable fields are {}",
-                        self.names(|f| f.sortable).join(", ")
+                        self.names(|f| f.sortable)
+                            .into_iter()
+                            .map(str::to_string)
+                            .chain(attributes.into_iter().flat_map(|(a, _)| {
+                                a.declared()
+                                    .iter()
+                                    .filter(|d| a.indexed(&d.name).is_some())
+                                    .map(|d| format!("attributes.{}", d.name))
+                            }))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?;
             parts.push(format!("{} {direction}", field.column));

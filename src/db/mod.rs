@@ -239,9 +239,74 @@ impl Db {
             Err(_) => format!("no answer within {} s", CONNECTION_WAIT.as_secs()),
             Ok(Ok(_)) => error.to_string(),
         };
-        anyhow::anyhow!(
-            "cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {cause}"
+        anyhow::anyhow!("cannot connect to PostgreSQL at {host}:{port} (DATABASE_URL): {cause}")
+    }
+
+    /// Brings the database to the declared attributes (`[[user.attributes]]`) at start-up:
+    /// checks that every user's value of a typed attribute has its type (the SQL of conditions
+    /// on an indexed attribute is exact only then), creates the index of each attribute
+    /// declared `indexed` or `unique` that lacks one, and drops the indexes of attributes no
+    /// longer declared so. Idempotent: a second start with the same declaration changes nothing.
+    pub async fn migrate_attributes(
+        &self,
+        attributes: &fields::UserAttributes,
+    ) -> anyhow::Result<()> {
+        use diesel_async::RunQueryDsl as _;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let dialect = self.backend();
+        let mut conn = self.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let load = async |conn: &mut Conn, sql: String| -> anyhow::Result<Vec<String>> {
+            let rows: Vec<Row> = on_conn!(conn, |c| diesel::sql_query(&sql).load(c).await)
+                .with_context(|| format!("reading the declared attributes' state: {sql}"))?;
+            Ok(rows.into_iter().map(|r| r.value).collect())
+        };
+        for attribute in attributes.declared() {
+            let Some(sql) = fields::UserAttributes::misfits_sql(attribute, dialect) else {
+                continue;
+            };
+            let ids = load(&mut conn, sql).await?;
+            if !ids.is_empty() {
+                anyhow::bail!(
+                    "user.attributes: `{name}` is declared {kind}, but users hold another type \
+                     there (ids {ids}…): correct their attributes.{name}, or change its type",
+                    name = attribute.name,
+                    kind = attribute.kind.name(),
+                    ids = ids.join(", ")
+                );
+            }
+        }
+        let existing = load(
+            &mut conn,
+            fields::UserAttributes::existing_indexes_sql(dialect),
         )
+        .await?;
+        let wanted = attributes.indexes(dialect);
+        for (name, create) in &wanted {
+            if existing.contains(name) {
+                continue;
+            }
+            on_conn!(&mut conn, |c| c.batch_execute(create).await).with_context(|| {
+                format!(
+                    "creating the index {name} of a declared attribute (a unique one fails when \
+                     two users share a value)"
+                )
+            })?;
+            tracing::info!(index = %name, "declared attribute indexed");
+        }
+        for name in existing {
+            if wanted.iter().any(|(w, _)| *w == name) {
+                continue;
+            }
+            let drop = format!("DROP INDEX IF EXISTS \"{name}\"");
+            on_conn!(&mut conn, |c| c.batch_execute(&drop).await)
+                .with_context(|| format!("dropping the index {name}"))?;
+            tracing::info!(index = %name, "index of an attribute no longer indexed dropped");
+        }
+        Ok(())
     }
 
     /// Applies the migrations this build carries that the database lacks, all in one
@@ -404,7 +469,6 @@ fn sqlite_path(url: &str) -> anyhow::Result<String> {
     }
     Ok(rest.to_string())
 }
-
 
 #[cfg(test)]
 mod tests {

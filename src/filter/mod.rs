@@ -246,6 +246,10 @@ pub enum FilterError {
         "the field `{path}` is private: password and token hashes are never read by conditions"
     )]
     PrivateField { path: String },
+    #[error(
+        "the field `{path}` is a private attribute (`private = true` in [[user.attributes]]): conditions never read it"
+    )]
+    PrivateAttribute { path: String },
 }
 
 /// The SQL dialect to compile for.
@@ -279,6 +283,17 @@ pub enum Location {
         column_sql: String,
         path: Vec<String>,
         jsonb: Option<String>,
+    },
+    /// A value inside a JSON column that is always a scalar of `kind`, `null` or missing (a
+    /// declared attribute, checked on every write), read through `sql`: an expression that is
+    /// NULL when the value is missing or `null`, and that an index is built on. Equality,
+    /// `$in` and `$lt`… compile to plain tests of `sql` (`sql = ?`, `sql IN (…)`, `sql < ?`),
+    /// which the index serves; the other operators test `sql` as a [`Location::Column`], except
+    /// `$exists` and `$elemMatch`, which tell a missing value from `null` and read `json`.
+    Indexed {
+        sql: String,
+        kind: ColumnKind,
+        json: Box<Location>,
     },
 }
 

@@ -83,7 +83,7 @@ fn keep_shape(parts: &[Part]) -> bool {
 /// [`SqlCache::LARGEST`] bytes is compiled each time instead of kept: a backend's cache stays
 /// within about 8 MB (256 filters of at most 16 KB, and their keys) whatever users store.
 pub struct SqlCache {
-    fields: &'static (dyn FieldMap + Sync),
+    fields: Arc<dyn FieldMap + Send + Sync>,
     /// One map per dialect, so a lookup needs no owned key.
     sqlite: Mutex<HashMap<Filter, SqlFilter>>,
     postgres: Mutex<HashMap<Filter, SqlFilter>>,
@@ -95,7 +95,7 @@ impl SqlCache {
     /// The largest compiled filter kept: its SQL text and bound text, in bytes.
     const LARGEST: usize = 16 * 1024;
 
-    pub fn new(fields: &'static (dyn FieldMap + Sync)) -> Self {
+    pub fn new(fields: Arc<dyn FieldMap + Send + Sync>) -> Self {
         Self {
             fields,
             sqlite: Mutex::default(),
@@ -116,7 +116,7 @@ impl SqlCache {
         if let Some(found) = lock().get(filter) {
             return Ok(found.clone());
         }
-        let sql = filter.to_sql(dialect, self.fields)?;
+        let sql = filter.to_sql(dialect, &*self.fields)?;
         if sql.bytes() <= Self::LARGEST {
             let mut compiled = lock();
             if compiled.len() >= Self::CAPACITY {
@@ -142,6 +142,20 @@ impl SqlFilter {
         self.parts
             .iter()
             .any(|part| matches!(part, Part::Sql(text) if text.contains(sql)))
+    }
+
+    /// The SQL with every bound value written in as a literal, for `EXPLAIN` (a query plan
+    /// shown by a test or a benchmark), never for running: text is quoted SQL-style.
+    pub fn inlined(&self) -> String {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Sql(sql) => sql.clone(),
+                Part::Bind(Param::Text(text)) => format!("'{}'", text.replace('\'', "''")),
+                Part::Bind(Param::Float(n)) => format!("{n:?}"),
+                Part::Bind(Param::Bool(b)) => (if *b { "TRUE" } else { "FALSE" }).to_string(),
+            })
+            .collect()
     }
 
     /// The bytes of SQL text and bound text this filter holds, and of its residue (as its
@@ -440,7 +454,27 @@ impl Compiler<'_> {
             self.inexact = true;
             return Ok(Frag::sql("TRUE"));
         }
+        let location = match location {
+            Location::Indexed { sql, kind, json } => {
+                if ops
+                    .iter()
+                    .any(|op| matches!(op, Op::Exists(_) | Op::ElemMatch(_)))
+                {
+                    *json
+                } else {
+                    let frags = ops
+                        .iter()
+                        .map(|op| self.indexed_op(op, &sql, kind))
+                        .collect();
+                    return Ok(Frag::join(frags, "AND", "TRUE"));
+                }
+            }
+            other => other,
+        };
         match location {
+            Location::Indexed { .. } => Err(FilterError::UnknownField {
+                path: path.join("."),
+            }),
             Location::Column { sql, kind } => {
                 let subject = Subject::Column { sql, kind };
                 let frags = ops.iter().map(|op| self.column_op(op, &subject)).collect();
@@ -733,6 +767,62 @@ impl Compiler<'_> {
         }
         f.push(")");
         (f, Frag::sql(a))
+    }
+
+    /// An operator on an indexed expression (see [`Location::Indexed`]): equality, `$in` and
+    /// comparisons as plain tests of `sql` that an index serves, the rest as on a column.
+    fn indexed_op(&mut self, op: &Op, sql: &str, kind: ColumnKind) -> Frag {
+        // The operand as a parameter when it can equal a value of this kind.
+        let param = |x: &Scalar| match (x, kind) {
+            (Scalar::Num(n), ColumnKind::Integer) => Some(Param::Float(*n)),
+            (Scalar::Str(text), ColumnKind::Text) => Some(Param::Text(text.clone())),
+            (Scalar::Bool(b), ColumnKind::Bool) => Some(Param::Bool(*b)),
+            _ => None,
+        };
+        let test = |sign: &str, p: Param| {
+            let mut f = Frag::sql(format!("{sql} {sign} "));
+            f.bind(p);
+            f
+        };
+        match op {
+            Op::Eq(Scalar::Null) => Frag::sql(format!("{sql} IS NULL")),
+            Op::Eq(x) => param(x).map_or_else(|| Frag::sql("FALSE"), |p| test("=", p)),
+            Op::In(list) => {
+                let mut alternatives = Vec::new();
+                let params: Vec<Param> = list.values.iter().filter_map(param).collect();
+                if !params.is_empty() {
+                    let mut f = Frag::sql(format!("{sql} IN ("));
+                    for (i, p) in params.into_iter().enumerate() {
+                        if i > 0 {
+                            f.push(", ");
+                        }
+                        f.bind(p);
+                    }
+                    f.push(")");
+                    alternatives.push(f);
+                }
+                if list.values.iter().any(|x| matches!(x, Scalar::Null)) {
+                    alternatives.push(Frag::sql(format!("{sql} IS NULL")));
+                }
+                Frag::join(alternatives, "OR", "FALSE")
+            }
+            Op::Cmp(cmp, x @ (Scalar::Num(_) | Scalar::Str(_))) => {
+                let sign = match cmp {
+                    CmpOp::Lt => "<",
+                    CmpOp::Lte => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::Gte => ">=",
+                };
+                param(x).map_or_else(|| Frag::sql("FALSE"), |p| test(sign, p))
+            }
+            _ => self.column_op(
+                op,
+                &Subject::Column {
+                    sql: sql.to_string(),
+                    kind,
+                },
+            ),
+        }
     }
 
     /// An operator on a column: one visit of a present scalar or NULL.
@@ -1150,7 +1240,7 @@ mod tests {
 
     #[test]
     fn postgresql_reads_the_parsed_copy_of_a_json_column_and_sqlite_the_text() {
-        let users = &crate::policy::subject::UserFields;
+        let users = &crate::policy::subject::UserFields::default();
         let team = Filter::parse(&json!({"attributes.team": "red"})).unwrap();
         let pg = sql_text(&team.to_sql(Dialect::Postgres, users).unwrap());
         assert!(pg.contains("up_users.attributes_jsonb"), "{pg}");
@@ -1179,7 +1269,7 @@ mod tests {
 
     #[test]
     fn a_filter_tells_which_tables_its_sql_reads() {
-        let users = &crate::policy::subject::UserFields;
+        let users = &crate::policy::subject::UserFields::default();
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
             let on_role = Filter::parse(&json!({"attributes.team": "up_roles.", "role.type": "x"}))
                 .unwrap()
@@ -1241,7 +1331,7 @@ mod tests {
 
     #[test]
     fn the_cache_gives_what_compiling_gives_and_stays_bounded() {
-        let cache = SqlCache::new(&Users);
+        let cache = SqlCache::new(Arc::new(Users));
         let parsed = |query| Filter::parse(&query).unwrap();
         for dialect in [Dialect::Sqlite, Dialect::Postgres] {
             for team in ["red", "blue", "red"] {

@@ -83,7 +83,7 @@ fn request_session<'a>(ctx: &Context<'a>) -> Option<&'a RequestSession> {
 /// cookie, never into the body.
 pub(super) fn signed_in(ctx: &Context<'_>, session: Session) -> AppResult<UsersPermissionsLoginPayload> {
     let (app, _) = request(ctx)?;
-    let mut payload = UsersPermissionsLoginPayload::from(session);
+    let mut payload = UsersPermissionsLoginPayload::new(session, &app.attributes);
     if app.config.sessions.http_only
         && let Some(refresh_token) = payload.refresh_token.take()
     {
@@ -104,10 +104,10 @@ impl AuthQuery {
     /// which does not hold `user.me`: `me` is then null with a `FORBIDDEN` error.
     #[graphql(directive = action::apply(actions::USER_ME.into()))]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UsersPermissionsMe>> {
-        let (_, principal) = request(ctx)?;
-        Ok(principal
-            .user()
-            .map(|signed_in| UsersPermissionsMe::new(&signed_in.user, &signed_in.role)))
+        let (app, principal) = request(ctx)?;
+        Ok(principal.user().map(|signed_in| {
+            UsersPermissionsMe::new(&signed_in.user, &signed_in.role, &app.attributes)
+        }))
     }
 
     /// The signed-in user's sessions (refresh mode), the most recently used first: each

@@ -141,7 +141,8 @@ pub struct UsersPermissionsPasswordPayload {
 }
 
 impl UsersPermissionsMe {
-    pub fn new(user: &User, role: &Role) -> Self {
+    /// `attributes` are the declared ones: private ones are left out.
+    pub fn new(user: &User, role: &Role, attributes: &crate::db::fields::UserAttributes) -> Self {
         Self {
             id: ID(user.id.to_string()),
             document_id: ID(user.document_id.clone()),
@@ -150,7 +151,7 @@ impl UsersPermissionsMe {
             confirmed: Some(user.confirmed),
             blocked: Some(user.blocked),
             role: Some(UsersPermissionsMeRole::new(role)),
-            attributes: serde_json::from_str(&user.attributes).ok().map(Json),
+            attributes: attributes.public(&user.attributes).map(Json),
         }
     }
 }
@@ -166,12 +167,13 @@ impl UsersPermissionsMeRole {
     }
 }
 
-impl From<Session> for UsersPermissionsLoginPayload {
-    fn from(session: Session) -> Self {
+impl UsersPermissionsLoginPayload {
+    /// The answer of a sign-in, without the user's private attributes.
+    pub fn new(session: Session, attributes: &crate::db::fields::UserAttributes) -> Self {
         Self {
+            user: UsersPermissionsMe::new(&session.user, &session.role, attributes),
             jwt: session.jwt,
             refresh_token: session.refresh_token,
-            user: UsersPermissionsMe::new(&session.user, &session.role),
         }
     }
 }

@@ -89,8 +89,12 @@ impl UsersPermissionsUser {
     }
 
     /// Extra fields (`register.allowedFields`, or written by an administrator).
-    async fn attributes(&self) -> Result<Option<Json<serde_json::Value>>> {
-        let value = serde_json::from_str(&self.user.attributes).unwrap_or(serde_json::Value::Null);
+    async fn attributes(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        let (app, _) = crate::graphql::auth::request(ctx)?;
+        let value = app
+            .attributes
+            .public(&self.user.attributes)
+            .unwrap_or(serde_json::Value::Null);
         Ok(self.field("attributes", || Json(value))?)
     }
 
@@ -185,7 +189,11 @@ impl UsersPermissionsUserEntityResponseCollection {
 pub(crate) fn read_fields(filters: Option<&UsersPermissionsUserFiltersInput>, sort: &[String]) -> Vec<String> {
     let mut used: Vec<String> = sort
         .iter()
-        .map(|s| s.split(':').next().unwrap_or_default().to_string())
+        // `attributes.team:asc` reads the field `attributes`.
+        .map(|s| {
+            let field = s.split(':').next().unwrap_or_default();
+            field.split('.').next().unwrap_or_default().to_string()
+        })
         .collect();
     if let Some(filters) = filters {
         used.extend(filters.fields());
@@ -212,7 +220,7 @@ pub(super) async fn page(
     }
     let dialect = app.db.backend();
     let page = PageRequest::from(pagination.unwrap_or_default()).resolve()?;
-    let order = USERS.order_by(&sort)?;
+    let order = USERS.order_by_in(&sort, Some((&app.attributes, app.db.backend())))?;
     let mut filter = filters.map(|f| *f).unwrap_or_default().compile(dialect)?;
     if let Some(role_id) = of_role {
         let of_role = USERS.declared("role")?.compare(

@@ -95,6 +95,34 @@ impl Condition {
         })
     }
 
+    /// The first path or `$user.` placeholder of a query condition that names a private
+    /// declared attribute (`attributes.<name>…`): such a condition is refused where it is
+    /// declared, as one naming a private field is.
+    pub fn private_attribute_path(
+        &self,
+        attributes: &crate::db::fields::UserAttributes,
+    ) -> Option<String> {
+        let ConditionRule::Query(filter) = &self.rule else {
+            return None;
+        };
+        let placeholders = filter.placeholders();
+        filter
+            .paths()
+            .into_iter()
+            .chain(
+                placeholders
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("$user.").map(str::to_string)),
+            )
+            .find(|path| {
+                let mut segments = path.split('.');
+                segments.next() == Some("attributes")
+                    && segments
+                        .next()
+                        .is_some_and(|name| attributes.is_private(name))
+            })
+    }
+
     /// A condition decided by Rust code.
     pub fn code(
         name: &str,

@@ -7,8 +7,8 @@ pub mod actions;
 pub mod catalogue;
 pub mod conditions;
 pub mod roles;
-pub mod tokens;
 pub mod subject;
+pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -50,7 +50,6 @@ pub struct Snapshot {
 }
 
 /// The policy: the current snapshot, swapped whole when grants or conditions change.
-#[derive(Debug, Default)]
 pub struct Policy {
     /// The snapshot in force, and the ticket of the reload that built it.
     snapshot: RwLock<(u64, Arc<Snapshot>)>,
@@ -60,16 +59,41 @@ pub struct Policy {
     tickets: std::sync::atomic::AtomicU64,
     /// Conditions that do not live in the database: built in, from the configuration, from code.
     fixed_conditions: Vec<Arc<Condition>>,
+    /// Where conditions find users' fields (the declared attributes among them), in both
+    /// dialects: for checking a condition before it narrows a grant.
+    user_fields: subject::UserFields,
+    /// Conditions on users compiled to SQL for this database, each filter once.
+    pub user_sql: crate::filter::SqlCache,
 }
 
 impl Policy {
     /// Reads every role, grant and stored condition from the database; `fixed` are the
     /// conditions from elsewhere (built in, configuration, code).
-    pub async fn load(db: &Db, fixed: Vec<Condition>) -> AppResult<Self> {
+    /// `attributes` are the users' declared attributes: a condition naming a private one is
+    /// refused.
+    pub async fn load(
+        db: &Db,
+        fixed: Vec<Condition>,
+        attributes: Arc<crate::db::fields::UserAttributes>,
+    ) -> AppResult<Self> {
+        for condition in &fixed {
+            if let Some(path) = condition.private_attribute_path(&attributes) {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "the condition `{}`: {}",
+                    condition.name,
+                    crate::filter::FilterError::PrivateAttribute { path }
+                )));
+            }
+        }
         let policy = Self {
             snapshot: RwLock::default(),
             tickets: std::sync::atomic::AtomicU64::new(0),
             fixed_conditions: fixed.into_iter().map(Arc::new).collect(),
+            user_sql: subject::user_sql(attributes.clone(), db.backend()),
+            user_fields: subject::UserFields {
+                attributes,
+                dialect: None,
+            },
         };
         policy.reload(db).await?;
         Ok(policy)
@@ -89,7 +113,12 @@ impl Policy {
         for row in stored {
             let declared: serde_json::Value =
                 serde_json::from_str(&row.query).map_err(AppError::internal)?;
-            match Condition::query(&row.name, &row.display_name, &declared) {
+            match Condition::query(&row.name, &row.display_name, &declared).and_then(|c| {
+                match c.private_attribute_path(&self.user_fields.attributes) {
+                    Some(path) => Err(crate::filter::FilterError::PrivateAttribute { path }),
+                    None => Ok(c),
+                }
+            }) {
                 Ok(condition) => {
                     let mut condition = condition.with_source(ConditionSource::Database);
                     condition.category = row.category;
@@ -239,7 +268,7 @@ impl Policy {
             crate::filter::Dialect::Postgres,
         ]
         .into_iter()
-        .find_map(|dialect| filter.to_sql(dialect, &subject::UserFields).err())
+        .find_map(|dialect| filter.to_sql(dialect, &self.user_fields).err())
         .map(|error| error.to_string())
     }
 }
@@ -341,7 +370,10 @@ impl Access {
     /// FORBIDDEN unless the grant reaches every field in `fields`.
     /// A read that filters or sorts on `fields` may use only the fields the grant reaches
     /// (`id` and `documentId` always).
-    pub fn check_read_fields<'a>(&self, fields: impl IntoIterator<Item = &'a str>) -> AppResult<()> {
+    pub fn check_read_fields<'a>(
+        &self,
+        fields: impl IntoIterator<Item = &'a str>,
+    ) -> AppResult<()> {
         if self.grant.fields.is_none() {
             return Ok(());
         }
@@ -559,6 +591,9 @@ mod tests {
         let access = Access::operator(ROLE_CREATE);
         assert!(access.require(ROLE_CREATE).is_ok());
         let error = access.require(USER_CREATE).unwrap_err();
-        assert!(matches!(error, crate::error::AppError::Internal(_)), "{error:?}");
+        assert!(
+            matches!(error, crate::error::AppError::Internal(_)),
+            "{error:?}"
+        );
     }
 }

@@ -3,9 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::db::fields::{Entity, ROLES, Storage, USERS};
+use std::sync::Arc;
+
+use crate::db::fields::{Entity, ROLES, Storage, USERS, UserAttributes};
 use crate::db::models::{Role, User};
-use crate::filter::{FieldMap, Location, SqlCache};
+use crate::filter::{Dialect, FieldMap, Location, SqlCache};
 
 /// The user as conditions see them: `"$user.<path>"` placeholders and query objects about
 /// users both use these names.
@@ -47,12 +49,25 @@ pub fn may_limit_to(entity: &Entity, field: &str) -> bool {
     entity.field(field).is_some_and(|f| f.readable || f.writable)
 }
 
-/// Where each path of [`user_document`] lives in `up_users JOIN up_roles`.
-pub struct UserFields;
+/// Where each path of [`user_document`] lives in `up_users JOIN up_roles`: the registry's
+/// fields, and the declared attributes (an indexed one through the expression of its index;
+/// a private one nowhere).
+#[derive(Debug, Clone, Default)]
+pub struct UserFields {
+    pub attributes: Arc<UserAttributes>,
+    /// The dialect the indexed attributes' expressions are written for; `None` reads every
+    /// attribute inside the document (both dialects then compile).
+    pub dialect: Option<Dialect>,
+}
 
-/// Conditions on users compiled to SQL over [`UserFields`], each filter once.
-pub static USER_SQL: std::sync::LazyLock<SqlCache> =
-    std::sync::LazyLock::new(|| SqlCache::new(&UserFields));
+/// Conditions on users compiled to SQL over [`UserFields`], each filter once: one cache per
+/// database dialect, since indexed attributes compile to that dialect's index expressions.
+pub fn user_sql(attributes: Arc<UserAttributes>, dialect: Dialect) -> SqlCache {
+    SqlCache::new(Arc::new(UserFields {
+        attributes,
+        dialect: Some(dialect),
+    }))
+}
 
 impl FieldMap for UserFields {
     fn locate(&self, path: &[&str]) -> Option<Location> {
@@ -73,13 +88,31 @@ impl FieldMap for UserFields {
                     kind,
                 })
             }
-            (Storage::Json { parsed }, rest) => Some(Location::Json {
-                column_sql: field.column.to_string(),
-                path: rest.iter().map(|s| s.to_string()).collect(),
-                // PostgreSQL keeps the document parsed beside its text (a generated column):
-                // a condition on it then parses nothing.
-                jsonb: Some(parsed.to_string()),
-            }),
+            (Storage::Json { parsed }, rest) => {
+                if let Some(first) = rest.first()
+                    && self.attributes.is_private(first)
+                {
+                    return None;
+                }
+                let json = Location::Json {
+                    column_sql: field.column.to_string(),
+                    path: rest.iter().map(|s| s.to_string()).collect(),
+                    // PostgreSQL keeps the document parsed beside its text (a generated
+                    // column): a condition on it then parses nothing.
+                    jsonb: Some(parsed.to_string()),
+                };
+                match (rest, self.dialect) {
+                    ([attribute], Some(dialect)) => match self.attributes.indexed(attribute) {
+                        Some(declared) => Some(Location::Indexed {
+                            sql: UserAttributes::expression(declared, dialect, "up_users."),
+                            kind: UserAttributes::kind(declared),
+                            json: Box::new(json),
+                        }),
+                        None => Some(json),
+                    },
+                    _ => Some(json),
+                }
+            }
             _ => None,
         }
     }

@@ -49,6 +49,11 @@ pub async fn register(
     }
     check_registration(input.username, input.email, input.password)?;
     let attributes = check_attributes(input.attributes, &app.config.register_allowed_fields)?;
+    let attributes = crate::service::validate::check_declared_attributes(
+        &app.attributes,
+        serde_json::from_str(&attributes).map_err(AppError::internal)?,
+    )?
+    .to_string();
     let email = input.email.to_lowercase();
     let hash = app.passwords.hash(input.password).await?;
     let confirmation = settings.email_confirmation.then(OneTimeCode::new);
@@ -70,8 +75,9 @@ pub async fn register(
     .confirmed(confirmation.is_none())
     .attributes(&attributes)
     .insert(&mut conn)
-    .await
-    .on_unique(|| AppError::application("Email or Username are already taken"))?;
+    .await;
+    let user = crate::service::validate::unique_attribute(&app.attributes, user)?
+        .on_unique(|| AppError::application("Email or Username are already taken"))?;
     tracing::info!(user = user.id, "user registered");
 
     match confirmation {

@@ -32,8 +32,14 @@ pub async fn create(
         return Err(taken());
     }
     // The checks of every declared condition (castellan.toml and code use the same).
-    Condition::query(name, display_name, query)
+    let condition = Condition::query(name, display_name, query)
         .map_err(|e| AppError::validation(format!("query: {e}")))?;
+    if let Some(path) = condition.private_attribute_path(&app.attributes) {
+        return Err(AppError::validation(format!(
+            "query: {}",
+            crate::filter::FilterError::PrivateAttribute { path }
+        )));
+    }
     let mut conn = app.db.conn().await?;
     StoredCondition {
         name: name.to_string(),

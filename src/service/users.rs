@@ -10,11 +10,13 @@ use crate::db::models::{NewUser, Role, User, UserChanges, now};
 use crate::db::sql::SqlWhere;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::filter::SqlFilter;
-use crate::policy::subject::{USER_SQL, user_document};
+use crate::policy::subject::user_document;
 use crate::policy::{Access, Scope};
 use crate::service::account::hash_code;
 use crate::service::listing::Page;
-use crate::service::validate::{attributes_problem, check_password, is_valid_email};
+use crate::service::validate::{
+    attributes_problem, check_declared_attributes, check_password, is_valid_email, unique_attribute,
+};
 
 /// What `createUsersPermissionsUser` and `updateUsersPermissionsUser` receive.
 #[derive(Debug, Default, Clone)]
@@ -166,7 +168,8 @@ pub fn scoped_filter(
         Scope::Only(conditions) => Ok((
             filter,
             Some(
-                USER_SQL
+                app.policy
+                    .user_sql
                     .to_sql(conditions, dialect)
                     .map_err(AppError::internal)?,
             ),
@@ -339,8 +342,12 @@ fn unique_error_of(error: diesel::result::Error, creating: bool) -> AppError {
 /// Creates a user under `access`, the grant of `user.create` the guard checked: only the
 /// grant's fields, and a user within its conditions (without a role, only under a grant without
 /// conditions, since the default role was never checked against them).
-pub async fn create(app: &App, access: &Access, data: UserData) -> AppResult<(User, Role)> {
+pub async fn create(app: &App, access: &Access, mut data: UserData) -> AppResult<(User, Role)> {
     access.check_fields(&data.fields())?;
+    data.attributes = Some(check_declared_attributes(
+        &app.attributes,
+        data.attributes.take().unwrap_or_else(|| json!({})),
+    )?);
     if data.role.is_some() && !access.allows(&preview(app, None, &data).await?) {
         return Err(access.outside());
     }
@@ -382,8 +389,8 @@ async fn insert(app: &App, data: UserData) -> AppResult<(User, Role)> {
     .blocked(data.blocked.unwrap_or(false))
     .attributes(&attributes)
     .insert(&mut conn)
-    .await
-    .map_err(unique_error_on_create)?;
+    .await;
+    let user = unique_attribute(&app.attributes, user)?.map_err(unique_error_on_create)?;
     if let Some(reset) = reset {
         let expires = now()
             + chrono::Duration::from_std(app.config.reset_code_lifetime)
@@ -397,7 +404,7 @@ async fn insert(app: &App, data: UserData) -> AppResult<(User, Role)> {
 /// Changes the user `id` (numeric id or documentId) under `access`, the grant of `user.update`
 /// the guard checked: the user must be within its conditions before and after the change, and
 /// only the grant's fields may change.
-pub async fn update(app: &App, access: &Access, id: &str, data: UserData) -> AppResult<(User, Role)> {
+pub async fn update(app: &App, access: &Access, id: &str, mut data: UserData) -> AppResult<(User, Role)> {
     let (user, role) = find(app, id)
         .await?
         .ok_or_else(|| AppError::NotFound("User not found".into()))?;
@@ -405,6 +412,28 @@ pub async fn update(app: &App, access: &Access, id: &str, data: UserData) -> App
         return Err(access.outside());
     }
     access.check_fields(&data.fields())?;
+    if let Some(mut attributes) = data.attributes.take() {
+        // Answers never show private attributes, so a client writing back the attributes it
+        // read leaves them out: they keep their stored values unless named (`null` clears).
+        if let (Value::Object(new), Ok(Value::Object(stored))) = (
+            &mut attributes,
+            serde_json::from_str::<Value>(&user.attributes),
+        ) {
+            for (key, value) in stored {
+                if app.attributes.is_private(&key) && !new.contains_key(&key) {
+                    new.insert(key, value);
+                }
+            }
+        }
+        check(
+            &UserData {
+                attributes: Some(attributes.clone()),
+                ..UserData::default()
+            },
+            false,
+        )?;
+        data.attributes = Some(check_declared_attributes(&app.attributes, attributes)?);
+    }
     if !access.allows(&preview(app, Some((&user, &role)), &data).await?) {
         return Err(access.outside());
     }
@@ -452,8 +481,8 @@ async fn apply_changes(app: &App, user: &User, data: UserData) -> AppResult<(Use
         updated_at: Some(now()),
     };
     let mut conn = app.db.conn().await?;
-    let updated = User::update(&mut conn, user.id, &changes)
-        .await
+    let updated = User::update(&mut conn, user.id, &changes).await;
+    let updated = unique_attribute(&app.attributes, updated)?
         .map_err(unique_error)?
         .ok_or_else(|| AppError::NotFound("User not found".into()))?;
     let role = match role {

@@ -121,6 +121,179 @@ pub fn check_registration(username: &str, email: &str, password: &str) -> AppRes
     }
 }
 
+/// The longest string an indexed or unique attribute may hold, in characters: at most 2,000
+/// bytes, within the size PostgreSQL allows an index entry.
+pub const MAX_INDEXED_STRING: usize = 500;
+
+/// Checks `attributes` (an object, as it will be stored whole) against the declared attributes
+/// (`[[user.attributes]]`): each declared one has its type (an `enumeration` one of its values),
+/// a `required` one is present and not `null`, and, when undeclared keys are not allowed, no
+/// other key is there. Every problem is reported at once, each at its path
+/// (`["attributes", "team"]`), as Strapi reports its fields. Returns the attributes with
+/// datetimes in their stored form (`YYYY-MM-DDTHH:MM:SS.sssZ`, UTC), which orders as time does.
+pub fn check_declared_attributes(
+    declared: &crate::db::fields::UserAttributes,
+    mut attributes: Value,
+) -> AppResult<Value> {
+    use crate::config::AttributeType;
+    let Value::Object(map) = &mut attributes else {
+        return Ok(attributes);
+    };
+    let mut errors = Vec::new();
+    let mut problem = |name: &str, message: String, value: Option<&Value>| {
+        let mut entry = serde_json::json!({
+            "path": ["attributes", name],
+            "message": message,
+            "name": "ValidationError",
+        });
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            entry["value"] = value.clone();
+        }
+        errors.push(entry);
+    };
+    for attribute in declared.declared() {
+        let name = attribute.name.as_str();
+        let path = format!("attributes.{name}");
+        let Some(value) = map.get_mut(name).filter(|v| !v.is_null()) else {
+            if attribute.required {
+                problem(name, format!("{path} is a required field"), None);
+            }
+            continue;
+        };
+        let fits = match attribute.kind {
+            AttributeType::String => value.is_string(),
+            AttributeType::Integer => value.is_i64() || value.is_u64(),
+            AttributeType::Number => value.is_number(),
+            AttributeType::Boolean => value.is_boolean(),
+            AttributeType::Json => true,
+            AttributeType::Enumeration => value.is_string(),
+            AttributeType::Datetime => match value
+                .as_str()
+                .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+            {
+                Some(time) => {
+                    *value = Value::String(
+                        time.with_timezone(&chrono::Utc)
+                            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                            .to_string(),
+                    );
+                    true
+                }
+                None => false,
+            },
+        };
+        if !fits {
+            let shown = match &*value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let expected = match attribute.kind {
+                AttributeType::Datetime => "datetime` (ISO 8601, e.g. 2026-01-31T12:00:00Z)",
+                other => other.name(),
+            };
+            let expected = if expected.ends_with(')') {
+                format!("`{expected}")
+            } else {
+                format!("`{expected}`")
+            };
+            problem(
+                name,
+                format!("{path} must be a {expected} type, but the final value was: `{shown}`."),
+                Some(&*value),
+            );
+        } else if (attribute.indexed || attribute.unique)
+            && value
+                .as_str()
+                .is_some_and(|text| text.chars().count() > MAX_INDEXED_STRING)
+        {
+            // An index entry has a size limit on PostgreSQL (about 2.7 kB).
+            problem(
+                name,
+                format!("{path} must be at most {MAX_INDEXED_STRING} characters"),
+                None,
+            );
+        } else if attribute.kind == AttributeType::Enumeration
+            && !attribute
+                .values
+                .iter()
+                .any(|v| Some(v.as_str()) == value.as_str())
+        {
+            problem(
+                name,
+                format!(
+                    "{path} must be one of the following values: {}",
+                    attribute.values.join(", ")
+                ),
+                Some(&*value),
+            );
+        }
+    }
+    if !declared.allow_undeclared {
+        let mut undeclared: Vec<&String> = map
+            .keys()
+            .filter(|key| declared.get(key).is_none())
+            .collect();
+        undeclared.sort_unstable();
+        for key in undeclared {
+            problem(
+                key,
+                format!("Invalid key attributes.{key}: attributes may hold only the declared ones"),
+                None,
+            );
+        }
+    }
+    let message = match errors.as_slice() {
+        [] => return Ok(attributes),
+        [one] => one["message"].as_str().unwrap_or_default().to_string(),
+        many => format!("{} errors occurred", many.len()),
+    };
+    Err(AppError::Validation {
+        message,
+        details: serde_json::json!({ "errors": errors }),
+    })
+}
+
+/// The error of a unique violation on a declared attribute's index, if it is one: Strapi's
+/// "This attribute must be unique", at the attribute's path.
+pub fn unique_attribute_error(
+    declared: &crate::db::fields::UserAttributes,
+    error: &diesel::result::Error,
+) -> Option<AppError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = error else {
+        return None;
+    };
+    let place = format!(
+        "{} {}",
+        info.constraint_name().unwrap_or(""),
+        info.message()
+    );
+    let attribute = declared.violated(&place)?;
+    Some(AppError::Validation {
+        message: "This attribute must be unique".into(),
+        details: serde_json::json!({ "errors": [{
+            "path": ["attributes", attribute.name],
+            "message": "This attribute must be unique",
+            "name": "ValidationError",
+        }] }),
+    })
+}
+
+/// `result`, unless it failed on a declared attribute's unique index: then that attribute's
+/// error (see [`unique_attribute_error`]).
+pub fn unique_attribute<T>(
+    declared: &crate::db::fields::UserAttributes,
+    result: diesel::QueryResult<T>,
+) -> AppResult<diesel::QueryResult<T>> {
+    match result {
+        Err(error) => match unique_attribute_error(declared, &error) {
+            Some(found) => Err(found),
+            None => Ok(Err(error)),
+        },
+        ok => Ok(ok),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ mod support;
 
 mod account;
 mod api_tokens;
+mod attributes;
 mod binary;
 mod cli;
 mod config_sync;

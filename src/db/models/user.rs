@@ -506,6 +506,45 @@ impl User {
         }
     }
 
+    /// The query plan of counting the users within `scope`, one line per step (SQLite's
+    /// `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN` with sequential scans off): shows whether
+    /// an index serves it, for tests and diagnosis.
+    pub async fn count_plan(
+        conn: &mut Conn,
+        scope: &crate::filter::SqlFilter,
+    ) -> QueryResult<Vec<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct SqliteStep {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct PostgresStep {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            step: String,
+        }
+        let from = format!("SELECT count(*) FROM up_users WHERE {}", scope.inlined());
+        match conn {
+            Conn::Sqlite(c) => {
+                let query = diesel::sql_query(format!("EXPLAIN QUERY PLAN {from}"));
+                let steps: Vec<SqliteStep> =
+                    diesel_async::RunQueryDsl::load(query, &mut **c).await?;
+                Ok(steps.into_iter().map(|s| s.detail).collect())
+            }
+            Conn::Postgres(c) => {
+                use diesel_async::SimpleAsyncConnection as _;
+                // A small table is read whole whatever its indexes: with sequential scans
+                // off, the plan shows whether an index can serve the query at all.
+                c.batch_execute("SET enable_seqscan = off").await?;
+                let query = diesel::sql_query(format!("EXPLAIN {from}"));
+                let steps: QueryResult<Vec<PostgresStep>> =
+                    diesel_async::RunQueryDsl::load(query, &mut **c).await;
+                c.batch_execute("RESET enable_seqscan").await?;
+                Ok(steps?.into_iter().map(|s| s.step).collect())
+            }
+        }
+    }
+
     pub async fn update(
         conn: &mut Conn,
         id: i32,

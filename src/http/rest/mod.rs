@@ -14,9 +14,10 @@ pub(super) mod auth;
 pub(super) mod roles;
 pub(super) mod users;
 
+use crate::db::fields::UserAttributes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::StatusCode;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Map, Value, json};
 
@@ -82,7 +83,13 @@ impl FromRequest<AppState> for JsonBody {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
         let bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
@@ -189,7 +196,7 @@ pub(in crate::http) fn signed_in(app: &AppState, session: AppResult<Session>) ->
         Ok(session) => session,
         Err(error) => return rest_error(&error),
     };
-    let user = user_json(&session.user, &session.role, &|_| true, true);
+    let user = user_json(&session.user, &session.role, &|_| true, true, &app.attributes);
     let mut body = Map::new();
     if let Some(jwt) = &session.jwt {
         body.insert("jwt".into(), json!(jwt));
@@ -225,7 +232,13 @@ const USER_KEYS: &[&str] = &[
 /// `fields`, a request's `fields[]`), the role when `with_role`, and the extra fields of
 /// `attributes` (kept or left out as one field, `attributes`) at the top level, as Strapi shows
 /// its custom fields.
-pub(super) fn user_json(user: &User, role: &Role, keep: &dyn Fn(&str) -> bool, with_role: bool) -> Value {
+pub(super) fn user_json(
+    user: &User,
+    role: &Role,
+    keep: &dyn Fn(&str) -> bool,
+    with_role: bool,
+    declared: &UserAttributes,
+) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), json!(user.id));
     out.insert("documentId".into(), json!(user.document_id));
@@ -247,7 +260,8 @@ pub(super) fn user_json(user: &User, role: &Role, keep: &dyn Fn(&str) -> bool, w
         && let Ok(Value::Object(attributes)) = serde_json::from_str::<Value>(&user.attributes)
     {
         for (key, value) in attributes {
-            let private = crate::policy::subject::is_private_field(&key);
+            let private =
+                crate::policy::subject::is_private_field(&key) || declared.is_private(&key);
             if !private && !USER_KEYS.contains(&key.as_str()) {
                 out.insert(key, value);
             }

@@ -144,10 +144,15 @@ const SELECTABLE: &[&str] = &[
 struct Shape {
     fields: Option<Vec<String>>,
     role: bool,
+    /// The declared attributes: private ones are never shown.
+    attributes: std::sync::Arc<crate::db::fields::UserAttributes>,
 }
 
 impl Shape {
-    fn of(query: &UserQuery) -> AppResult<Self> {
+    fn of(
+        query: &UserQuery,
+        attributes: &std::sync::Arc<crate::db::fields::UserAttributes>,
+    ) -> AppResult<Self> {
         let fields = strings(query.fields.as_ref(), "fields")?;
         if let Some(bad) = fields.iter().find(|f| !SELECTABLE.contains(&f.as_str())) {
             return Err(AppError::validation(format!("Invalid key {bad} in fields")));
@@ -166,6 +171,7 @@ impl Shape {
         Ok(Self {
             fields: (!fields.is_empty()).then_some(fields),
             role,
+            attributes: attributes.clone(),
         })
     }
 
@@ -177,7 +183,7 @@ impl Shape {
                     .as_ref()
                     .is_none_or(|f| name == "role" || f.iter().any(|f| f == name))
         };
-        user_json(user, role, &keep, self.role)
+        user_json(user, role, &keep, self.role, &self.attributes)
     }
 }
 
@@ -215,9 +221,9 @@ fn selection(
 }
 
 /// `GET /api/users/me`: the signed-in user, with their role.
-pub(in crate::http) async fn me(authorized: Authorized) -> Response {
+pub(in crate::http) async fn me(State(app): State<AppState>, authorized: Authorized) -> Response {
     ok(match authorized.principal.user() {
-        Some(signed_in) => Ok(user_json(&signed_in.user, &signed_in.role, &|_| true, true)),
+        Some(signed_in) => Ok(user_json(&signed_in.user, &signed_in.role, &|_| true, true, &app.attributes)),
         None => Err(AppError::Unauthorized(crate::auth::principal::INVALID_TOKEN)),
     })
 }
@@ -231,7 +237,7 @@ pub(in crate::http) async fn find(
     ok(async {
         let access = grant(&authorized)?;
         let query = parse_query(raw.as_deref())?;
-        let shape = Shape::of(&query)?;
+        let shape = Shape::of(&query, &app.attributes)?;
         let sort = strings(query.sort.as_ref(), "sort")?;
         let pagination = query.pagination.as_ref();
         let page = PageRequest {
@@ -241,7 +247,7 @@ pub(in crate::http) async fn find(
             limit: pagination.and_then(|p| p.limit),
         }
         .resolve()?;
-        let order = USERS.order_by(&sort)?;
+        let order = USERS.order_by_in(&sort, Some((&app.attributes, app.db.backend())))?;
         let (filter, scope) = selection(&app, access, &query, &sort)?;
         let found = users::list(&app, &filter, scope.as_ref(), &order, page).await?;
         Ok(Value::Array(
@@ -288,7 +294,7 @@ pub(in crate::http) async fn find_one(
                 "GET /api/users/:id takes only fields and populate",
             ));
         }
-        let shape = Shape::of(&query)?;
+        let shape = Shape::of(&query, &app.attributes)?;
         let (user, role) = users::find(&app, &id).await?.ok_or_else(not_found)?;
         if !access.allows(&user_document(&user, &role)) {
             return Err(access.outside());
@@ -339,8 +345,19 @@ fn user_data(body: &JsonBody) -> AppResult<UserData> {
     })
 }
 
-fn written(user: &User, role: &Role, access: &Access) -> Value {
-    user_json(user, role, &|name| access.may_use_field(name), true)
+fn written(
+    user: &User,
+    role: &Role,
+    access: &Access,
+    attributes: &crate::db::fields::UserAttributes,
+) -> Value {
+    user_json(
+        user,
+        role,
+        &|name| access.may_use_field(name),
+        true,
+        attributes,
+    )
 }
 
 /// `POST /api/users`: 201 and the new user.
@@ -353,7 +370,7 @@ pub(in crate::http) async fn create(
         async {
             let access = grant(&authorized)?;
             let (user, role) = users::create(&app, access, user_data(&body)?).await?;
-            Ok(written(&user, &role, access))
+            Ok(written(&user, &role, access, &app.attributes))
         }
         .await,
         StatusCode::CREATED,
@@ -370,7 +387,7 @@ pub(in crate::http) async fn update(
     ok(async {
         let access = grant(&authorized)?;
         let (user, role) = users::update(&app, access, &id, user_data(&body)?).await?;
-        Ok(written(&user, &role, access))
+        Ok(written(&user, &role, access, &app.attributes))
     }
     .await)
 }
@@ -384,7 +401,7 @@ pub(in crate::http) async fn destroy(
     ok(async {
         let access = grant(&authorized)?;
         let (user, role) = users::delete(&app, access, &id).await?;
-        Ok(written(&user, &role, access))
+        Ok(written(&user, &role, access, &app.attributes))
     }
     .await)
 }
@@ -408,7 +425,7 @@ mod tests {
         assert!(or[1].as_ref().unwrap().role.as_ref().unwrap().role_type.is_some());
         assert_eq!(strings(q.sort.as_ref(), "sort").unwrap(), ["username:desc"]);
         assert_eq!(q.pagination.as_ref().unwrap().page_size, Some(5));
-        let shape = Shape::of(&q).unwrap();
+        let shape = Shape::of(&q, &Default::default()).unwrap();
         assert!(shape.role);
         assert_eq!(shape.fields.unwrap(), ["username"]);
     }
@@ -435,8 +452,8 @@ mod tests {
             assert!(parse_query(Some(bad)).is_err(), "{bad} accepted");
         }
         let q = parse_query(Some("populate[0]=password")).unwrap();
-        assert!(Shape::of(&q).is_err());
+        assert!(Shape::of(&q, &Default::default()).is_err());
         let q = parse_query(Some("fields[0]=password")).unwrap();
-        assert!(Shape::of(&q).is_err());
+        assert!(Shape::of(&q, &Default::default()).is_err());
     }
 }

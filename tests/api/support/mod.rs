@@ -164,7 +164,7 @@ pub struct TestServer {
     known_codes: std::sync::Mutex<Vec<String>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _data_dir: tempfile::TempDir,
-    _db: TestDb,
+    _db: Option<TestDb>,
 }
 
 impl TestServer {
@@ -189,6 +189,25 @@ impl TestServer {
         M: async_graphql::ObjectType + 'static,
     {
         let (db, url) = TestDb::create(backend).await;
+        Self::start_at(Some(db), url, adjust, build).await
+    }
+
+    /// Starts a server on the existing database at `url` (which outlives the server: another
+    /// one may start on it next).
+    pub async fn start_on(url: String, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_at(None, url, adjust, Castellan::builder).await
+    }
+
+    async fn start_at<Q, M>(
+        db: Option<TestDb>,
+        url: String,
+        adjust: impl FnOnce(&mut Config),
+        build: impl FnOnce(Config) -> castellan::Builder<Q, M>,
+    ) -> Self
+    where
+        Q: async_graphql::ObjectType + 'static,
+        M: async_graphql::ObjectType + 'static,
+    {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::new(url, Secret::new(TEST_JWT_SECRET));
         config.bcrypt_cost = 4;
@@ -285,7 +304,16 @@ impl TestServer {
         });
         secrets.extend(hashes.unwrap_or_default());
         secrets.push(TEST_JWT_SECRET.to_string());
-        // The private fields by name, whatever their value.
+        // The private fields by name, whatever their value, and the private declared
+        // attributes (`[[user.attributes]]` with `private = true`).
+        let private_attributes: Vec<&str> = self
+            .app
+            .attributes
+            .declared()
+            .iter()
+            .filter(|a| a.private)
+            .map(|a| a.name.as_str())
+            .collect();
         if let Ok(json) = serde_json::from_str::<Value>(response) {
             let mut stack = vec![&json];
             while let Some(value) = stack.pop() {
@@ -295,6 +323,10 @@ impl TestServer {
                             assert!(
                                 !PRIVATE_FIELDS.contains(&key.as_str()),
                                 "a response names the private field `{key}`: {response}"
+                            );
+                            assert!(
+                                !private_attributes.contains(&key.as_str()),
+                                "a response shows the private attribute `{key}`: {response}"
                             );
                             stack.push(value);
                         }
