@@ -631,23 +631,37 @@ fn seed() -> u64 {
 /// accepted, and every verdict must agree.
 async fn agree_with_sift(backend: Backend) {
     let started = Instant::now();
-    let seed = seed();
+    // One run in the suite; `bench/fuzz.sh` (`CASTELLAN_FUZZ_SECONDS`) keeps generating runs of
+    // fresh seeds, each printed, for that long.
+    let budget = std::env::var("CASTELLAN_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    let mut seed = seed();
     let mut pairs = 0;
-    for shape in [Shape::Json, Shape::Columns] {
-        let run = tokio::task::spawn_blocking(move || Run::generate(seed, shape))
-            .await
-            .unwrap();
-        run.check("in-memory", seed, &run.in_memory());
-        let name = format!("{backend:?}");
-        let (verdicts, exact) = run.in_database(backend, shape).await;
-        run.check(&name, seed, &verdicts);
-        pairs += run.sift.len();
-        let matched = run.sift.iter().filter(|m| **m).count();
-        println!(
-            "{} queries ({} refused by both), {exact} exact in SQL; {pairs} pairs so far, {matched} matches in this run",
-            run.queries.len(),
-            run.queries.len() - run.filters.len(),
-        );
+    loop {
+        for shape in [Shape::Json, Shape::Columns] {
+            let run = tokio::task::spawn_blocking(move || Run::generate(seed, shape))
+                .await
+                .unwrap();
+            run.check("in-memory", seed, &run.in_memory());
+            let name = format!("{backend:?}");
+            let (verdicts, exact) = run.in_database(backend, shape).await;
+            run.check(&name, seed, &verdicts);
+            pairs += run.sift.len();
+            let matched = run.sift.iter().filter(|m| **m).count();
+            println!(
+                "{} queries ({} refused by both), {exact} exact in SQL; {pairs} pairs so far, {matched} matches in this run",
+                run.queries.len(),
+                run.queries.len() - run.filters.len(),
+            );
+        }
+        match budget {
+            Some(seconds) if started.elapsed().as_secs() < seconds => {
+                seed = seed.wrapping_add(1);
+                println!("filter differential test, next run: CASTELLAN_SIFT_SEED={seed}");
+            }
+            _ => break,
+        }
     }
     println!(
         "{backend:?}: {pairs} (query, document) pairs agree with sift.js in {:.1?}",
