@@ -307,11 +307,15 @@ done
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }'; }
 verdict() { [[ $1 -ge 50 ]] && echo met || echo "not met"; }
 
+# How the figures were measured, as the section says it.
+COMMAND=""
+[[ $BACKENDS == "sqlite postgres" ]] || COMMAND+="BACKENDS=$BACKENDS "
+[[ -n ${SKIP_BUILD:-} ]] && COMMAND+="SKIP_BUILD=1 "
 section() {
   echo "<!-- scale -->"
   echo "## Scale: a condition on an indexed attribute with $USERS_LARGE users"
   echo
-  echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); \`bash bench/scale.sh\`"
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); \`${COMMAND}bash bench/scale.sh\`"
   echo "- Binary: $BUILD_NOTE; nproc $(nproc), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- wrk: $THREADS threads, $CONNECTIONS connections, ${DURATION}s per workload. \`team\` is declared"
   echo "  \`indexed\`; the condition is {\"attributes.team\": \"\$user.attributes.team\"}; users inserted directly"
