@@ -248,6 +248,16 @@ pub struct UserAttributes {
 /// The prefix of the names of the declared attributes' indexes.
 pub const ATTRIBUTE_INDEX_PREFIX: &str = "up_users_attr_";
 
+/// The prefix of the names of the declared attributes' generated columns (PostgreSQL).
+pub const ATTRIBUTE_COLUMN_PREFIX: &str = "attr_";
+
+/// `name` as PostgreSQL keeps an identifier: at most 63 bytes (attribute names are ASCII), so
+/// that the names read back from the catalogue are the names asked for.
+fn identifier(mut name: String) -> String {
+    name.truncate(63);
+    name
+}
+
 impl UserAttributes {
     pub fn new(section: &UserSection) -> Self {
         Self {
@@ -288,33 +298,86 @@ impl UserAttributes {
         }
     }
 
-    /// The SQL of an attribute's value as a scalar (NULL when missing or `null`): the very
-    /// expression its index is built on, so that conditions and sorts written with it use the
-    /// index. `table` qualifies the column (`up_users.`, or nothing inside `CREATE INDEX`).
+    /// The SQL of an attribute's value as a scalar (NULL when missing or `null`): what its
+    /// index is built on, so that conditions and sorts written with it use the index.
+    /// `table` qualifies the column (`up_users.`, or nothing inside `CREATE INDEX`). On SQLite,
+    /// the expression of an expression index; on PostgreSQL, the attribute's stored generated
+    /// column ([`Self::columns`]): PostgreSQL answers a count from an index alone (an Index
+    /// Only Scan) on columns, never on expressions.
     pub fn expression(attribute: &AttributeDeclaration, dialect: Dialect, table: &str) -> String {
-        let name = &attribute.name;
         match dialect {
-            Dialect::Sqlite => format!("json_extract({table}attributes, '$.{name}')"),
-            Dialect::Postgres => {
-                let text = format!("({table}attributes_jsonb ->> '{name}')");
-                match Self::kind(attribute) {
-                    ColumnKind::Integer => format!("({text}::float8)"),
-                    ColumnKind::Bool => format!("({text}::boolean)"),
-                    // Code-point order, as sift compares strings.
-                    _ => format!("({text} COLLATE \"C\")"),
-                }
-            }
+            Dialect::Sqlite => format!(
+                "json_extract({table}attributes, '$.{name}')",
+                name = attribute.name
+            ),
+            Dialect::Postgres => format!("{table}\"{}\"", Self::column_name(attribute)),
         }
+    }
+
+    /// The generated column of an attribute on PostgreSQL: its SQL type and the expression
+    /// computing it from `attributes` (a generated column cannot read another one, such as
+    /// `attributes_jsonb`). Text compares in code-point order, as sift compares strings.
+    fn column_definition(attribute: &AttributeDeclaration) -> String {
+        let text = format!("(attributes::jsonb ->> '{}')", attribute.name);
+        let (ty, value) = match Self::kind(attribute) {
+            ColumnKind::Integer => ("float8", format!("({text}::float8)")),
+            ColumnKind::Bool => ("boolean", format!("({text}::boolean)")),
+            _ => ("text COLLATE \"C\"", text),
+        };
+        format!("{ty} GENERATED ALWAYS AS ({value}) STORED")
+    }
+
+    /// The name of an attribute's generated column on PostgreSQL (the type is part of it: a new
+    /// type computes a new column), cut as PostgreSQL cuts identifiers.
+    fn column_name(attribute: &AttributeDeclaration) -> String {
+        identifier(format!(
+            "{ATTRIBUTE_COLUMN_PREFIX}{}_{}",
+            attribute.name,
+            attribute.kind.name()
+        ))
+    }
+
+    /// The generated columns the declaration wants on PostgreSQL (none on SQLite, whose
+    /// indexes are on expressions), by name, with the statement adding each.
+    pub fn columns(&self, dialect: Dialect) -> Vec<(String, String)> {
+        if dialect != Dialect::Postgres {
+            return Vec::new();
+        }
+        self.declared
+            .iter()
+            .filter(|a| (a.indexed || a.unique) && a.kind != AttributeType::Json)
+            .map(|a| {
+                let name = Self::column_name(a);
+                let add = format!(
+                    "ALTER TABLE up_users ADD COLUMN IF NOT EXISTS \"{name}\" {}",
+                    Self::column_definition(a)
+                );
+                (name, add)
+            })
+            .collect()
+    }
+
+    /// SQL listing the names of the declared attributes' generated columns that exist (column
+    /// `value`); `None` on SQLite, which has none.
+    pub fn existing_columns_sql(dialect: Dialect) -> Option<String> {
+        (dialect == Dialect::Postgres).then(|| {
+            format!(
+                "SELECT column_name::text AS value FROM information_schema.columns \
+                 WHERE table_name = 'up_users' AND table_schema = current_schema() \
+                 AND substr(column_name, 1, {n}) = '{ATTRIBUTE_COLUMN_PREFIX}'",
+                n = ATTRIBUTE_COLUMN_PREFIX.len()
+            )
+        })
     }
 
     /// The name of an attribute's index: the type is part of it, so a new type builds a new one.
     fn index_name(attribute: &AttributeDeclaration) -> String {
         let unique = if attribute.unique { "_unique" } else { "" };
-        format!(
+        identifier(format!(
             "{ATTRIBUTE_INDEX_PREFIX}{}_{}{unique}",
             attribute.name,
             attribute.kind.name()
-        )
+        ))
     }
 
     /// The indexes the declaration wants, by name, with the statement creating each.
@@ -329,7 +392,8 @@ impl UserAttributes {
                 // Lists are ordered by id: with the id after the value, PostgreSQL reads a
                 // page of one value's users in order from the index, instead of walking the
                 // primary key until enough rows pass the filter (every row, for a value few
-                // users hold). SQLite's index entries end with the rowid already.
+                // users hold), and counts them from the index alone (an Index Only Scan).
+                // SQLite's index entries end with the rowid already.
                 if dialect == Dialect::Postgres && !a.unique {
                     expression.push_str(", id");
                 }

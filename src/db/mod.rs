@@ -245,8 +245,9 @@ impl Db {
     /// Brings the database to the declared attributes (`[[user.attributes]]`) at start-up:
     /// checks that every user's value of a typed attribute has its type (the SQL of conditions
     /// on an indexed attribute is exact only then), creates the index of each attribute
-    /// declared `indexed` or `unique` that lacks one, and drops the indexes of attributes no
-    /// longer declared so. Idempotent: a second start with the same declaration changes nothing.
+    /// declared `indexed` or `unique` that lacks one (on PostgreSQL, on a stored generated
+    /// column added for it), and drops the indexes (and columns) of attributes no longer
+    /// declared so. Idempotent: a second start with the same declaration changes nothing.
     pub async fn migrate_attributes(
         &self,
         attributes: &fields::UserAttributes,
@@ -279,12 +280,38 @@ impl Db {
                 );
             }
         }
-        let existing = load(
+        // PostgreSQL: the generated columns the indexes are built on, first.
+        let columns = match fields::UserAttributes::existing_columns_sql(dialect) {
+            Some(sql) => load(&mut conn, sql).await?,
+            None => Vec::new(),
+        };
+        let wanted_columns = attributes.columns(dialect);
+        let mut added = Vec::new();
+        for (name, add) in &wanted_columns {
+            if columns.contains(name) {
+                continue;
+            }
+            on_conn!(&mut conn, |c| c.batch_execute(add).await)
+                .with_context(|| format!("adding the column {name} of a declared attribute"))?;
+            tracing::info!(column = %name, "declared attribute's column added");
+            added.push(format!("\"{name}\""));
+        }
+        let mut existing = load(
             &mut conn,
             fields::UserAttributes::existing_indexes_sql(dialect),
         )
         .await?;
         let wanted = attributes.indexes(dialect);
+        // An index of the same name built before its column existed (on the expression, by an
+        // earlier Castellan) is built again, on the column.
+        for (name, create) in &wanted {
+            if existing.contains(name) && added.iter().any(|column| create.contains(column)) {
+                let drop = format!("DROP INDEX IF EXISTS \"{name}\"");
+                on_conn!(&mut conn, |c| c.batch_execute(&drop).await)
+                    .with_context(|| format!("dropping the index {name}"))?;
+                existing.retain(|e| e != name);
+            }
+        }
         for (name, create) in &wanted {
             if existing.contains(name) {
                 continue;
@@ -305,6 +332,16 @@ impl Db {
             on_conn!(&mut conn, |c| c.batch_execute(&drop).await)
                 .with_context(|| format!("dropping the index {name}"))?;
             tracing::info!(index = %name, "index of an attribute no longer indexed dropped");
+        }
+        // Dropping a column drops the indexes built on it.
+        for name in columns {
+            if wanted_columns.iter().any(|(w, _)| *w == name) {
+                continue;
+            }
+            let drop = format!("ALTER TABLE up_users DROP COLUMN IF EXISTS \"{name}\"");
+            on_conn!(&mut conn, |c| c.batch_execute(&drop).await)
+                .with_context(|| format!("dropping the column {name}"))?;
+            tracing::info!(column = %name, "column of an attribute no longer indexed dropped");
         }
         Ok(())
     }
