@@ -144,6 +144,9 @@ pub(super) struct PersistedQueries {
 impl PersistedQueries {
     /// How many texts are kept; the store starts again empty when it is full.
     const CAPACITY: usize = 1_000;
+    /// The longest text kept (a longer one runs, but is not remembered), so that anyone's
+    /// hashed queries hold at most `CAPACITY` × 16 KiB, not `CAPACITY` request bodies.
+    const MAX_TEXT_BYTES: usize = 16 * 1024;
 
     /// Gives `request` its query text: its own (remembered under its hash when it names one,
     /// which must be the text's), or the remembered text of its hash. A request with neither
@@ -196,6 +199,9 @@ must be the SHA-256 of `query`, in hex"
                         ),
                         accept,
                     )));
+                }
+                if request.query.len() > Self::MAX_TEXT_BYTES {
+                    return Ok(());
                 }
                 if texts.len() >= Self::CAPACITY {
                     texts.clear();
